@@ -1,0 +1,1 @@
+//! VMware guest integration: hypervisor detection and the backdoor RPCI channel.
