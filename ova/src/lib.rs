@@ -1,14 +1,12 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Packages the appliance's raw disk image for vSphere.
+//!
+//! Input: a raw GPT disk image and an [`OvfSpec`] (virtual hardware, product
+//! and the OVF property table, as plain data). Output: a deterministic `.ova`
+//! (ustar: descriptor `.ovf`, manifest `.mf`, streamOptimized `.vmdk`) and,
+//! for `image-builder inspect`, an [`OvaReport`] read back from any such file.
+//!
+//! Modules, one job each: [`vmdk`] (disk format, writer and reader), [`ovf`]
+//! (descriptor writer and parser), [`manifest`] (SHA256 lines), [`archive`]
+//! (ustar members), [`package`] (`write_ova`), [`inspect`].
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod vmdk;
