@@ -1,3 +1,48 @@
-fn main() {
-    println!("Hello, world!");
+//! `lbd`: load balancer daemon and its tools.
+//!
+//! - `lbd run -c FILE [-c FILE...]`: serve (logs to stderr).
+//! - `lbd check -c FILE [-c FILE...]`: validate; every error with file:line.
+//! - `lbd hash-password`: read a password on stdin, print its argon2id hash.
+//!
+//! Files are layered in order: later files win key by key.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "lbd", version, about = "Load balancer daemon")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check config files and print every error with file and line.
+    Check {
+        /// Config file; repeat to layer (later wins).
+        #[arg(short = 'c', long = "config", required = true)]
+        config: Vec<PathBuf>,
+    },
+    /// Read a password from stdin and print its hash for `password_hash`.
+    HashPassword,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { config } => cli::check::run(&config),
+        Command::HashPassword => cli::hash_password::run(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lbd: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

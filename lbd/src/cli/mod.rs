@@ -1,0 +1,13 @@
+//! One module per subcommand, each with a `run()`.
+
+pub mod check;
+pub mod hash_password;
+
+/// Errors of the command-line front end.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("reading password from stdin: {0}")]
+    ReadStdin(std::io::Error),
+    #[error("{0}")]
+    Password(#[from] lbd::password::PasswordError),
+}

@@ -1,0 +1,11 @@
+//! lbd's configuration: schema ([`schema`]), layered loading with
+//! file:line errors ([`load`]), cross-key validation ([`validate`]).
+
+pub mod duration;
+pub mod load;
+pub mod schema;
+pub mod validate;
+
+pub use duration::Dur;
+pub use load::{load_files, load_texts, ConfigError, ConfigErrors, Location};
+pub use schema::*;

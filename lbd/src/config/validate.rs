@@ -1,0 +1,275 @@
+//! Checks that need more than one key: references between sections, options
+//! that only make sense together, ranges. Every problem is collected (not
+//! only the first) so `lbd check` shows them all at once.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use super::schema::{Backend, Check, CheckKind, Config, Frontend, Mode};
+
+/// HAProxy's maximum server weight.
+pub const MAX_WEIGHT: u32 = 256;
+
+/// A problem with the key path it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: Vec<String>,
+    pub message: String,
+}
+
+fn problem(key: &[&str], message: impl Into<String>) -> Problem {
+    Problem {
+        key: key.iter().map(|s| (*s).to_string()).collect(),
+        message: message.into(),
+    }
+}
+
+/// Returns every problem in `config` (empty when it is valid).
+pub fn validate(config: &Config) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if config.global.maxconn == 0 {
+        out.push(problem(&["global", "maxconn"], "must be at least 1"));
+    }
+    let mut binds: BTreeMap<SocketAddr, String> = BTreeMap::new();
+    for (name, fe) in &config.frontends {
+        frontend(config, name, fe, &mut out);
+        for addr in &fe.bind {
+            if let Some(other) = binds.insert(*addr, format!("frontends.{name}")) {
+                out.push(problem(
+                    &["frontends", name, "bind"],
+                    format!("{addr} is also bound by {other}: give each listener its own address"),
+                ));
+            }
+        }
+    }
+    for (name, be) in &config.backends {
+        backend(name, be, &mut out);
+    }
+    if let Some(stats) = &config.stats {
+        if let Some(other) = binds.get(&stats.bind) {
+            out.push(problem(
+                &["stats", "bind"],
+                format!("{} is also bound by {other}", stats.bind),
+            ));
+        }
+        for (user, u) in &stats.users {
+            if let Err(e) = argon2::PasswordHash::new(&u.password_hash) {
+                out.push(problem(
+                    &["stats", "users", user, "password_hash"],
+                    format!(
+                        "not a PHC password hash ({e}): make one with `lbd hash-password`; \
+                         plain passwords are not accepted"
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn frontend(config: &Config, name: &str, fe: &Frontend, out: &mut Vec<Problem>) {
+    let key = |k: &'static str| ["frontends", name, k];
+    if fe.bind.is_empty() {
+        out.push(problem(&key("bind"), "needs at least one IP:port"));
+    }
+    if fe.maxconn == Some(0) {
+        out.push(problem(&key("maxconn"), "must be at least 1"));
+    }
+    if fe.mode == Mode::Tcp {
+        if fe.tls.is_some() {
+            out.push(problem(
+                &key("tls"),
+                "TLS termination needs mode = \"http\"; in mode tcp TLS passes through",
+            ));
+        }
+        if fe.redirect_https {
+            out.push(problem(&key("redirect_https"), "needs mode = \"http\""));
+        }
+        if !fe.routes.is_empty() {
+            out.push(problem(
+                &key("routes"),
+                "host/path routing needs mode = \"http\"",
+            ));
+        }
+    }
+    if let Some(tls) = &fe.tls {
+        for (k, path) in [("cert", &tls.cert), ("key", &tls.key)] {
+            if let Err(e) = std::fs::metadata(path) {
+                out.push(problem(
+                    &["frontends", name, "tls", k],
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+            }
+        }
+    }
+    let mut targets: Vec<(Vec<String>, &String)> = Vec::new();
+    if let Some(b) = &fe.default_backend {
+        targets.push((
+            vec!["frontends".into(), name.into(), "default_backend".into()],
+            b,
+        ));
+    }
+    for (i, route) in fe.routes.iter().enumerate() {
+        let route_key: Vec<String> = vec![
+            "frontends".into(),
+            name.into(),
+            "routes".into(),
+            i.to_string(),
+        ];
+        if route.host.is_none() && route.path_prefix.is_none() {
+            out.push(Problem {
+                key: route_key.clone(),
+                message: "a route needs `host` or `path_prefix` (use default_backend for the rest)"
+                    .into(),
+            });
+        }
+        if route
+            .path_prefix
+            .as_deref()
+            .is_some_and(|p| !p.starts_with('/'))
+        {
+            out.push(Problem {
+                key: route_key.clone(),
+                message: "path_prefix must start with `/`".into(),
+            });
+        }
+        targets.push(([route_key, vec!["backend".into()]].concat(), &route.backend));
+    }
+    if targets.is_empty() && !fe.redirect_https {
+        out.push(problem(
+            &key("default_backend"),
+            "a frontend needs default_backend, routes, or redirect_https",
+        ));
+    }
+    for (k, target) in targets {
+        match config.backends.get(target) {
+            None => out.push(Problem {
+                key: k,
+                message: format!(
+                    "no backend named `{target}`; defined: {}",
+                    config
+                        .backends
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+            Some(be) if be.mode != fe.mode => out.push(Problem {
+                key: k,
+                message: format!(
+                    "backend `{target}` is mode {:?} but this frontend is mode {:?}",
+                    be.mode, fe.mode
+                ),
+            }),
+            Some(_) => {}
+        }
+    }
+}
+
+fn backend(name: &str, be: &Backend, out: &mut Vec<Problem>) {
+    for (sname, server) in &be.servers {
+        let key = |k: &'static str| ["backends", name, "servers", sname, k];
+        if server.weight > MAX_WEIGHT {
+            out.push(problem(&key("weight"), format!("must be 0..={MAX_WEIGHT}")));
+        }
+        if server.maxconn == Some(0) {
+            out.push(problem(&key("maxconn"), "must be at least 1"));
+        }
+        if server.check_port.is_some() && be.check.is_none() {
+            out.push(problem(
+                &key("check_port"),
+                "set, but the backend has no [check] table",
+            ));
+        }
+        if server.address.port() == 0 {
+            out.push(problem(&key("address"), "port 0 is not a service port"));
+        }
+    }
+    if let Some(check) = &be.check {
+        check_table(name, check, out);
+    }
+    if let Some(agent) = &be.agent {
+        if agent.port == 0 {
+            out.push(problem(
+                &["backends", name, "agent", "port"],
+                "must be 1..=65535",
+            ));
+        }
+    }
+}
+
+fn check_table(name: &str, check: &Check, out: &mut Vec<Problem>) {
+    let key = |k: &'static str| ["backends", name, "check", k];
+    let http = matches!(check.kind, CheckKind::Http | CheckKind::Https);
+    // HAProxy lets a later check option silently override an earlier one;
+    // here an option that the chosen check type ignores is an error.
+    if !http {
+        for (k, set) in [
+            ("method", check.method.is_some()),
+            ("path", check.path.is_some()),
+            ("host", check.host.is_some()),
+            ("expect_status", check.expect_status.is_some()),
+        ] {
+            if set {
+                out.push(problem(
+                    &key(k),
+                    format!(
+                        "only used by http/https checks, but type is {:?}: remove it or change type",
+                        check.kind
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(m) = &check.method {
+        if m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()) {
+            out.push(problem(
+                &key("method"),
+                "must be an upper-case HTTP method such as GET or HEAD",
+            ));
+        }
+    }
+    if let Some(p) = &check.path {
+        if !p.starts_with('/')
+            || p.bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
+            out.push(problem(
+                &key("path"),
+                "must start with `/` and contain no spaces",
+            ));
+        }
+    }
+    if let Some(h) = &check.host {
+        if h.is_empty()
+            || h.bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
+            out.push(problem(&key("host"), "must be a host name without spaces"));
+        }
+    }
+    if let Some(codes) = &check.expect_status {
+        if codes.is_empty() || codes.iter().any(|c| !(100..=599).contains(c)) {
+            out.push(problem(
+                &key("expect_status"),
+                "must list status codes in 100..=599",
+            ));
+        }
+    }
+    for (k, v) in [("rise", check.rise), ("fall", check.fall)] {
+        if v == Some(0) {
+            out.push(problem(&key(k), "must be at least 1"));
+        }
+    }
+    for (k, v) in [
+        ("inter", check.inter),
+        ("fastinter", check.fastinter),
+        ("downinter", check.downinter),
+        ("timeout", check.timeout),
+    ] {
+        if v.is_some_and(|d| d.0.is_zero()) {
+            out.push(problem(&key(k), "must be longer than 0"));
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! lbd: the appliance's load balancer, usable on any Linux host.
+//!
+//! Inputs: one or more TOML config files layered in order (later wins), the
+//! admin-state file, commands on the control socket. Outputs: proxied
+//! connections, health-check results, logs on stderr, stats.
+//!
+//! Layout: [`config`] (schema, layering, validation), [`password`] (stats
+//! user hashes). VRRP (issue 4) will live in its own `vrrp` module.
+
+pub mod config;
+pub mod password;
