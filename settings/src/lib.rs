@@ -1,14 +1,43 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The appliance's runtime settings: the property table, a parser for every
+//! source, and the merge.
+//!
+//! # Keys
+//! Each setting has one dotted key in the property table ([`properties`]),
+//! e.g. `hostname`, `network.mode`, `vrrp.priority`. The same key is spelled
+//! in each source as:
+//!
+//! | source (lowest to highest precedence) | spelling |
+//! | --- | --- |
+//! | baked `/etc/appliance/appliance.toml` | `[settings]` table: `network.mode = "static"` (or `[settings.network]`) |
+//! | OVF environment (vApp properties) | `ovf:class="appliance"` `ovf:key="network.mode"`, so `oe:key="appliance.network.mode"` |
+//! | guestinfo | `guestinfo.appliance.network.mode` |
+//! | kernel command line | `appliance.network.mode=static` |
+//!
+//! # Flow
+//! init reads each source into a [`Layer`] ([`baked::load`],
+//! [`OvfEnvironment::parse`] then [`OvfEnvironment::layer`],
+//! [`guestinfo::parse`], [`cmdline::parse`]) and calls [`merge`], a pure fold
+//! in precedence order on top of the table's defaults. Every value's source
+//! is recorded ([`Merged::origins`]); a bad value (unknown key, malformed
+//! address, out of range) becomes a [`SettingError`] naming key, value and
+//! source, and the lower layer's value stands. [`Merged::render`] gives the
+//! console lines `key = value (source)` with secrets masked.
+//!
+//! An empty value sets nothing: the OVF environment carries every property,
+//! also those left empty in the wizard.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod baked;
+pub mod cmdline;
+pub mod guestinfo;
+mod merge;
+mod model;
+pub mod ovfenv;
+mod source;
+mod table;
+pub mod value;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use merge::{merge, Merged, Origin, SettingError, MASK};
+pub use model::{Network, Settings, Vrrp, SECRET_MAX_LEN};
+pub use ovfenv::{OvfEnvError, OvfEnvironment};
+pub use source::{Layer, Source};
+pub use table::{find, properties, OvfType, Property, Qualifier, OVF_CLASS};

@@ -1,0 +1,301 @@
+//! Layering: a pure fold over the sources in precedence order.
+//!
+//! Each layer's pairs are applied through the property table onto the
+//! settings so far; a value that does not parse becomes a [`SettingError`]
+//! and leaves the lower layer's value in place, so the appliance still boots
+//! with everything else.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::model::Settings;
+use crate::source::{Layer, Source};
+use crate::table::{find, properties, Property};
+use crate::value::NetworkMode;
+
+/// What the console shows instead of a secret.
+pub const MASK: &str = "********";
+
+/// One rejected value: the key, the value, where it came from and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    /// The key as the table spells it (or as the source spelled an unknown one).
+    pub key: String,
+    /// The raw value (masked for secrets).
+    pub value: String,
+    /// The source that gave it.
+    pub source: Source,
+    /// What is wrong and what a good value looks like.
+    pub message: String,
+}
+
+impl fmt::Display for SettingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "setting {} = {:?} from {} ignored: {}",
+            self.key, self.value, self.source, self.message
+        )
+    }
+}
+
+impl std::error::Error for SettingError {}
+
+/// Where the value in effect for one key came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The winning source.
+    pub source: Source,
+    /// Its raw text (the console masks secrets).
+    pub raw: String,
+}
+
+/// The result of the merge: typed settings, each key's origin, and every
+/// rejected value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    /// The settings in effect.
+    pub settings: Settings,
+    /// For each table key, the source and raw text of the value in effect.
+    pub origins: BTreeMap<&'static str, Origin>,
+    /// Every rejected value, in the order met.
+    pub errors: Vec<SettingError>,
+}
+
+/// Merges the layers by precedence ([`Source`] order; layers of the same
+/// source keep their order) on top of the table's defaults.
+///
+/// An empty value means "not set here": the lower layer's value stands. The
+/// OVF environment carries every property, including those the admin left
+/// empty in the wizard, and those must not erase baked settings.
+pub fn merge(layers: impl IntoIterator<Item = Layer>) -> Merged {
+    let mut layers: Vec<Layer> = layers.into_iter().collect();
+    layers.sort_by_key(|l| l.source);
+    layers
+        .into_iter()
+        .fold(Merged::defaults(), Merged::apply_layer)
+        .check()
+}
+
+impl Merged {
+    /// The table's defaults, each with [`Source::Default`].
+    pub fn defaults() -> Self {
+        let origins = properties()
+            .iter()
+            .map(|p| {
+                let origin = Origin {
+                    source: Source::Default,
+                    raw: p.default.to_owned(),
+                };
+                (p.key, origin)
+            })
+            .collect();
+        Self {
+            settings: Settings::default(),
+            origins,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Applies one layer (one step of the fold).
+    pub fn apply_layer(mut self, layer: Layer) -> Self {
+        for (key, raw) in layer.pairs {
+            self.apply_one(layer.source, &key, raw);
+        }
+        self
+    }
+
+    fn apply_one(&mut self, source: Source, key: &str, raw: String) {
+        let Some(prop) = find(key) else {
+            self.errors.push(SettingError {
+                key: key.to_owned(),
+                value: raw,
+                source,
+                message: unknown_key_message(),
+            });
+            return;
+        };
+        if raw.trim().is_empty() {
+            return;
+        }
+        match prop.apply(&mut self.settings, &raw) {
+            Ok(()) => {
+                self.origins.insert(prop.key, Origin { source, raw });
+            }
+            Err(message) => self.errors.push(SettingError {
+                key: prop.key.to_owned(),
+                value: shown(prop, &raw),
+                source,
+                message,
+            }),
+        }
+    }
+
+    /// Checks that need more than one key; a failed check falls back to a
+    /// safe value and reports why.
+    fn check(mut self) -> Self {
+        let net = &self.settings.network;
+        if net.mode == NetworkMode::Static && net.ipv4.is_none() {
+            let source = self
+                .origins
+                .get("network.mode")
+                .map_or(Source::Default, |o| o.source);
+            self.errors.push(SettingError {
+                key: "network.ipv4".to_owned(),
+                value: String::new(),
+                source,
+                message: "network.mode is static but no address is set: set network.ipv4 \
+                          (using dhcp meanwhile)"
+                    .to_owned(),
+            });
+            self.settings.network.mode = NetworkMode::Dhcp;
+            self.origins.insert(
+                "network.mode",
+                Origin {
+                    source: Source::Default,
+                    raw: NetworkMode::Dhcp.to_string(),
+                },
+            );
+        }
+        self
+    }
+
+    /// Lines `key = value (source)` in table order for the console;
+    /// secrets are masked and unset values say so.
+    pub fn render(&self) -> Vec<String> {
+        properties()
+            .iter()
+            .map(|p| {
+                let origin = self.origins.get(p.key);
+                let (value, source) = match origin {
+                    Some(o) if !o.raw.trim().is_empty() => (shown(p, &o.raw), o.source),
+                    Some(o) => ("(not set)".to_owned(), o.source),
+                    None => ("(not set)".to_owned(), Source::Default),
+                };
+                format!("{} = {value} ({source})", p.key)
+            })
+            .collect()
+    }
+}
+
+/// The raw value as it may be shown: secrets masked, one line.
+fn shown(prop: &Property, raw: &str) -> String {
+    if prop.password {
+        MASK.to_owned()
+    } else {
+        raw.trim().replace(['\n', '\r'], " ")
+    }
+}
+
+fn unknown_key_message() -> String {
+    let keys: Vec<&str> = properties().iter().map(|p| p.key).collect();
+    format!("unknown setting; known settings are {}", keys.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(source: Source, pairs: &[(&str, &str)]) -> Layer {
+        Layer::new(
+            source,
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn later_source_wins_whatever_the_argument_order() {
+        // Input: cmdline says lb3, baked says lb1, guestinfo says lb2, given
+        // out of order. Output: cmdline wins and is recorded as the source.
+        let m = merge([
+            layer(Source::Cmdline, &[("hostname", "lb3")]),
+            layer(Source::Baked, &[("hostname", "lb1")]),
+            layer(Source::Guestinfo, &[("hostname", "lb2")]),
+        ]);
+        assert_eq!(m.settings.hostname, "lb3");
+        assert_eq!(m.origins["hostname"].source, Source::Cmdline);
+        assert!(m.errors.is_empty());
+    }
+
+    #[test]
+    fn bad_value_is_reported_and_lower_value_stands() {
+        // Input: baked priority 150, OVF priority 300 (out of range), an
+        // unknown key on the cmdline. Output: priority stays 150 from baked,
+        // two errors naming key, value and source, the rest applies.
+        let m = merge([
+            layer(Source::Baked, &[("vrrp.priority", "150")]),
+            layer(
+                Source::OvfEnv,
+                &[("vrrp.priority", "300"), ("hostname", "lb9")],
+            ),
+            layer(Source::Cmdline, &[("no.such", "1")]),
+        ]);
+        assert_eq!(m.settings.vrrp.priority, 150);
+        assert_eq!(m.origins["vrrp.priority"].source, Source::Baked);
+        assert_eq!(m.settings.hostname, "lb9");
+        assert_eq!(m.errors.len(), 2);
+        assert_eq!(m.errors[0].key, "vrrp.priority");
+        assert_eq!(m.errors[0].value, "300");
+        assert_eq!(m.errors[0].source, Source::OvfEnv);
+        assert!(
+            m.errors[0].message.contains("out of range"),
+            "{}",
+            m.errors[0]
+        );
+        assert_eq!(m.errors[1].key, "no.such");
+        assert_eq!(m.errors[1].source, Source::Cmdline);
+    }
+
+    #[test]
+    fn empty_value_does_not_erase_lower_layer() {
+        let m = merge([
+            layer(Source::Baked, &[("network.dns", "192.0.2.53")]),
+            layer(Source::OvfEnv, &[("network.dns", "")]),
+        ]);
+        assert_eq!(
+            m.settings.network.dns,
+            vec!["192.0.2.53".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(m.origins["network.dns"].source, Source::Baked);
+    }
+
+    #[test]
+    fn static_without_address_falls_back_to_dhcp_with_an_error() {
+        let m = merge([layer(Source::OvfEnv, &[("network.mode", "static")])]);
+        assert_eq!(m.settings.network.mode, NetworkMode::Dhcp);
+        assert_eq!(m.errors.len(), 1);
+        assert_eq!(m.errors[0].key, "network.ipv4");
+        assert_eq!(m.errors[0].source, Source::OvfEnv);
+    }
+
+    #[test]
+    fn render_masks_secrets_and_names_sources() {
+        let m = merge([
+            layer(
+                Source::OvfEnv,
+                &[("admin.password", "hunter2"), ("vrrp.auth", "s3cret!")],
+            ),
+            layer(
+                Source::Cmdline,
+                &[("network.mtu", "9000"), ("vrrp.auth", "bad\u{7}")],
+            ),
+        ]);
+        let lines = m.render();
+        assert!(
+            lines.contains(&"admin.password = ******** (ovf-env)".to_owned()),
+            "{lines:#?}"
+        );
+        assert!(lines.contains(&"network.mtu = 9000 (cmdline)".to_owned()));
+        assert!(lines.contains(&"hostname = lb (default)".to_owned()));
+        assert!(lines.contains(&"network.ipv4 = (not set) (default)".to_owned()));
+        assert!(lines
+            .iter()
+            .all(|l| !l.contains("hunter2") && !l.contains("s3cret")));
+        assert_eq!(m.errors.len(), 1);
+        assert_eq!(m.errors[0].value, MASK);
+        assert!(!m.errors[0].to_string().contains("bad"));
+    }
+}
