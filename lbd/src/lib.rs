@@ -7,5 +7,6 @@
 //! Layout: [`config`] (schema, layering, validation), [`password`] (stats
 //! user hashes). VRRP (issue 4) will live in its own `vrrp` module.
 
+pub mod balance;
 pub mod config;
 pub mod password;
