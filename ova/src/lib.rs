@@ -9,4 +9,11 @@
 //! (descriptor writer and parser), [`manifest`] (SHA256 lines), [`archive`]
 //! (ustar members), [`package`] (`write_ova`), [`inspect`].
 
+pub mod ovf;
+pub mod spec;
 pub mod vmdk;
+
+pub use spec::{
+    DiskController, Firmware, Hardware, NicType, OvfSpec, ProductInfo, Property, PropertyGroup,
+    PropertyType, Transport,
+};
