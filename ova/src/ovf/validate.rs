@@ -16,7 +16,7 @@ pub fn validate(spec: &OvfSpec, disk: &DiskRef) -> Result<(), OvfError> {
     file_stem("name", &spec.name)?;
     file_stem("product.version", &spec.product.version)?;
     file_stem("disk file name", &disk.file_name)?;
-    if disk.capacity_bytes == 0 || disk.capacity_bytes % 512 != 0 {
+    if disk.capacity_bytes == 0 || !disk.capacity_bytes.is_multiple_of(512) {
         return Err(OvfError::invalid(
             "disk capacity",
             format!("{} is not a positive multiple of 512", disk.capacity_bytes),
@@ -75,7 +75,7 @@ fn hardware(spec: &OvfSpec) -> Result<(), OvfError> {
     if hw.cpus == 0 {
         return Err(OvfError::invalid("hardware.cpus", "must be at least 1"));
     }
-    if hw.memory_mib == 0 || hw.memory_mib % MEMORY_GRANULE_MIB != 0 {
+    if hw.memory_mib == 0 || !hw.memory_mib.is_multiple_of(MEMORY_GRANULE_MIB) {
         return Err(OvfError::invalid(
             "hardware.memory_mib",
             format!("{} is not a positive multiple of 4 MiB", hw.memory_mib),
