@@ -9,10 +9,16 @@
 //! (descriptor writer and parser), [`manifest`] (SHA256 lines), [`archive`]
 //! (ustar members), [`package`] (`write_ova`), [`inspect`].
 
+pub mod archive;
+pub mod inspect;
+pub mod manifest;
 pub mod ovf;
+pub mod package;
 pub mod spec;
 pub mod vmdk;
 
+pub use inspect::{inspect, InspectError, MemberReport, OvaReport, VmdkReport};
+pub use package::{write_ova, MemberSummary, OvaNames, OvaSummary, PackageError};
 pub use spec::{
     DiskController, Firmware, Hardware, NicType, OvfSpec, ProductInfo, Property, PropertyGroup,
     PropertyType, Transport,
