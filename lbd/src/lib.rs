@@ -9,4 +9,7 @@
 
 pub mod balance;
 pub mod config;
+pub mod daemon;
 pub mod password;
+pub mod proxy;
+pub mod runtime;

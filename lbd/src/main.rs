@@ -28,6 +28,12 @@ enum Command {
         #[arg(short = 'c', long = "config", required = true)]
         config: Vec<PathBuf>,
     },
+    /// Serve: proxy, check, answer the control socket. Logs go to stderr.
+    Run {
+        /// Config file; repeat to layer (later wins).
+        #[arg(short = 'c', long = "config", required = true)]
+        config: Vec<PathBuf>,
+    },
     /// Read a password from stdin and print its hash for `password_hash`.
     HashPassword,
 }
@@ -36,6 +42,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { config } => cli::check::run(&config),
+        Command::Run { config } => cli::run::run(config),
         Command::HashPassword => cli::hash_password::run(),
     };
     match result {

@@ -2,12 +2,17 @@
 
 pub mod check;
 pub mod hash_password;
+pub mod run;
 
 /// Errors of the command-line front end.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error("reading password from stdin: {0}")]
     ReadStdin(std::io::Error),
+    #[error("starting tokio: {0}")]
+    Tokio(std::io::Error),
+    #[error("{0}")]
+    Daemon(#[from] lbd::daemon::DaemonError),
     #[error("{0}")]
     Password(#[from] lbd::password::PasswordError),
 }

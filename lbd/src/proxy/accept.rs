@@ -1,0 +1,108 @@
+//! Accept loops: one task per bound address. Each connection is handed to
+//! the frontend that owns the address in the *current* runtime, so a reload
+//! swaps configs under a listener without closing it.
+//!
+//! ```text
+//!  listener(addr) --accept--> [global maxconn] [frontend maxconn]
+//!        |                          permits held by the connection task
+//!        +-- runtime (watch) --> frontend --> tcp::serve / http::serve
+//! ```
+//! When maxconn is reached the loop stops accepting and new clients wait in
+//! the kernel backlog, as with HAProxy.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+use super::tcp;
+use crate::config::Mode;
+use crate::runtime::{FrontendRt, Runtime};
+
+/// Pause after an accept error (EMFILE and friends) so the loop does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// Shared handles an accept loop needs.
+#[derive(Clone)]
+pub struct AcceptCtx {
+    pub runtime: watch::Receiver<Arc<Runtime>>,
+    pub global_slots: Arc<Semaphore>,
+    pub stop: watch::Receiver<bool>,
+}
+
+fn frontend_for(rt: &Runtime, addr: SocketAddr) -> Option<Arc<FrontendRt>> {
+    rt.frontends
+        .values()
+        .find(|f| f.config.bind.contains(&addr))
+        .cloned()
+}
+
+/// Runs until `stop` turns true or the address leaves the config.
+pub async fn accept_loop(addr: SocketAddr, listener: TcpListener, mut ctx: AcceptCtx) {
+    loop {
+        if *ctx.stop.borrow() {
+            return;
+        }
+        let rt = ctx.runtime.borrow_and_update().clone();
+        let Some(frontend) = frontend_for(&rt, addr) else {
+            tracing::info!(%addr, "listener closed: address no longer in config");
+            return;
+        };
+        let permits = tokio::select! {
+            p = async {
+                let g = ctx.global_slots.clone().acquire_owned().await;
+                let f = frontend.slots.clone().acquire_owned().await;
+                (g, f)
+            } => p,
+            _ = ctx.stop.changed() => continue,
+            _ = ctx.runtime.changed() => continue,
+        };
+        let (Ok(global), Ok(local)) = permits else {
+            return;
+        };
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = ctx.stop.changed() => continue,
+            _ = ctx.runtime.changed() => continue,
+        };
+        let (stream, peer) = match accepted {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::warn!(%addr, error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        tokio::spawn(async move {
+            let _slots = (global, local);
+            dispatch(&rt, frontend, stream, peer).await;
+        });
+    }
+}
+
+async fn dispatch(
+    rt: &Runtime,
+    frontend: Arc<FrontendRt>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+) {
+    match frontend.config.mode {
+        Mode::Tcp => {
+            let Some(backend) = frontend
+                .config
+                .default_backend
+                .as_ref()
+                .and_then(|b| rt.backends.get(b))
+                .cloned()
+            else {
+                return;
+            };
+            tcp::serve(frontend, backend, stream, peer).await;
+        }
+        Mode::Http => {
+            tracing::warn!(frontend = %frontend.name, %peer, "mode http is not served yet: connection closed");
+        }
+    }
+}

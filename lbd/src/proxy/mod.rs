@@ -1,0 +1,7 @@
+//! Proxying: listeners ([`listen`]), the byte pump ([`copy`]), mode tcp
+//! ([`tcp`]) and the accept loops that tie them to the runtime ([`accept`]).
+
+pub mod accept;
+pub mod copy;
+pub mod listen;
+pub mod tcp;

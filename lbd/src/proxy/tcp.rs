@@ -1,0 +1,151 @@
+//! Mode tcp: pick a server, connect (with retries on other servers), copy
+//! bytes both ways, then write one log line in the spirit of HAProxy's
+//! tcplog.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::copy::{copy_bidirectional, CopyEnd};
+use crate::runtime::{AcquireError, BackendRt, FrontendRt, Lease};
+
+/// Connect attempts per connection, each on another server when possible.
+const CONNECT_ATTEMPTS: usize = 3;
+
+/// HAProxy-style two-letter termination state: who ended it, and in which
+/// phase (`--` normal, `SC` no server/connect refused, `sC` connect timeout,
+/// `sQ` queue timeout, `cD`/`sD` idle timeout, `CD`/`SD` error by a side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Termination(pub &'static str);
+
+/// Connects to a server of `backend`, retrying on another server on failure.
+pub async fn connect_server(
+    backend: &Arc<BackendRt>,
+    client: SocketAddr,
+) -> Result<(Lease, TcpStream), Termination> {
+    let mut exclude: Option<String> = None;
+    let mut last = Termination("SC");
+    for _ in 0..CONNECT_ATTEMPTS.min(backend.servers.len().max(1)) {
+        let lease = match backend.acquire(Some(client.ip()), exclude.as_deref()).await {
+            Ok(l) => l,
+            Err(AcquireError::NoServer) if exclude.is_some() => {
+                // Only the failed server is left: try it again.
+                match backend.acquire(Some(client.ip()), None).await {
+                    Ok(l) => l,
+                    Err(_) => return Err(last),
+                }
+            }
+            Err(AcquireError::NoServer) => return Err(Termination("SC")),
+            Err(AcquireError::QueueTimeout) => return Err(Termination("sQ")),
+        };
+        let addr = lease.server.addr;
+        match tokio::time::timeout(backend.timeouts.connect, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                return Ok((lease, stream));
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(server = %lease.server.key(), error = %e, "connect failed");
+                last = Termination("SC");
+            }
+            Err(_) => {
+                tracing::debug!(server = %lease.server.key(), "connect timeout");
+                last = Termination("sC");
+            }
+        }
+        lease.server.connect_errors.fetch_add(1, Ordering::Relaxed);
+        exclude = Some(lease.server.name.clone());
+    }
+    Err(last)
+}
+
+/// Serves one client connection in mode tcp.
+pub async fn serve(
+    frontend: Arc<FrontendRt>,
+    backend: Arc<BackendRt>,
+    client: TcpStream,
+    peer: SocketAddr,
+) {
+    let start = Instant::now();
+    let _ = client.set_nodelay(true);
+    let (lease, server) = match connect_server(&backend, peer).await {
+        Ok(ok) => ok,
+        Err(term) => {
+            log_line(
+                &frontend.name,
+                &backend.name,
+                "<NOSRV>",
+                peer,
+                start,
+                None,
+                (0, 0),
+                term,
+            );
+            return;
+        }
+    };
+    let connected = start.elapsed();
+    // tcp mode: both inactivity timeouts guard one tunnel; the shorter one
+    // applies and names the side in the log.
+    let client_shorter = frontend.timeout_client <= backend.timeouts.server;
+    let idle = frontend.timeout_client.min(backend.timeouts.server);
+    let result = copy_bidirectional(client, server, idle).await;
+    lease
+        .server
+        .bytes_in
+        .fetch_add(result.client_to_server, Ordering::Relaxed);
+    lease
+        .server
+        .bytes_out
+        .fetch_add(result.server_to_client, Ordering::Relaxed);
+    let term = match result.end {
+        CopyEnd::Closed => Termination("--"),
+        CopyEnd::Idle if client_shorter => Termination("cD"),
+        CopyEnd::Idle => Termination("sD"),
+        CopyEnd::ClientError => Termination("CD"),
+        CopyEnd::ServerError => Termination("SD"),
+    };
+    log_line(
+        &frontend.name,
+        &backend.name,
+        &lease.server.name,
+        peer,
+        start,
+        Some(connected),
+        (result.client_to_server, result.server_to_client),
+        term,
+    );
+}
+
+/// One line per connection: client, frontend, backend/server, connect and
+/// total time, bytes each way, termination state.
+#[allow(clippy::too_many_arguments)]
+pub fn log_line(
+    frontend: &str,
+    backend: &str,
+    server: &str,
+    client: SocketAddr,
+    start: Instant,
+    connect: Option<Duration>,
+    bytes: (u64, u64),
+    term: Termination,
+) {
+    let tc = connect.map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    tracing::info!(
+        target: "lbd::log",
+        %client,
+        frontend,
+        backend,
+        server,
+        tc_ms = tc,
+        tt_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+        bytes_in = bytes.0,
+        bytes_out = bytes.1,
+        term = term.0,
+        "connection"
+    );
+}

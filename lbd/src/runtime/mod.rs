@@ -1,0 +1,101 @@
+//! The running configuration: frontends and backends with live state,
+//! built from a validated [`Config`]. One `Runtime` per config generation;
+//! a reload builds a new one and carries server state over by name.
+
+pub mod backend;
+pub mod server;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+pub use backend::{AcquireError, BackendRt, BackendTimeouts, Lease};
+pub use server::{AdminState, ServerRt};
+
+use crate::config::{Config, Frontend, Timeouts};
+
+/// One frontend's shared state.
+#[derive(Debug)]
+pub struct FrontendRt {
+    pub name: String,
+    pub config: Frontend,
+    /// Client-side inactivity timeout.
+    pub timeout_client: Duration,
+    /// Free connection slots (`maxconn`).
+    pub slots: Arc<Semaphore>,
+    pub maxconn: u32,
+}
+
+/// Everything one config generation serves.
+#[derive(Debug)]
+pub struct Runtime {
+    pub config: Config,
+    pub frontends: BTreeMap<String, Arc<FrontendRt>>,
+    pub backends: BTreeMap<String, Arc<BackendRt>>,
+}
+
+fn pick(
+    own: &Timeouts,
+    defaults: &Timeouts,
+    f: fn(&Timeouts) -> Option<crate::config::Dur>,
+    fallback: u64,
+) -> Duration {
+    f(own)
+        .or(f(defaults))
+        .map_or(Duration::from_secs(fallback), |d| d.0)
+}
+
+impl Runtime {
+    /// Builds live state for `config` (already validated).
+    pub fn new(config: Config, seed: u64) -> Self {
+        let d = &config.defaults.timeout;
+        let backends = config
+            .backends
+            .iter()
+            .map(|(name, b)| {
+                let t = BackendTimeouts {
+                    connect: pick(&b.timeout, d, |t| t.connect, 5),
+                    server: pick(&b.timeout, d, |t| t.server, 50),
+                    queue: pick(&b.timeout, d, |t| t.queue, 10),
+                };
+                (name.clone(), Arc::new(BackendRt::new(name, b, t, seed)))
+            })
+            .collect();
+        let frontends = config
+            .frontends
+            .iter()
+            .map(|(name, f)| {
+                let maxconn = f.maxconn.unwrap_or(config.global.maxconn);
+                let fe = FrontendRt {
+                    name: name.clone(),
+                    config: f.clone(),
+                    timeout_client: pick(&f.timeout, d, |t| t.client, 50),
+                    slots: Arc::new(Semaphore::new(
+                        usize::try_from(maxconn).unwrap_or(usize::MAX),
+                    )),
+                    maxconn,
+                };
+                (name.clone(), Arc::new(fe))
+            })
+            .collect();
+        Self {
+            config,
+            frontends,
+            backends,
+        }
+    }
+
+    /// Finds `backend/server`.
+    pub fn server(&self, key: &str) -> Option<(&Arc<BackendRt>, &Arc<ServerRt>)> {
+        let (b, s) = key.split_once('/')?;
+        let backend = self.backends.get(b)?;
+        Some((backend, backend.server(s)?))
+    }
+
+    /// All servers of all backends, in order.
+    pub fn all_servers(&self) -> impl Iterator<Item = &Arc<ServerRt>> {
+        self.backends.values().flat_map(|b| b.servers.iter())
+    }
+}

@@ -1,0 +1,174 @@
+//! Live state of one server: health, admin state, weight and counters, all
+//! atomics so the proxy, checks, stats and control socket share them
+//! without a lock.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Server;
+
+/// Admin state set by an operator (HAProxy's ready/drain/maint).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminState {
+    /// Takes new connections.
+    #[default]
+    Ready,
+    /// Keeps its connections, takes no new ones (not even `source` clients
+    /// hashed to it: they go to the next server on the ring).
+    Drain,
+    /// Out of service; also not health-checked.
+    Maint,
+}
+
+impl AdminState {
+    fn to_u8(self) -> u8 {
+        match self {
+            Self::Ready => 0,
+            Self::Drain => 1,
+            Self::Maint => 2,
+        }
+    }
+
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Self::Drain,
+            2 => Self::Maint,
+            _ => Self::Ready,
+        }
+    }
+
+    /// Parses the word used on the control socket and stats page.
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "ready" => Some(Self::Ready),
+            "drain" => Some(Self::Drain),
+            "maint" => Some(Self::Maint),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Drain => "drain",
+            Self::Maint => "maint",
+        }
+    }
+}
+
+/// One server's shared state.
+#[derive(Debug)]
+pub struct ServerRt {
+    pub name: String,
+    pub backend: String,
+    pub addr: SocketAddr,
+    pub backup: bool,
+    pub maxconn: Option<u32>,
+    pub config_weight: u32,
+    /// Port health checks connect to.
+    pub check_port: u16,
+    pub checked: bool,
+    weight: AtomicU32,
+    up: AtomicBool,
+    admin: AtomicU8,
+    /// Connections open now.
+    pub active: AtomicU32,
+    /// Connections since start.
+    pub total: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub connect_errors: AtomicU64,
+    /// Last check result in words, for stats.
+    pub last_check: Mutex<String>,
+}
+
+impl ServerRt {
+    pub fn new(backend: &str, name: &str, cfg: &Server, checked: bool) -> Self {
+        Self {
+            name: name.to_string(),
+            backend: backend.to_string(),
+            addr: cfg.address,
+            backup: cfg.backup,
+            maxconn: cfg.maxconn,
+            config_weight: cfg.weight,
+            check_port: cfg.check_port.unwrap_or(cfg.address.port()),
+            checked,
+            weight: AtomicU32::new(cfg.weight),
+            // A checked server starts down until its first checks pass
+            // (HAProxy starts it up and lets checks pull it down; starting
+            // down avoids sending clients to a dead server after a restart).
+            up: AtomicBool::new(!checked),
+            admin: AtomicU8::new(0),
+            active: AtomicU32::new(0),
+            total: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            connect_errors: AtomicU64::new(0),
+            last_check: Mutex::new(if checked {
+                "pending".into()
+            } else {
+                "no check".into()
+            }),
+        }
+    }
+
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    pub fn set_weight(&self, w: u32) {
+        self.weight.store(w, Ordering::Relaxed);
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Relaxed);
+    }
+
+    pub fn admin(&self) -> AdminState {
+        AdminState::from_u8(self.admin.load(Ordering::Relaxed))
+    }
+
+    pub fn set_admin(&self, s: AdminState) {
+        self.admin.store(s.to_u8(), Ordering::Relaxed);
+    }
+
+    pub fn active(&self) -> u32 {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Up and ready: may take new connections if it has a free slot.
+    pub fn in_service(&self) -> bool {
+        self.is_up() && self.admin() == AdminState::Ready
+    }
+
+    /// `in_service` and under maxconn.
+    pub fn has_slot(&self) -> bool {
+        self.in_service() && self.maxconn.is_none_or(|m| self.active() < m)
+    }
+
+    pub fn set_last_check(&self, text: String) {
+        if let Ok(mut g) = self.last_check.lock() {
+            *g = text;
+        }
+    }
+
+    pub fn last_check(&self) -> String {
+        self.last_check
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default()
+    }
+
+    /// The key used in the state file and on the control socket.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.backend, self.name)
+    }
+}

@@ -1,0 +1,208 @@
+//! Test support: small real backends and an lbd process on loopback.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as TokioBufReader};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
+
+/// Upper bound on waiting for lbd to log something (a hang guard, not a
+/// timing assertion).
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A free loopback port (bound then released; the race is harmless here).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A TCP backend that greets each connection with `name\n` and then echoes.
+pub struct EchoBackend {
+    pub name: String,
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl EchoBackend {
+    pub async fn start(name: &str) -> Self {
+        Self::start_on(name, "127.0.0.1:0".parse().expect("literal")).await
+    }
+
+    pub async fn start_on(name: &str, addr: SocketAddr) -> Self {
+        let listener = TcpListener::bind(addr).await.expect("bind backend");
+        let addr = listener.local_addr().expect("addr");
+        let greeting = format!("{name}\n");
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let greeting = greeting.clone();
+                tokio::spawn(async move {
+                    if s.write_all(greeting.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                    let _ = w.shutdown().await;
+                });
+            }
+        });
+        Self {
+            name: name.to_string(),
+            addr,
+            task,
+        }
+    }
+
+    /// Stops accepting: new connections are refused.
+    pub fn kill(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for EchoBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Connects (optionally from a given loopback source IP) and returns the
+/// greeting line, i.e. which server answered.
+pub async fn which_server(to: SocketAddr, from: Option<std::net::IpAddr>) -> String {
+    let stream = connect_from(to, from).await;
+    let mut reader = TokioBufReader::new(stream);
+    let mut line = String::new();
+    let _ = tokio::time::timeout(PATIENCE, reader.read_line(&mut line)).await;
+    line.trim().to_string()
+}
+
+pub async fn connect_from(to: SocketAddr, from: Option<std::net::IpAddr>) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    if let Some(ip) = from {
+        socket.bind(SocketAddr::new(ip, 0)).expect("bind source");
+    }
+    socket.connect(to).await.expect("connect to lbd")
+}
+
+/// Reads one line (the greeting) from a stream.
+pub async fn read_line(stream: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while let Ok(Ok(1)) = tokio::time::timeout(PATIENCE, stream.read(&mut byte)).await {
+        if byte[0] == b'\n' {
+            break;
+        }
+        buf.push(byte[0]);
+    }
+    String::from_utf8_lossy(&buf).to_string()
+}
+
+/// A running `lbd run` with its stderr collected.
+pub struct Lbd {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    rx: Receiver<String>,
+    pub dir: PathBuf,
+}
+
+/// A fresh temp directory for one test.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lbd-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+impl Lbd {
+    /// Writes `config` to a file in `dir` and starts lbd on it; waits for "ready".
+    pub fn start(dir: &std::path::Path, config: &str) -> Self {
+        let file = dir.join("lbd.toml");
+        std::fs::write(&file, config).expect("write config");
+        Self::start_files(dir, &[file])
+    }
+
+    pub fn start_files(dir: &std::path::Path, files: &[PathBuf]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lbd"));
+        cmd.arg("run");
+        for f in files {
+            cmd.arg("-c").arg(f);
+        }
+        let mut child = cmd
+            .env("LBD_LOG", "info,lbd=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn lbd");
+        let stderr = child.stderr.take().expect("stderr");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = channel();
+        let keep = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("lbd| {line}");
+                keep.lock().expect("lines").push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let mut lbd = Self {
+            child,
+            lines,
+            rx,
+            dir: dir.to_path_buf(),
+        };
+        lbd.wait_for("ready");
+        lbd
+    }
+
+    /// Waits until a stderr line contains every one of `parts`; returns it.
+    pub fn wait_for_all(&mut self, parts: &[&str]) -> String {
+        loop {
+            match self.rx.recv_timeout(PATIENCE) {
+                Ok(line) if parts.iter().all(|p| line.contains(p)) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("lbd never logged {parts:?}: {e}"),
+            }
+        }
+    }
+
+    pub fn wait_for(&mut self, part: &str) -> String {
+        self.wait_for_all(&[part])
+    }
+
+    /// Every line logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.lines.lock().expect("lines").clone()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("wait lbd")
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status();
+    }
+}
+
+impl Drop for Lbd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
