@@ -133,6 +133,10 @@ mod tests {
         assert_eq!(s.vrrp.peers.len(), 2);
         assert!(!s.network.slaac);
         assert_eq!(m.origins["vrrp.priority"].source, Source::Baked);
+        assert_eq!(
+            s.sysctls,
+            vec![("net.core.somaxconn".to_owned(), "4096".to_owned())]
+        );
     }
 
     #[test]

@@ -23,6 +23,10 @@
 //! source, and the lower layer's value stands. [`Merged::render`] gives the
 //! console lines `key = value (source)` with secrets masked.
 //!
+//! Besides the table's `sysctl` list, any source may set one sysctl with a
+//! `sysctl.<name>` key (`[settings.sysctl]` in TOML,
+//! `appliance.sysctl.net.core.somaxconn=4096` on the command line).
+//!
 //! An empty value sets nothing: the OVF environment carries every property,
 //! also those left empty in the wizard.
 

@@ -11,7 +11,13 @@ use std::fmt;
 use crate::model::Settings;
 use crate::source::{Layer, Source};
 use crate::table::{find, properties, Property};
-use crate::value::NetworkMode;
+use crate::value::{parse_sysctls, NetworkMode};
+
+/// The table key of the sysctl list.
+const SYSCTL_KEY: &str = "sysctl";
+/// `sysctl.<name>` keys set one sysctl each: `[settings.sysctl]` in TOML,
+/// `appliance.sysctl.net.core.somaxconn=4096` on the command line.
+const SYSCTL_PREFIX: &str = "sysctl.";
 
 /// What the console shows instead of a secret.
 pub const MASK: &str = "********";
@@ -106,6 +112,10 @@ impl Merged {
     }
 
     fn apply_one(&mut self, source: Source, key: &str, raw: String) {
+        if let Some(name) = key.strip_prefix(SYSCTL_PREFIX) {
+            self.apply_sysctl(source, key, name, &raw);
+            return;
+        }
         let Some(prop) = find(key) else {
             self.errors.push(SettingError {
                 key: key.to_owned(),
@@ -127,6 +137,40 @@ impl Merged {
                 value: shown(prop, &raw),
                 source,
                 message,
+            }),
+        }
+    }
+
+    /// One `sysctl.<name>` key: adds or replaces that sysctl in the list.
+    fn apply_sysctl(&mut self, source: Source, key: &str, name: &str, raw: &str) {
+        if raw.trim().is_empty() {
+            return;
+        }
+        let parsed = if raw.contains(',') {
+            Err("a single value has no comma".to_owned())
+        } else {
+            parse_sysctls(&format!("{name}={raw}"))
+        };
+        match parsed.as_deref() {
+            Ok([(name, value)]) => {
+                let list = &mut self.settings.sysctls;
+                match list.iter_mut().find(|(n, _)| n == name) {
+                    Some(entry) => entry.1.clone_from(value),
+                    None => list.push((name.clone(), value.clone())),
+                }
+                let raw = list
+                    .iter()
+                    .map(|(n, v)| format!("{n}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                self.origins.insert(SYSCTL_KEY, Origin { source, raw });
+            }
+            Ok(_) => {}
+            Err(message) => self.errors.push(SettingError {
+                key: key.to_owned(),
+                value: raw.to_owned(),
+                source,
+                message: message.clone(),
             }),
         }
     }
@@ -269,6 +313,39 @@ mod tests {
         assert_eq!(m.errors.len(), 1);
         assert_eq!(m.errors[0].key, "network.ipv4");
         assert_eq!(m.errors[0].source, Source::OvfEnv);
+    }
+
+    #[test]
+    fn sysctl_keys_add_to_the_list() {
+        // Input: a baked list of two, the cmdline replaces one and adds one,
+        // and gives one bad name. Output: three sysctls, cmdline's values
+        // win, the bad one is reported with its key.
+        let m = merge([
+            layer(
+                Source::Baked,
+                &[("sysctl", "net.core.somaxconn=1024,vm.swappiness=10")],
+            ),
+            layer(
+                Source::Cmdline,
+                &[
+                    ("sysctl.net.core.somaxconn", "4096"),
+                    ("sysctl.net.ipv4.tcp_fin_timeout", "15"),
+                    ("sysctl.bad name", "1"),
+                ],
+            ),
+        ]);
+        let pair = |n: &str, v: &str| (n.to_owned(), v.to_owned());
+        assert_eq!(
+            m.settings.sysctls,
+            vec![
+                pair("net.core.somaxconn", "4096"),
+                pair("vm.swappiness", "10"),
+                pair("net.ipv4.tcp_fin_timeout", "15"),
+            ]
+        );
+        assert_eq!(m.origins["sysctl"].source, Source::Cmdline);
+        assert_eq!(m.errors.len(), 1);
+        assert_eq!(m.errors[0].key, "sysctl.bad name");
     }
 
     #[test]

@@ -54,6 +54,12 @@ pub enum OvfEnvError {
         /// The root element found (`{namespace}name`).
         found: String,
     },
+    /// The document is not UTF-8 (vSphere writes UTF-8).
+    #[error("OVF environment is not UTF-8 text (bad byte at offset {position})")]
+    NotUtf8 {
+        /// Offset of the first bad byte.
+        position: usize,
+    },
     /// The document ends before its elements are closed.
     #[error("OVF environment is truncated: it ends inside element {element}")]
     Truncated {
@@ -110,6 +116,16 @@ impl OvfEnvironment {
     /// Parses the document.
     pub fn parse(xml: &str) -> Result<Self, OvfEnvError> {
         Parser::default().run(xml)
+    }
+
+    /// Parses the document as read from a file or guestinfo: UTF-8, with
+    /// or without a byte order mark.
+    pub fn parse_bytes(xml: &[u8]) -> Result<Self, OvfEnvError> {
+        let xml = xml.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(xml);
+        let text = std::str::from_utf8(xml).map_err(|e| OvfEnvError::NotUtf8 {
+            position: e.valid_up_to(),
+        })?;
+        Self::parse(text)
     }
 
     /// The settings layer: properties of our `ovf:class` with the class

@@ -152,3 +152,16 @@ fn empty_and_truncated_documents() {
         "half a document is not an environment"
     );
 }
+
+#[test]
+fn bytes_with_bom_and_bad_utf8() {
+    let mut doc = b"\xEF\xBB\xBF".to_vec();
+    doc.extend_from_slice(fixture("esxi").as_bytes());
+    let env = OvfEnvironment::parse_bytes(&doc).expect("BOM is skipped");
+    assert_eq!(env.esx_id.as_deref(), Some("12"));
+    let err = OvfEnvironment::parse_bytes(b"<Environment \xff/>").expect_err("not UTF-8");
+    assert!(
+        matches!(err, OvfEnvError::NotUtf8 { position: 13 }),
+        "{err}"
+    );
+}
