@@ -407,6 +407,24 @@ mod tests {
     }
 
     #[test]
+    fn categories_are_contiguous() {
+        // A <Category> element groups the properties after it, so each
+        // category's properties must follow one another.
+        let mut seen: Vec<&str> = Vec::new();
+        for p in properties() {
+            if seen.last() != Some(&p.category) {
+                assert!(
+                    !seen.contains(&p.category),
+                    "category {} split at {}",
+                    p.category,
+                    p.key
+                );
+                seen.push(p.category);
+            }
+        }
+    }
+
+    #[test]
     fn qualifiers_render_as_ovf_spells_them() {
         let mode = find("network.mode").expect("in table");
         assert_eq!(

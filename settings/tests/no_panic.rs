@@ -2,7 +2,9 @@
 //! the sources escape comes back unchanged.
 
 use proptest::prelude::*;
-use settings::{baked, cmdline, guestinfo, merge, properties, OvfEnvironment, Settings};
+use settings::{
+    baked, cmdline, guestinfo, merge, properties, Layer, OvfEnvironment, Settings, Source,
+};
 use std::path::Path;
 
 const VCENTER: &str = include_str!("../test_data/ovf_env/vcenter.xml");
@@ -98,5 +100,32 @@ proptest! {
         let line = format!("quiet appliance.network.ntp=\"{value}\" console=ttyS0");
         let layer = cmdline::parse(&line);
         prop_assert_eq!(layer.pairs, vec![("network.ntp".to_owned(), value)]);
+    }
+
+    #[test]
+    fn highest_source_with_a_value_wins(
+        given in proptest::collection::vec(proptest::option::of(1u8..=254), 4),
+    ) {
+        // Each of the four sources may or may not set vrrp.priority; the
+        // layers are given in reverse order to show the merge sorts them.
+        let sources = [Source::Baked, Source::OvfEnv, Source::Guestinfo, Source::Cmdline];
+        let layers: Vec<Layer> = sources
+            .iter()
+            .zip(&given)
+            .rev()
+            .map(|(s, v)| {
+                let pairs = v.map(|v| ("vrrp.priority".to_owned(), v.to_string())).into_iter().collect();
+                Layer::new(*s, pairs)
+            })
+            .collect();
+        let m = merge(layers);
+        let expected = sources.iter().zip(&given).rev().find_map(|(s, v)| v.map(|v| (*s, v)));
+        match expected {
+            Some((source, value)) => {
+                prop_assert_eq!(m.settings.vrrp.priority, value);
+                prop_assert_eq!(m.origins["vrrp.priority"].source, source);
+            }
+            None => prop_assert_eq!(m.origins["vrrp.priority"].source, Source::Default),
+        }
     }
 }

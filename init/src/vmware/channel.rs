@@ -161,8 +161,8 @@ impl fmt::Display for ChannelError {
 
 impl std::error::Error for ChannelError {}
 
-/// An open channel: its id and cookies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An open channel: its id and cookies. Not `Copy`: `close` consumes it.
+#[derive(Debug, PartialEq, Eq)]
 pub struct Channel {
     id: u16,
     cookie_high: u32,

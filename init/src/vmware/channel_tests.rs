@@ -228,3 +228,59 @@ fn sixty_four_kib_cap_both_ways() {
     // One payload call for the 2-byte reply, none for the long one.
     assert_eq!(host.count(subtype::RECVPAYLOAD), 1);
 }
+
+#[test]
+fn many_lengths_and_checkpoint_positions_round_trip() {
+    // Input: message lengths around chunk and size boundaries, each with no
+    // checkpoint, one at the first chunk and one at the last chunk, on the
+    // send and the receive leg. Output: the host gets the message and the
+    // guest the reply (the same bytes) intact, with no protocol violation.
+    let lengths = [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        7,
+        8,
+        9,
+        13,
+        4095,
+        4096,
+        4097,
+        MAX_MESSAGE_BYTES - 1,
+        MAX_MESSAGE_BYTES,
+    ];
+    for len in lengths {
+        let msg: Vec<u8> = (0..len)
+            .map(|i| u8::try_from(i % 251).expect("below 251"))
+            .collect();
+        let last = len.div_ceil(4).saturating_sub(1);
+        for cpt in [None, Some(0), Some(last)] {
+            let mut host = FakeHypervisor {
+                cpt_on_send_chunk: cpt,
+                cpt_on_recv_chunk: cpt,
+                ..echo_host(&msg)
+            };
+            let ch = Channel::open(&mut host, PROTO_RPCI).expect("open");
+            ch.send(&mut host, &msg).expect("send");
+            let got = ch.receive(&mut host).expect("receive");
+            ch.close(&mut host).expect("close");
+            assert_eq!(host.messages.len(), 1, "len {len} cpt {cpt:?}");
+            assert!(
+                host.messages[0] == msg,
+                "len {len} cpt {cpt:?}: message differs"
+            );
+            assert!(
+                got.as_deref() == Some(&msg[..]),
+                "len {len} cpt {cpt:?}: reply differs"
+            );
+            assert!(
+                host.violations.is_empty(),
+                "len {len} cpt {cpt:?}: {:?}",
+                host.violations
+            );
+        }
+    }
+}
