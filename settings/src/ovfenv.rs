@@ -155,9 +155,8 @@ enum TextField {
 #[derive(Default)]
 struct Parser {
     env: OvfEnvironment,
-    /// Local names of the open elements, with whether each is in the
-    /// namespace we expect for it (ENV_NS, or VE_NS for `ve:` ones).
-    stack: Vec<(String, bool)>,
+    /// The open elements as (namespace, local name), root first.
+    stack: Vec<(Option<String>, String)>,
     text: Option<(TextField, String)>,
     seen_root: bool,
 }
@@ -176,11 +175,7 @@ impl Parser {
             match event {
                 Event::Start(e) => {
                     self.open(&reader, ns.as_deref(), &e)?;
-                    let local = local_name(&e);
-                    self.stack.push((
-                        local,
-                        ns.as_deref() == Some(ENV_NS) || ns.as_deref() == Some(VE_NS),
-                    ));
+                    self.stack.push((ns, local_name(&e)));
                 }
                 Event::Empty(e) => self.open(&reader, ns.as_deref(), &e)?,
                 Event::End(_) => {
@@ -214,7 +209,7 @@ impl Parser {
         if !self.seen_root {
             return Err(OvfEnvError::Empty);
         }
-        if let Some((element, _)) = self.stack.pop() {
+        if let Some((_, element)) = self.stack.pop() {
             return Err(OvfEnvError::Truncated { element });
         }
         Ok(self.env)
@@ -228,8 +223,6 @@ impl Parser {
         e: &BytesStart<'_>,
     ) -> Result<(), OvfEnvError> {
         let local = local_name(e);
-        let path: Vec<&str> = self.stack.iter().map(|(n, _)| n.as_str()).collect();
-        let ours = self.stack.iter().all(|(_, ok)| *ok);
         if self.stack.is_empty() {
             if self.seen_root {
                 return Ok(());
@@ -246,11 +239,14 @@ impl Parser {
             self.env.esx_id = attr(&attrs, Some(VE_NS), "esxId");
             return Ok(());
         }
-        if !ours {
-            return Ok(());
-        }
-        match (path.as_slice(), ns, local.as_str()) {
-            (["Environment", "PropertySection"], Some(ENV_NS), "Property") => {
+        // Only children of the root's own sections are ours: an Entity's
+        // PropertySection (another VM of a vApp) is deeper.
+        let parent = match self.stack.as_slice() {
+            [_root, (ns, name)] => (ns.as_deref(), name.as_str()),
+            _ => return Ok(()),
+        };
+        match (parent, ns, local.as_str()) {
+            ((Some(ENV_NS), "PropertySection"), Some(ENV_NS), "Property") => {
                 let attrs = attributes(reader, e);
                 let key = attr(&attrs, Some(ENV_NS), "key").or_else(|| attr(&attrs, None, "key"));
                 let value =
@@ -259,7 +255,7 @@ impl Parser {
                     self.env.properties.push((key, value.unwrap_or_default()));
                 }
             }
-            (["Environment", "PlatformSection"], Some(ENV_NS), field) => {
+            ((Some(ENV_NS), "PlatformSection"), Some(ENV_NS), field) => {
                 let field = match field {
                     "Kind" => TextField::Kind,
                     "Version" => TextField::Version,
@@ -269,7 +265,7 @@ impl Parser {
                 };
                 self.text = Some((field, String::new()));
             }
-            (["Environment", "EthernetAdapterSection"], Some(VE_NS), "Adapter") => {
+            ((Some(VE_NS), "EthernetAdapterSection"), Some(VE_NS), "Adapter") => {
                 let attrs = attributes(reader, e);
                 self.env.adapters.push(Adapter {
                     mac: attr(&attrs, Some(VE_NS), "mac").unwrap_or_default(),
