@@ -8,7 +8,7 @@
 //! 4. write the ustar OVA (ovf, mf, vmdk) to a temp file, then rename it.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -42,7 +42,6 @@ pub struct OvaSummary {
     /// ovf, mf, vmdk, in archive order.
     pub members: Vec<MemberSummary>,
     pub image_size: u64,
-    pub image_sha256: String,
     pub vmdk: VmdkStats,
 }
 
@@ -107,30 +106,18 @@ pub fn write_ova(
         capacity_bytes: image_size,
     };
     ovf::validate(spec, &probe)?;
-
-    let mut image = File::open(raw_image).map_err(image_err)?;
-    let image_digest = sha256_of(&mut image).map_err(image_err)?;
-    image.seek(SeekFrom::Start(0)).map_err(image_err)?;
+    let image = File::open(raw_image).map_err(image_err)?;
 
     fs::create_dir_all(out_dir).map_err(out_err)?;
     let vmdk_file = tempfile::NamedTempFile::new_in(out_dir).map_err(out_err)?;
-    let params = StreamParams {
-        extent_file: &names.vmdk,
-        cid: vmdk::cid_from_digest(&image_digest),
-        compression_level: COMPRESSION_LEVEL,
-    };
-    let mut hashed = HashingWriter::new(BufWriter::with_capacity(
-        IO_BUFFER_BYTES,
-        vmdk_file.as_file(),
-    ));
-    let input = BufReader::with_capacity(IO_BUFFER_BYTES, &mut image);
-    let stats = vmdk::write_stream_optimized(input, image_size, &mut hashed, &params).map_err(
-        |source| PackageError::Vmdk {
-            path: raw_image.to_owned(),
-            source,
-        },
-    )?;
-    let (_, vmdk_digest, vmdk_size) = hashed.finish();
+    let (stats, vmdk_digest) =
+        write_vmdk(image, image_size, &vmdk_file, &names.vmdk).map_err(|source| {
+            PackageError::Vmdk {
+                path: raw_image.to_owned(),
+                source,
+            }
+        })?;
+    let vmdk_size = stats.vmdk_bytes;
 
     let disk = DiskRef {
         file_name: names.vmdk.clone(),
@@ -159,18 +146,15 @@ pub fn write_ova(
     let mut archive = ArchiveWriter::new(hashed, mtime)?;
     archive.append(&names.ovf, descriptor.len() as u64, &descriptor[..])?;
     archive.append(&names.mf, mf.len() as u64, mf.as_bytes())?;
-    let mut vmdk_read = vmdk_file.reopen().map_err(out_err)?;
+    let vmdk_read = vmdk_file.reopen().map_err(out_err)?;
     archive.append(
         &names.vmdk,
         vmdk_size,
-        BufReader::with_capacity(IO_BUFFER_BYTES, &mut vmdk_read),
+        BufReader::with_capacity(IO_BUFFER_BYTES, vmdk_read),
     )?;
     let (buffered, ova_digest, ova_size) = archive.finish()?.finish();
-    buffered
-        .into_inner()
-        .map_err(|e| out_err(e.into_error()))?
-        .sync_all()
-        .map_err(out_err)?;
+    // No fsync: a build output; a crash mid-build leaves only a temp file behind.
+    buffered.into_inner().map_err(|e| out_err(e.into_error()))?;
     let ova_path = out_dir.join(&names.ova);
     ova_file.persist(&ova_path).map_err(|e| out_err(e.error))?;
     set_mode_0644(&ova_path).map_err(out_err)?;
@@ -190,18 +174,45 @@ pub fn write_ova(
             member(&names.vmdk, vmdk_size, &vmdk_digest),
         ],
         image_size,
-        image_sha256: manifest::to_hex(&image_digest),
         vmdk: stats,
     })
 }
 
-fn sha256_of<R: Read>(reader: &mut R) -> io::Result<[u8; 32]> {
+/// Converts the image into `file`, sets the CID from the content hash, and
+/// returns the stats and the finished VMDK's SHA-256.
+fn write_vmdk(
+    image: File,
+    image_size: u64,
+    file: &tempfile::NamedTempFile,
+    extent_file: &str,
+) -> Result<(VmdkStats, [u8; 32]), VmdkError> {
+    let params = StreamParams {
+        extent_file,
+        cid: 0,
+        compression_level: COMPRESSION_LEVEL,
+    };
+    let input = BufReader::with_capacity(IO_BUFFER_BYTES, image);
+    let mut out = BufWriter::with_capacity(IO_BUFFER_BYTES, file.as_file());
+    let stats = vmdk::write_stream_optimized(input, image_size, &mut out, &params)?;
+    drop(out);
+    let cid = vmdk::cid_from_digest(&stats.content_sha256);
+    vmdk::rewrite_cid(&mut file.as_file(), cid, image_size, extent_file)?;
     let mut hashed = HashingWriter::new(io::sink());
-    io::copy(
-        &mut BufReader::with_capacity(IO_BUFFER_BYTES, reader),
-        &mut hashed,
-    )?;
-    Ok(hashed.finish().1)
+    let mut reader = BufReader::with_capacity(IO_BUFFER_BYTES, file.reopen().map_err(read_err)?);
+    io::copy(&mut reader, &mut hashed).map_err(read_err)?;
+    let (_, digest, len) = hashed.finish();
+    if len != stats.vmdk_bytes {
+        let msg = format!(
+            "temp VMDK is {len} bytes, {} were written",
+            stats.vmdk_bytes
+        );
+        return Err(read_err(io::Error::other(msg)));
+    }
+    Ok((stats, digest))
+}
+
+fn read_err(source: io::Error) -> VmdkError {
+    VmdkError::Read { source }
 }
 
 /// Temp files are created 0600; the OVA is an ordinary readable output.

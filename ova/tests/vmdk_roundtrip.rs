@@ -252,3 +252,44 @@ proptest! {
         let _ = walk_markers(&mut Cursor::new(&vmdk[..]));
     }
 }
+
+#[test]
+fn rewrite_cid_changes_only_the_cid() {
+    let mut img = vec![0u8; usize::try_from(2 * GRAIN_BYTES).unwrap()];
+    img[5..500].fill(1);
+    let mut file = Cursor::new(Vec::new());
+    let stats = write_stream_optimized(&img[..], img.len() as u64, &mut file, &PARAMS).unwrap();
+    let before = file.get_ref().clone();
+    let cid = ova::vmdk::cid_from_digest(&stats.content_sha256);
+    ova::vmdk::rewrite_cid(&mut file, cid, img.len() as u64, PARAMS.extent_file).unwrap();
+    let after = file.into_inner();
+    assert_eq!(before.len(), after.len());
+    let changed: Vec<_> = (0..after.len())
+        .filter(|&i| before[i] != after[i])
+        .collect();
+    assert!(
+        !changed.is_empty() && changed.iter().all(|&i| (512 + 4..512 + 64).contains(&i)),
+        "{changed:?}"
+    );
+    let disk = StreamOptimizedDisk::open(&mut Cursor::new(&after[..])).unwrap();
+    assert_eq!(disk.descriptor.cid, cid);
+    assert_eq!(our_read(&after), img);
+}
+
+#[test]
+fn content_hash_follows_content() {
+    let stats = |img: &[u8]| {
+        write_stream_optimized(img, img.len() as u64, std::io::sink(), &PARAMS).unwrap()
+    };
+    let mut a = vec![0u8; usize::try_from(4 * GRAIN_BYTES).unwrap()];
+    a[70_000] = 1;
+    let mut b = a.clone();
+    assert_eq!(stats(&a).content_sha256, stats(&b).content_sha256);
+    // Same bytes in another grain, and one more zero sector: both differ.
+    b[70_000] = 0;
+    b[140_000] = 1;
+    assert_ne!(stats(&a).content_sha256, stats(&b).content_sha256);
+    let mut c = a.clone();
+    c.extend_from_slice(&[0; 512]);
+    assert_ne!(stats(&a).content_sha256, stats(&c).content_sha256);
+}

@@ -29,7 +29,7 @@ mod writer;
 pub use descriptor::{descriptor_text, parse_descriptor, Descriptor};
 pub use header::{Header, MarkerType};
 pub use reader::{walk_markers, Marker, StreamOptimizedDisk};
-pub use writer::{cid_from_digest, write_stream_optimized, StreamParams, VmdkStats};
+pub use writer::{cid_from_digest, rewrite_cid, write_stream_optimized, StreamParams, VmdkStats};
 
 use std::io;
 

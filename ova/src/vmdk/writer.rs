@@ -1,13 +1,14 @@
 //! Streams a raw image into a streamOptimized VMDK, one grain at a time.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use flate2::{write::ZlibEncoder, Compression};
+use sha2::{Digest, Sha256};
 
 use super::header::{metadata_marker, MarkerType, GT_SECTORS};
 use super::{
-    descriptor_text, Header, VmdkError, DESCRIPTOR_SECTORS, GD_AT_END, GRAIN_BYTES, GRAIN_SECTORS,
-    GTES_PER_GT, OVERHEAD_SECTORS, SECTOR_BYTES,
+    descriptor_text, Header, VmdkError, DESCRIPTOR_OFFSET, DESCRIPTOR_SECTORS, GD_AT_END,
+    GRAIN_BYTES, GRAIN_SECTORS, GTES_PER_GT, OVERHEAD_SECTORS, SECTOR_BYTES,
 };
 
 /// What the caller decides about the VMDK.
@@ -32,9 +33,12 @@ pub struct VmdkStats {
     pub grains_total: u64,
     /// Bytes written to the output.
     pub vmdk_bytes: u64,
+    /// SHA-256 over the image length and every non-zero grain with its index:
+    /// identifies the content without hashing gigabytes of zeros.
+    pub content_sha256: [u8; 32],
 }
 
-/// A CID from the first bytes of the image digest, so equal images give equal
+/// A CID from the first bytes of a content digest, so equal images give equal
 /// VMDKs. `ffffffff` means "no parent" in `parentCID`, so it is avoided.
 pub fn cid_from_digest(digest: &[u8; 32]) -> u32 {
     let cid = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
@@ -85,6 +89,8 @@ pub fn write_stream_optimized<R: Read, W: Write>(
     let mut gd = Vec::new();
     let mut grains_stored = 0;
     let mut read = 0u64;
+    let mut content = Sha256::new();
+    content.update(len.to_le_bytes());
     for table in 0..tables {
         let mut gt = vec![0u32; usize_of(GTES_PER_GT)];
         let first = table * GTES_PER_GT;
@@ -93,9 +99,11 @@ pub fn write_stream_optimized<R: Read, W: Write>(
             let chunk = &mut grain[..usize_of(want)];
             fill(&mut input, chunk, read, len)?;
             read += want;
-            if chunk.iter().all(|&b| b == 0) {
+            if is_zero(chunk) {
                 continue;
             }
+            content.update(index.to_le_bytes());
+            content.update(&*chunk);
             // qemu insists every grain inflates to a full grain: pad the last one.
             grain[usize_of(want)..].fill(0);
             compressed.clear();
@@ -139,7 +147,32 @@ pub fn write_stream_optimized<R: Read, W: Write>(
         grains_stored,
         grains_total,
         vmdk_bytes: out.pos,
+        content_sha256: content.finalize().into(),
     })
+}
+
+/// Rewrites the CID in a VMDK that `write_stream_optimized` wrote to a
+/// seekable file, for callers that derive the CID from
+/// [`VmdkStats::content_sha256`] and so know it only at the end. The
+/// descriptor keeps its length (the CID is always 8 hex digits).
+pub fn rewrite_cid<F: Write + Seek>(
+    file: &mut F,
+    cid: u32,
+    capacity_bytes: u64,
+    extent_file: &str,
+) -> Result<(), VmdkError> {
+    let text = descriptor_text(cid, capacity_bytes / SECTOR_BYTES, extent_file);
+    file.seek(SeekFrom::Start(DESCRIPTOR_OFFSET * SECTOR_BYTES))
+        .map_err(write_err)?;
+    file.write_all(text.as_bytes()).map_err(write_err)?;
+    file.flush().map_err(write_err)
+}
+
+/// Whether a grain is all zeros. Folding 512-byte blocks with OR lets the
+/// compiler vectorize while still stopping at the first non-zero block.
+fn is_zero(buf: &[u8]) -> bool {
+    buf.chunks(512)
+        .all(|block| block.iter().fold(0, |acc, &b| acc | b) == 0)
 }
 
 /// Reads exactly `buf.len()` bytes or reports how far the image got.
