@@ -1,5 +1,15 @@
 //! The appliance's PID 1, as a library so tests can reuse its pieces.
 //!
-//! `main.rs` runs the boot steps in order; each step is its own module.
+//! `main.rs` calls [`boot::run`], which runs the boot steps in order (each
+//! its own module) and then waits for power requests. init never returns
+//! and never panics on bad input: PID 1 exiting panics the kernel.
 
+pub mod boot;
+pub mod console;
+pub mod evdev;
+pub mod hostname;
+pub mod kmod;
+pub mod mount;
+pub mod power;
+pub mod reap;
 pub mod vmware;

@@ -10,10 +10,17 @@
 //! [`modules`] selects kernel modules by name and adds their dependency
 //! closure in load order, read from each module's own `.modinfo`.
 
+#[cfg(feature = "write")]
 pub mod initramfs;
+#[cfg(feature = "write")]
 pub mod modules;
+pub mod paths;
+#[cfg(feature = "write")]
 pub mod tree;
 
+#[cfg(feature = "write")]
 pub use initramfs::{list_initramfs, write_initramfs, InitramfsError, Member};
+#[cfg(feature = "write")]
 pub use modules::{ModuleError, ModuleSet};
+#[cfg(feature = "write")]
 pub use tree::{Entry, EntryKind, Tree, TreeError};

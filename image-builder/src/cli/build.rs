@@ -1,0 +1,47 @@
+use std::path::PathBuf;
+
+use image_builder::build::{build, BuildOptions};
+use image_builder::config::DEFAULT_CONFIG;
+use image_builder::progress::human_size;
+
+use super::CliResult;
+
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// The appliance description.
+    #[arg(long, short, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Where the image and OVA go.
+    #[arg(long, short, default_value = "out")]
+    out: PathBuf,
+    /// Where downloaded packages and apt lists are kept.
+    #[arg(long, default_value = ".cache/apt")]
+    cache: PathBuf,
+    /// Update the apt package lists even if cached (picks up a newer kernel).
+    #[arg(long)]
+    refresh: bool,
+}
+
+pub fn run(a: BuildArgs) -> CliResult {
+    let cache = std::path::absolute(&a.cache)?;
+    let report = build(&BuildOptions {
+        config: a.config,
+        out_dir: a.out,
+        cache_dir: cache,
+        refresh: a.refresh,
+    })?;
+    println!(
+        "built with linux {} ({} modules), SOURCE_DATE_EPOCH={} ({:?})",
+        report.kernel_version, report.modules, report.epoch, report.epoch_source
+    );
+    for art in &report.artifacts {
+        println!(
+            "{:<10} {}  {:>9}  sha256 {}",
+            art.kind,
+            art.path.display(),
+            human_size(art.size),
+            art.sha256
+        );
+    }
+    Ok(())
+}

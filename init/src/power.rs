@@ -1,0 +1,107 @@
+//! Power requests and the clean shutdown that follows them.
+//!
+//! Signals follow busybox init, which admins and tools know: SIGUSR1 halt
+//! (a VM has nothing to halt to, so it powers off), SIGUSR2 power off,
+//! SIGTERM reboot, and SIGINT, which the kernel sends on ctrl-alt-del once
+//! `reboot(RB_DISABLE_CAD)` is set, reboot. The ACPI power button powers off.
+
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::reboot::{reboot, RebootMode};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{sync, Pid};
+
+use rootfs::paths::{POWEROFF_LINE, REBOOT_LINE};
+
+use crate::console::Consoles;
+
+/// How long services get between SIGTERM and SIGKILL.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerAction {
+    PowerOff,
+    Reboot,
+}
+
+/// What a signal to PID 1 asks for, if anything.
+pub fn action_for_signal(sig: Signal) -> Option<PowerAction> {
+    match sig {
+        Signal::SIGUSR1 | Signal::SIGUSR2 => Some(PowerAction::PowerOff),
+        Signal::SIGTERM | Signal::SIGINT => Some(PowerAction::Reboot),
+        _ => None,
+    }
+}
+
+/// Stops every process, syncs and powers off or reboots. Never returns.
+pub fn shutdown(consoles: &mut Consoles, action: PowerAction, reason: &str) -> ! {
+    let what = match action {
+        PowerAction::PowerOff => "power off",
+        PowerAction::Reboot => "reboot",
+    };
+    consoles.line(&format!("init: {reason}: shutting down to {what}"));
+    stop_all_processes(consoles);
+    sync();
+    consoles.line(match action {
+        PowerAction::PowerOff => POWEROFF_LINE,
+        PowerAction::Reboot => REBOOT_LINE,
+    });
+    let mode = match action {
+        PowerAction::PowerOff => RebootMode::RB_POWER_OFF,
+        PowerAction::Reboot => RebootMode::RB_AUTOBOOT,
+    };
+    let err = reboot(mode).err();
+    // reboot(2) only returns on failure; PID 1 must not exit, so wait here.
+    consoles.line(&format!(
+        "init: {what} failed: {err:?}; the VM can be powered off safely now"
+    ));
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// SIGTERM to everyone, reap until none are left or the deadline passes,
+/// then SIGKILL to whoever remains.
+fn stop_all_processes(consoles: &mut Consoles) {
+    // kill(-1) signals every process except PID 1 itself.
+    if kill(Pid::from_raw(-1), Signal::SIGTERM) == Err(Errno::ESRCH) {
+        return;
+    }
+    let deadline = Instant::now() + STOP_DEADLINE;
+    while Instant::now() < deadline {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Err(Errno::ECHILD) => return,
+            Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(20)),
+            _ => {}
+        }
+    }
+    consoles.line("init: processes still running after the deadline: killing them");
+    let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    while !matches!(waitpid(None, None), Err(Errno::ECHILD) | Err(Errno::EINTR)) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_map_like_busybox_init() {
+        assert_eq!(
+            action_for_signal(Signal::SIGUSR2),
+            Some(PowerAction::PowerOff)
+        );
+        assert_eq!(
+            action_for_signal(Signal::SIGUSR1),
+            Some(PowerAction::PowerOff)
+        );
+        assert_eq!(
+            action_for_signal(Signal::SIGTERM),
+            Some(PowerAction::Reboot)
+        );
+        assert_eq!(action_for_signal(Signal::SIGINT), Some(PowerAction::Reboot));
+        assert_eq!(action_for_signal(Signal::SIGCHLD), None);
+        assert_eq!(action_for_signal(Signal::SIGHUP), None);
+    }
+}
