@@ -17,7 +17,7 @@ const MAX_TEXT_MEMBER_BYTES: u64 = 16 << 20;
 const VMDK_HEAD_BYTES: u64 = (1 + DESCRIPTOR_SECTORS) * SECTOR_BYTES;
 
 /// One archive member.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MemberReport {
     pub name: String,
     pub size: u64,
@@ -28,7 +28,7 @@ pub struct MemberReport {
 }
 
 /// The VMDK as its header and descriptor describe it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VmdkReport {
     pub member: String,
     pub create_type: String,
@@ -38,7 +38,7 @@ pub struct VmdkReport {
 }
 
 /// Everything `inspect` found; every manifest hash has been checked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct OvaReport {
     pub path: PathBuf,
     pub members: Vec<MemberReport>,

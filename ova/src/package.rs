@@ -25,7 +25,7 @@ pub const COMPRESSION_LEVEL: u32 = 6;
 const IO_BUFFER_BYTES: usize = 1 << 20;
 
 /// One OVA member as written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MemberSummary {
     pub name: String,
     pub size: u64,
@@ -34,7 +34,7 @@ pub struct MemberSummary {
 }
 
 /// What `write_ova` produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OvaSummary {
     pub ova_path: PathBuf,
     pub ova_size: u64,
@@ -61,7 +61,7 @@ pub enum PackageError {
 }
 
 /// Member names for a spec: `<name>-<version>.ovf`, `.mf`, `-disk1.vmdk`, `.ova`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OvaNames {
     pub ovf: String,
     pub mf: String,

@@ -233,3 +233,56 @@ fn write_ova_names_a_bad_image() {
     .unwrap_err();
     assert!(err.to_string().contains("missing.img"), "{err}");
 }
+
+#[test]
+fn inspect_rejects_what_is_not_an_ova() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.ova");
+    fs::write(&junk, vec![0x41u8; 4096]).unwrap();
+    assert!(inspect(&junk).is_err());
+    fs::write(&junk, vec![0u8; 4096]).unwrap();
+    assert!(matches!(inspect(&junk), Err(InspectError::Empty)));
+    let raw = raw_image(dir.path());
+    let summary = write_ova(&raw, &OvfSpec::example(), dir.path(), MTIME).unwrap();
+    let bytes = fs::read(&summary.ova_path).unwrap();
+    fs::write(&junk, &bytes[..bytes.len() / 2]).unwrap();
+    let err = inspect(&junk).unwrap_err();
+    assert!(matches!(err, InspectError::Read { .. }), "{err}");
+}
+
+fn small_ova() -> &'static [u8] {
+    static OVA: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    OVA.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("small.img");
+        let mut img = vec![0u8; 200 * 512];
+        img[1000..3000].fill(0x33);
+        fs::write(&raw, img).unwrap();
+        let summary = write_ova(&raw, &OvfSpec::example(), dir.path(), MTIME).unwrap();
+        fs::read(summary.ova_path).unwrap()
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// A byte changed anywhere gives a report or an error, never a panic; a
+    /// change inside a member's data is always caught.
+    #[test]
+    fn inspect_never_panics_on_damage(at in proptest::prelude::any::<proptest::sample::Index>(), xor in 1u8..) {
+        let mut bytes = small_ova().to_vec();
+        let i = at.index(bytes.len());
+        bytes[i] ^= xor;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.ova");
+        fs::write(&path, &bytes).unwrap();
+        let result = inspect(&path);
+        let mut archive = tar::Archive::new(small_ova());
+        let in_data = archive.entries().unwrap().map(Result::unwrap).any(|e| {
+            let start = e.raw_file_position();
+            (start..start + e.size()).contains(&(i as u64))
+        });
+        if in_data {
+            proptest::prop_assert!(result.is_err(), "change at {} went unnoticed", i);
+        }
+    }
+}

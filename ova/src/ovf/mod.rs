@@ -30,7 +30,7 @@ pub const FORMAT_STREAM_OPTIMIZED: &str =
 pub const OS_ID_OTHER_LINUX_64: &str = "101";
 
 /// The VMDK the descriptor references.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DiskRef {
     /// The OVA member name (`ovf:href`).
     pub file_name: String,

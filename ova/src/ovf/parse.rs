@@ -9,7 +9,7 @@ use crate::spec::{
 };
 
 /// A `References/File` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FileRef {
     pub id: String,
     pub href: String,
@@ -17,7 +17,7 @@ pub struct FileRef {
 }
 
 /// What a descriptor says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ParsedDescriptor {
     pub spec: OvfSpec,
     /// The disk of the (first) Disk element with its File's size.

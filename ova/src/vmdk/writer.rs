@@ -23,7 +23,7 @@ pub struct StreamParams<'a> {
 }
 
 /// What the writer produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct VmdkStats {
     /// Disk capacity in bytes (the raw image length).
     pub capacity_bytes: u64,
