@@ -7,7 +7,15 @@
 //!
 //! Modules, one job each: [`vmdk`] (disk format, writer and reader), [`ovf`]
 //! (descriptor writer and parser), [`manifest`] (SHA256 lines), [`archive`]
-//! (ustar members), [`package`] (`write_ova`), [`inspect`].
+//! (ustar members), [`package`] (`write_ova`), [`mod@inspect`].
+//!
+//! ```no_run
+//! let spec = ova::OvfSpec::example();
+//! // mtime: the caller's SOURCE_DATE_EPOCH.
+//! let summary = ova::write_ova("out/lb.img".as_ref(), &spec, "out".as_ref(), 1_700_000_000)?;
+//! println!("{}", ova::inspect(&summary.ova_path)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod archive;
 pub mod inspect;

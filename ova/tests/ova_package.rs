@@ -104,6 +104,28 @@ fn ova_members_manifest_and_disk_check_out() {
         )
     );
 
+    // `sha256sum -c` agrees with every manifest line (rewritten to its format).
+    let extracted = dir.path().join("extracted");
+    fs::create_dir(&extracted).unwrap();
+    for (name, data) in &members {
+        fs::write(extracted.join(name), data).unwrap();
+    }
+    let sums: String = entries
+        .iter()
+        .map(|e| format!("{}  {}\n", manifest::to_hex(&e.sha256), e.file))
+        .collect();
+    fs::write(extracted.join("SHA256SUMS"), sums).unwrap();
+    let check = Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(&extracted)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
     // The descriptor's File size is the member's size; capacity the image's.
     let parsed = ova::ovf::parse_descriptor(ovf).unwrap();
     assert_eq!(parsed.disk.file_name, *vmdk_name);

@@ -19,6 +19,9 @@ use super::{
     SECTOR_BYTES, VERSION,
 };
 
+/// The largest capacity the reader accepts (512 TiB).
+const MAX_CAPACITY_SECTORS: u64 = 1 << 40;
+
 /// Newline check bytes: a text-mode transfer would mangle them.
 const NEWLINE_CHECK: [u8; 4] = *b"\n \r\n";
 
@@ -118,8 +121,9 @@ impl Header {
         if self.compress_algorithm != COMPRESS_DEFLATE {
             return unsupported("compressAlgorithm", self.compress_algorithm.into());
         }
-        if self.capacity_sectors == 0 {
-            return unsupported("capacity", 0);
+        // 512 TiB is far past vSphere's 62 TB disks and keeps byte offsets in u64.
+        if self.capacity_sectors == 0 || self.capacity_sectors > MAX_CAPACITY_SECTORS {
+            return unsupported("capacity", self.capacity_sectors);
         }
         // 1 MiB grains at most keeps one inflated grain small.
         if !(1..=2048).contains(&self.grain_sectors) {
@@ -226,6 +230,18 @@ mod tests {
         assert!(matches!(
             Header::decode(&b, "header"),
             Err(VmdkError::NewlineCheck)
+        ));
+    }
+
+    #[test]
+    fn rejects_absurd_capacity() {
+        let h = Header::stream_optimized(u64::MAX / 2, 9);
+        assert!(matches!(
+            h.check_stream_optimized(),
+            Err(VmdkError::Unsupported {
+                field: "capacity",
+                ..
+            })
         ));
     }
 
