@@ -1,9 +1,11 @@
 //! `write_ova`: raw image + spec -> `<name>-<version>.ova` in `out_dir`.
 //!
 //! Steps, each streaming so the image is never held in memory:
-//! 1. hash the raw image (the VMDK's CID derives from it: same image, same bytes);
-//! 2. convert it to a streamOptimized VMDK in a temp file (its size goes into
-//!    the descriptor's `File ovf:size`, so it must exist before the descriptor);
+//! 1. convert the image to a streamOptimized VMDK in a temp file (its size
+//!    goes into the descriptor's `File ovf:size`, so it must exist first);
+//! 2. set the VMDK's CID from the writer's content hash (same image, same
+//!    bytes; hashing only non-zero grains keeps big sparse images fast), then
+//!    hash the VMDK for the manifest;
 //! 3. write descriptor and manifest in memory (a few KiB);
 //! 4. write the ustar OVA (ovf, mf, vmdk) to a temp file, then rename it.
 
