@@ -66,6 +66,7 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
     for (addr, listener) in listeners {
         tokio::spawn(accept_loop(addr, listener, ctx.clone()));
     }
+    crate::check::driver::spawn_all(&runtime, &stop_rx);
     tracing::info!(listeners = ?addrs, "ready");
 
     tokio::select! {

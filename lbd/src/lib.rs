@@ -8,6 +8,7 @@
 //! user hashes). VRRP (issue 4) will live in its own `vrrp` module.
 
 pub mod balance;
+pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod password;

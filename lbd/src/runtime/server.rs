@@ -75,6 +75,8 @@ pub struct ServerRt {
     weight: AtomicU32,
     up: AtomicBool,
     admin: AtomicU8,
+    /// Admin state asked for by the agent (not persisted).
+    agent_admin: AtomicU8,
     /// Connections open now.
     pub active: AtomicU32,
     /// Connections since start.
@@ -98,11 +100,11 @@ impl ServerRt {
             check_port: cfg.check_port.unwrap_or(cfg.address.port()),
             checked,
             weight: AtomicU32::new(cfg.weight),
-            // A checked server starts down until its first checks pass
-            // (HAProxy starts it up and lets checks pull it down; starting
-            // down avoids sending clients to a dead server after a restart).
-            up: AtomicBool::new(!checked),
+            // Servers start up, one failed check away from down (as in
+            // HAProxy): a restart does not interrupt service.
+            up: AtomicBool::new(true),
             admin: AtomicU8::new(0),
+            agent_admin: AtomicU8::new(0),
             active: AtomicU32::new(0),
             total: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
@@ -140,13 +142,30 @@ impl ServerRt {
         self.admin.store(s.to_u8(), Ordering::Relaxed);
     }
 
+    pub fn agent_admin(&self) -> AdminState {
+        AdminState::from_u8(self.agent_admin.load(Ordering::Relaxed))
+    }
+
+    pub fn set_agent_admin(&self, s: AdminState) {
+        self.agent_admin.store(s.to_u8(), Ordering::Relaxed);
+    }
+
+    /// The stricter of the operator's and the agent's admin state.
+    pub fn effective_admin(&self) -> AdminState {
+        AdminState::from_u8(
+            self.admin
+                .load(Ordering::Relaxed)
+                .max(self.agent_admin.load(Ordering::Relaxed)),
+        )
+    }
+
     pub fn active(&self) -> u32 {
         self.active.load(Ordering::Relaxed)
     }
 
     /// Up and ready: may take new connections if it has a free slot.
     pub fn in_service(&self) -> bool {
-        self.is_up() && self.admin() == AdminState::Ready
+        self.is_up() && self.effective_admin() == AdminState::Ready
     }
 
     /// `in_service` and under maxconn.

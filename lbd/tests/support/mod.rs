@@ -206,3 +206,128 @@ impl Drop for Lbd {
         let _ = self.child.wait();
     }
 }
+
+/// A tiny HTTP server answering every request with `status` (changeable),
+/// over TLS when `tls` is given.
+pub struct HttpBackend {
+    pub addr: SocketAddr,
+    pub status: Arc<std::sync::atomic::AtomicU16>,
+    pub name: String,
+    task: JoinHandle<()>,
+}
+
+impl HttpBackend {
+    pub async fn start(name: &str, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let status = Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let st = status.clone();
+        let body = name.to_string();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((s, _)) = listener.accept().await else {
+                    return;
+                };
+                let st = st.clone();
+                let tls = tls.clone();
+                let body = body.clone();
+                tokio::spawn(async move {
+                    match tls {
+                        Some(cfg) => {
+                            if let Ok(s) = tokio_rustls::TlsAcceptor::from(cfg).accept(s).await {
+                                answer(s, &st, &body).await;
+                            }
+                        }
+                        None => answer(s, &st, &body).await,
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            status,
+            name: name.to_string(),
+            task,
+        }
+    }
+
+    pub fn set_status(&self, s: u16) {
+        self.status.store(s, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for HttpBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut s: S,
+    status: &std::sync::atomic::AtomicU16,
+    body: &str,
+) {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+        if req.len() > 65536 {
+            return;
+        }
+    }
+    let code = status.load(std::sync::atomic::Ordering::Relaxed);
+    let head = String::from_utf8_lossy(&req).to_string();
+    let xff = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("x-forwarded-for:"))
+        .and_then(|l| l.split_once(':').map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_default();
+    let body = format!("{body} xff={xff}\n");
+    let resp = format!(
+        "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = s.write_all(resp.as_bytes()).await;
+    let _ = s.shutdown().await;
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1: (cert PEM, key PEM, server config).
+pub fn self_signed() -> (String, String, Arc<rustls::ServerConfig>) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("rcgen");
+    let cert_pem = cert.cert.pem();
+    let key_pem = cert.key_pair.serialize_pem();
+    let der = cert.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        cert.key_pair.serialize_der(),
+    ));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![der], key)
+    .expect("server config");
+    (cert_pem, key_pem, Arc::new(config))
+}
+
+/// A TCP server that answers every connection with one fixed line (agent).
+pub async fn line_server(line: Arc<Mutex<String>>) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let text = line.lock().expect("line").clone();
+            let _ = s.write_all(format!("{text}\n").as_bytes()).await;
+            let _ = s.shutdown().await;
+        }
+    });
+    (addr, task)
+}
