@@ -17,6 +17,7 @@ use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{watch, Semaphore};
 
+use crate::admin::Admin;
 use crate::config::{load_files, ConfigErrors};
 use crate::proxy::accept::{accept_loop, AcceptCtx};
 use crate::proxy::listen::{bind, ListenError};
@@ -43,7 +44,9 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
     let config = load_files(&paths)?;
     let global_max = usize::try_from(config.global.maxconn).unwrap_or(usize::MAX);
     let stop_deadline = config.global.stop_deadline.0;
+    let admin = Admin::shared(config.global.state_file.clone());
     let runtime = Arc::new(Runtime::new(config, seed()));
+    admin.apply_to(&runtime);
 
     let mut listeners = BTreeMap::new();
     for fe in runtime.frontends.values() {

@@ -7,6 +7,7 @@
 //! Layout: [`config`] (schema, layering, validation), [`password`] (stats
 //! user hashes). VRRP (issue 4) will live in its own `vrrp` module.
 
+pub mod admin;
 pub mod balance;
 pub mod check;
 pub mod config;
@@ -14,3 +15,4 @@ pub mod daemon;
 pub mod password;
 pub mod proxy;
 pub mod runtime;
+pub mod state;
