@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::config::validate::MAX_WEIGHT;
-use crate::runtime::{AdminState, Runtime};
+use crate::runtime::{AdminState, Event, Runtime};
 use crate::state::{StateError, StateFile};
 
 /// Errors of operator actions.
@@ -70,6 +70,11 @@ impl Admin {
         server.set_admin(admin);
         backend.wake_queue();
         tracing::info!(server = %key, old = old.as_str(), new = admin.as_str(), "admin state set");
+        let _ = rt.events.send(Event::Admin {
+            server: key.into(),
+            state: admin.as_str().into(),
+            by: "operator".into(),
+        });
         self.persist(|s| s.set_admin(key, admin))
     }
 
@@ -85,6 +90,11 @@ impl Admin {
         server.set_weight(weight);
         backend.reweighted();
         tracing::info!(server = %key, old, new = weight, "weight set");
+        let _ = rt.events.send(Event::Weight {
+            server: key.into(),
+            weight,
+            by: "operator".into(),
+        });
         let keep = (weight != server.config_weight).then_some(weight);
         self.persist(|s| s.set_weight(key, keep))
     }

@@ -1,29 +1,34 @@
 //! `lbd run`: load the config, bind every listener, start accept loops and
-//! health checks, then wait for signals.
+//! health checks, answer the control socket, reload on SIGHUP, stop on
+//! SIGTERM.
 //!
 //! ```text
-//!  config files --load--> Runtime --watch--> accept loops (one per address)
-//!                            |                 `-> connection tasks
-//!                            `--> health-check tasks (one per server)
-//!  SIGTERM/SIGINT: stop accepting, wait for connections up to stop_deadline
+//!  config files --load--> Runtime (generation N) --watch--> accept loops (one per address)
+//!                            |                                 `-> connection tasks
+//!                            +--> check tasks (stop_checks)
+//!  reload: load+validate --> Runtime N+1 (state carried by name) --> watch
+//!          N: checks stop now; its connections close at reload_deadline (retire)
+//!  SIGTERM: stop accepting, wait for connections up to stop_deadline
 //! ```
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{broadcast, watch, Semaphore};
 
 use crate::admin::Admin;
 use crate::config::{load_files, ConfigErrors};
 use crate::proxy::accept::{accept_loop, AcceptCtx};
 use crate::proxy::listen::{bind, ListenError};
-use crate::runtime::Runtime;
+use crate::runtime::{Event, Runtime, EVENT_BACKLOG};
 
-/// Errors that stop `lbd run` from starting.
+/// Errors that stop `lbd run` from starting, or a reload from applying.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("config rejected:\n{0}")]
@@ -32,6 +37,8 @@ pub enum DaemonError {
     Listen(#[from] ListenError),
     #[error("installing signal handler: {0}")]
     Signal(std::io::Error),
+    #[error("control socket: {0}")]
+    Control(#[from] crate::control::server::ControlError),
 }
 
 /// A per-process random seed (std's RandomState is seeded by the OS).
@@ -39,52 +46,174 @@ fn seed() -> u64 {
     std::hash::RandomState::new().build_hasher().finish()
 }
 
+/// The running daemon: what the control socket and stats page act on.
+pub struct Daemon {
+    pub paths: Vec<PathBuf>,
+    pub admin: Arc<Admin>,
+    pub events: broadcast::Sender<Event>,
+    pub started: Instant,
+    pub reloads: AtomicU64,
+    runtime_tx: watch::Sender<Arc<Runtime>>,
+    global_slots: Arc<Semaphore>,
+    global_max: u32,
+    stop_rx: watch::Receiver<bool>,
+    bound: Mutex<BTreeMap<SocketAddr, ()>>,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl Daemon {
+    /// The current generation.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime_tx.borrow().clone()
+    }
+
+    /// Open client connections across all generations.
+    pub fn current_connections(&self) -> u32 {
+        let free = u32::try_from(self.global_slots.available_permits()).unwrap_or(u32::MAX);
+        self.global_max.saturating_sub(free)
+    }
+
+    fn accept_ctx(&self) -> AcceptCtx {
+        AcceptCtx {
+            runtime: self.runtime_tx.subscribe(),
+            global_slots: self.global_slots.clone(),
+            stop: self.stop_rx.clone(),
+        }
+    }
+
+    /// Binds addresses of `rt` not bound yet and starts their accept loops.
+    fn bind_new(&self, rt: &Runtime) -> Result<(), ListenError> {
+        let wanted: Vec<SocketAddr> = rt
+            .frontends
+            .values()
+            .flat_map(|f| f.config.bind.clone())
+            .collect();
+        let mut bound = self.bound.lock().map_err(|_| ListenError::Socket {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            source: std::io::Error::other("listener registry poisoned"),
+        })?;
+        // Addresses dropped from the config: their loops exit on the swap.
+        bound.retain(|a, ()| wanted.contains(a));
+        let mut fresh = Vec::new();
+        for addr in wanted {
+            if !bound.contains_key(&addr) {
+                fresh.push((addr, bind(addr)?));
+            }
+        }
+        for (addr, listener) in fresh {
+            bound.insert(addr, ());
+            tokio::spawn(accept_loop(addr, listener, self.accept_ctx()));
+        }
+        Ok(())
+    }
+
+    /// Checks the config files again and, if valid, swaps in a new
+    /// generation. On error the running generation stays untouched.
+    pub async fn reload(&self) -> Result<String, DaemonError> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let result = self.try_reload();
+        let (ok, message) = match &result {
+            Ok(m) => (true, m.clone()),
+            Err(e) => (false, e.to_string()),
+        };
+        if ok {
+            tracing::info!(%message, "reload applied");
+        } else {
+            tracing::error!(error = %message, "reload rejected: still serving the previous config");
+        }
+        let _ = self.events.send(Event::Reload { ok, message });
+        result
+    }
+
+    fn try_reload(&self) -> Result<String, DaemonError> {
+        let config = load_files(&self.paths)?;
+        let old = self.runtime();
+        let deadline = config.global.reload_deadline.0;
+        let next = Arc::new(Runtime::next(
+            config,
+            seed(),
+            Some(&old),
+            self.events.clone(),
+        ));
+        self.admin.apply_to(&next);
+        self.bind_new(&next)?;
+        crate::check::driver::spawn_all(&next);
+        let _ = old.stop_checks.send(true);
+        self.runtime_tx.send_replace(next);
+        self.reloads.fetch_add(1, Ordering::Relaxed);
+        // Old connections (long Horizon tunnels) may finish up to the deadline.
+        tokio::spawn(async move {
+            tokio::time::sleep(deadline).await;
+            let _ = old.retire.send(true);
+        });
+        Ok(format!(
+            "new config applied; old connections may run up to {}s",
+            deadline.as_secs()
+        ))
+    }
+}
+
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
     let config = load_files(&paths)?;
-    let global_max = usize::try_from(config.global.maxconn).unwrap_or(usize::MAX);
+    let global_max = config.global.maxconn;
     let stop_deadline = config.global.stop_deadline.0;
+    let socket_path = config.global.control_socket.clone();
     let admin = Admin::shared(config.global.state_file.clone());
-    let runtime = Arc::new(Runtime::new(config, seed()));
+    let events = broadcast::channel(EVENT_BACKLOG).0;
+    let runtime = Arc::new(Runtime::next(config, seed(), None, events.clone()));
     admin.apply_to(&runtime);
 
-    let mut listeners = BTreeMap::new();
-    for fe in runtime.frontends.values() {
-        for addr in &fe.config.bind {
-            listeners.insert(*addr, bind(*addr)?);
-        }
-    }
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signal)?;
 
-    let (_rt_tx, rt_rx) = watch::channel(runtime.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let global_slots = Arc::new(Semaphore::new(global_max));
-    let ctx = AcceptCtx {
-        runtime: rt_rx,
-        global_slots: global_slots.clone(),
-        stop: stop_rx.clone(),
-    };
-    let addrs: Vec<SocketAddr> = listeners.keys().copied().collect();
-    for (addr, listener) in listeners {
-        tokio::spawn(accept_loop(addr, listener, ctx.clone()));
-    }
-    crate::check::driver::spawn_all(&runtime, &stop_rx);
-    tracing::info!(listeners = ?addrs, "ready");
+    let daemon = Arc::new(Daemon {
+        paths,
+        admin,
+        events,
+        started: Instant::now(),
+        reloads: AtomicU64::new(0),
+        runtime_tx: watch::channel(runtime.clone()).0,
+        global_slots: Arc::new(Semaphore::new(
+            usize::try_from(global_max).unwrap_or(usize::MAX),
+        )),
+        global_max,
+        stop_rx,
+        bound: Mutex::new(BTreeMap::new()),
+        reload_lock: tokio::sync::Mutex::new(()),
+    });
+    daemon.bind_new(&runtime)?;
+    let _control = crate::control::server::start(&socket_path, daemon.clone())?;
+    crate::check::driver::spawn_all(&runtime);
+    let addrs: Vec<SocketAddr> = runtime
+        .frontends
+        .values()
+        .flat_map(|f| f.config.bind.clone())
+        .collect();
+    tracing::info!(listeners = ?addrs, control = %socket_path.display(), "ready");
 
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading");
+                let _ = daemon.reload().await;
+            }
+        }
     }
     let _ = stop_tx.send(true);
+    let _ = daemon.runtime().stop_checks.send(true);
     // Every connection holds one global slot: all slots back means all done.
-    let all = u32::try_from(global_max).unwrap_or(u32::MAX);
-    match tokio::time::timeout(stop_deadline, global_slots.acquire_many(all)).await {
+    match tokio::time::timeout(stop_deadline, daemon.global_slots.acquire_many(global_max)).await {
         Ok(_) => tracing::info!("all connections closed: stopped"),
         Err(_) => tracing::warn!(
-            open = global_max.saturating_sub(global_slots.available_permits()),
+            open = daemon.current_connections(),
             "stop deadline reached: closing remaining connections"
         ),
     }
+    let _ = std::fs::remove_file(&socket_path);
     Ok(())
 }

@@ -2,6 +2,7 @@
 //!
 //! - `lbd run -c FILE [-c FILE...]`: serve (logs to stderr).
 //! - `lbd check -c FILE [-c FILE...]`: validate; every error with file:line.
+//! - `lbd ctl [--socket PATH] <command>`: talk to a running lbd.
 //! - `lbd hash-password`: read a password on stdin, print its argon2id hash.
 //!
 //! Files are layered in order: later files win key by key.
@@ -34,6 +35,15 @@ enum Command {
         #[arg(short = 'c', long = "config", required = true)]
         config: Vec<PathBuf>,
     },
+    /// Send one command to a running lbd (try `help`); prints JSON.
+    Ctl {
+        /// Control socket path.
+        #[arg(long, default_value = lbd::config::DEFAULT_CONTROL_SOCKET)]
+        socket: PathBuf,
+        /// The command words, e.g. `show stat` or `set server b/s state drain`.
+        #[arg(required = true, trailing_var_arg = true)]
+        command: Vec<String>,
+    },
     /// Read a password from stdin and print its hash for `password_hash`.
     HashPassword,
 }
@@ -43,6 +53,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { config } => cli::check::run(&config),
         Command::Run { config } => cli::run::run(config),
+        Command::Ctl { socket, command } => cli::ctl::run(&socket, &command.join(" ")),
         Command::HashPassword => cli::hash_password::run(),
     };
     match result {

@@ -10,11 +10,11 @@ use support::*;
 
 const FAST: &str = "inter = \"100ms\"\nfastinter = \"50ms\"\ndowninter = \"100ms\"\nrise = 2\nfall = 3\ntimeout = \"1s\"\n";
 
-fn base(port: u16, balance: &str) -> String {
+fn base(dir: &std::path::Path, port: u16, balance: &str) -> String {
     format!(
-        "[global]\ncontrol_socket = \"/nonexistent/lbd.sock\"\n\
-         [frontends.f]\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"b\"\n\
-         [backends.b]\nbalance = \"{balance}\"\n"
+        "{}[frontends.f]\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"b\"\n\
+         [backends.b]\nbalance = \"{balance}\"\n",
+        global(dir)
     )
 }
 
@@ -34,15 +34,15 @@ async fn killed_server_goes_down_after_fall_and_back_after_rise() {
     let b = EchoBackend::start("b").await;
     let b_addr = b.addr;
     let port = free_port();
+    let dir = temp_dir("fall");
     let to = SocketAddr::from(([127, 0, 0, 1], port));
     let cfg = format!(
         "{}[backends.b.check]\ntype = \"tcp\"\n{FAST}\
          [backends.b.servers.a]\naddress = \"{}\"\n[backends.b.servers.b]\naddress = \"{}\"\n",
-        base(port, "roundrobin"),
+        base(&dir, port, "roundrobin"),
         a.addr,
         b.addr
     );
-    let dir = temp_dir("fall");
     let mut lbd = Lbd::start(&dir, &cfg);
     // Both confirmed up first.
     lbd.wait_for_all(&["server=b/b", "ok=true"]);
@@ -85,16 +85,16 @@ async fn failover_to_backup_and_back() {
     let main_addr = main.addr;
     let spare = EchoBackend::start("spare").await;
     let port = free_port();
+    let dir = temp_dir("backup");
     let to = SocketAddr::from(([127, 0, 0, 1], port));
     let cfg = format!(
         "{}[backends.b.check]\ntype = \"tcp\"\n{FAST}\
          [backends.b.servers.main]\naddress = \"{}\"\n\
          [backends.b.servers.spare]\naddress = \"{}\"\nbackup = true\n",
-        base(port, "roundrobin"),
+        base(&dir, port, "roundrobin"),
         main.addr,
         spare.addr
     );
-    let dir = temp_dir("backup");
     let mut lbd = Lbd::start(&dir, &cfg);
     for _ in 0..3 {
         assert_eq!(which_server(to, None).await, "main");
@@ -117,16 +117,17 @@ async fn http_and_https_status_checks() {
     let plain = HttpBackend::start("plain", None).await;
     let secure = HttpBackend::start("secure", Some(tls)).await;
     let port = free_port();
+    let dir = temp_dir("http");
     let cfg = format!(
-        "[global]\ncontrol_socket = \"/nonexistent/lbd.sock\"\n\
-         [frontends.f]\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"h\"\n\
+        "{}[frontends.f]\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"h\"\n\
          [backends.h.check]\ntype = \"http\"\npath = \"/favicon.ico\"\nexpect_status = [200]\n{FAST}\
          [backends.h.servers.plain]\naddress = \"{}\"\n\
          [backends.s.check]\ntype = \"https\"\npath = \"/favicon.ico\"\nhost = \"localhost\"\nexpect_status = [200]\n{FAST}\
          [backends.s.servers.secure]\naddress = \"{}\"\n",
-        plain.addr, secure.addr
+        global(&dir),
+        plain.addr,
+        secure.addr
     );
-    let dir = temp_dir("http");
     let mut lbd = Lbd::start(&dir, &cfg);
     lbd.wait_for_all(&["server=h/plain", "L7OK: 200"]);
     lbd.wait_for_all(&["server=s/secure", "L7OK: 200"]);
@@ -147,15 +148,15 @@ async fn tls_hello_passes_only_on_server_hello() {
     let secure = HttpBackend::start("secure", Some(tls)).await;
     let not_tls = EchoBackend::start("plaintext").await;
     let port = free_port();
+    let dir = temp_dir("hello");
     let cfg = format!(
         "{}[backends.b.check]\ntype = \"tls-hello\"\n{FAST}\
          [backends.b.servers.secure]\naddress = \"{}\"\n\
          [backends.b.servers.plain]\naddress = \"{}\"\n",
-        base(port, "roundrobin"),
+        base(&dir, port, "roundrobin"),
         secure.addr,
         not_tls.addr
     );
-    let dir = temp_dir("hello");
     let mut lbd = Lbd::start(&dir, &cfg);
     let down = lbd.wait_for_all(&["server is DOWN", "b/plain"]);
     assert!(down.contains("not a ServerHello"), "{down}");
@@ -172,14 +173,14 @@ async fn agent_sets_weight_and_state() {
     let reply = Arc::new(Mutex::new("up 50%".to_string()));
     let (agent_addr, _agent) = line_server(reply.clone()).await;
     let port = free_port();
+    let dir = temp_dir("agent");
     let cfg = format!(
         "{}[backends.b.agent]\nport = {}\ninter = \"50ms\"\n\
          [backends.b.servers.a]\naddress = \"{}\"\nweight = 10\n",
-        base(port, "roundrobin"),
+        base(&dir, port, "roundrobin"),
         agent_addr.port(),
         a.addr
     );
-    let dir = temp_dir("agent");
     let mut lbd = Lbd::start(&dir, &cfg);
     lbd.wait_for_all(&["agent set weight", "new=5"]);
     *reply.lock().expect("reply") = "stopped #maintenance".into();

@@ -8,11 +8,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn config(port: u16, balance: &str, servers: &[(&EchoBackend, &str)]) -> String {
+fn config(
+    dir: &std::path::Path,
+    port: u16,
+    balance: &str,
+    servers: &[(&EchoBackend, &str)],
+) -> String {
     let mut c = format!(
-        "[global]\ncontrol_socket = \"/nonexistent/lbd.sock\"\n\
-         [frontends.f]\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"b\"\n\
-         [backends.b]\nbalance = \"{balance}\"\n"
+        "{}[frontends.f]\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"b\"\n\
+         [backends.b]\nbalance = \"{balance}\"\n",
+        global(dir)
     );
     for (b, extra) in servers {
         c.push_str(&format!(
@@ -40,6 +45,7 @@ async fn roundrobin_follows_weights() {
     let _lbd = Lbd::start(
         &dir,
         &config(
+            &dir,
             port,
             "roundrobin",
             &[(&a, "weight = 3"), (&b, "weight = 1")],
@@ -60,7 +66,12 @@ async fn static_rr_and_first() {
     {
         let _lbd = Lbd::start(
             &dir,
-            &config(port, "static-rr", &[(&a, "weight = 1"), (&b, "weight = 2")]),
+            &config(
+                &dir,
+                port,
+                "static-rr",
+                &[(&a, "weight = 1"), (&b, "weight = 2")],
+            ),
         );
         assert_eq!(
             distribution(to, 30).await,
@@ -71,7 +82,7 @@ async fn static_rr_and_first() {
     let to = SocketAddr::from(([127, 0, 0, 1], port));
     let _lbd = Lbd::start(
         &dir,
-        &config(port, "first", &[(&a, "maxconn = 1"), (&b, "")]),
+        &config(&dir, port, "first", &[(&a, "maxconn = 1"), (&b, "")]),
     );
     // The first connection is held open: a is full, so the next goes to b.
     let mut held = connect_from(to, None).await;
@@ -86,7 +97,7 @@ async fn source_hash_is_sticky_per_client_ip() {
     let b = EchoBackend::start("b").await;
     let port = free_port();
     let dir = temp_dir("src");
-    let _lbd = Lbd::start(&dir, &config(port, "source", &[(&a, ""), (&b, "")]));
+    let _lbd = Lbd::start(&dir, &config(&dir, port, "source", &[(&a, ""), (&b, "")]));
     let to = SocketAddr::from(([127, 0, 0, 1], port));
     let mut seen = BTreeMap::new();
     for i in 1..=40u8 {
@@ -106,7 +117,7 @@ async fn leastconn_and_random_use_every_server() {
     for algo in ["leastconn", "random"] {
         let port = free_port();
         let to = SocketAddr::from(([127, 0, 0, 1], port));
-        let _lbd = Lbd::start(&dir, &config(port, algo, &[(&a, ""), (&b, "")]));
+        let _lbd = Lbd::start(&dir, &config(&dir, port, algo, &[(&a, ""), (&b, "")]));
         // Hold connections open: leastconn must alternate.
         let mut held = Vec::new();
         let mut names = BTreeMap::new();
@@ -128,7 +139,7 @@ async fn half_close_and_echo_through_the_proxy() {
     let a = EchoBackend::start("a").await;
     let port = free_port();
     let dir = temp_dir("half");
-    let mut lbd = Lbd::start(&dir, &config(port, "roundrobin", &[(&a, "")]));
+    let mut lbd = Lbd::start(&dir, &config(&dir, port, "roundrobin", &[(&a, "")]));
     let mut s = connect_from(SocketAddr::from(([127, 0, 0, 1], port)), None).await;
     s.write_all(b"hello world").await.expect("write");
     s.shutdown().await.expect("half-close");
@@ -148,7 +159,10 @@ async fn dead_server_is_retried_on_another() {
     dead.kill();
     let port = free_port();
     let dir = temp_dir("retry");
-    let _lbd = Lbd::start(&dir, &config(port, "roundrobin", &[(&a, ""), (&dead, "")]));
+    let _lbd = Lbd::start(
+        &dir,
+        &config(&dir, port, "roundrobin", &[(&a, ""), (&dead, "")]),
+    );
     let to = SocketAddr::from(([127, 0, 0, 1], port));
     for _ in 0..6 {
         assert_eq!(which_server(to, None).await, "a");
@@ -160,7 +174,7 @@ async fn sigterm_stops_cleanly() {
     let a = EchoBackend::start("a").await;
     let port = free_port();
     let dir = temp_dir("term");
-    let mut lbd = Lbd::start(&dir, &config(port, "roundrobin", &[(&a, "")]));
+    let mut lbd = Lbd::start(&dir, &config(&dir, port, "roundrobin", &[(&a, "")]));
     let status = lbd.terminate();
     assert!(status.success(), "{status:?}");
     assert!(lbd.log().iter().any(|l| l.contains("stopped")));

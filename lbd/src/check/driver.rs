@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ClientConfig;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
 use super::agent::{effective_weight, parse_agent};
@@ -23,7 +23,7 @@ use super::fsm::{spread, Action, CheckFsm, Health, Input, Timing};
 use super::probe::{agent, http_request, probe, ProbeSpec};
 use super::tls::{check_client_config, server_name};
 use crate::config::{Backend, CheckKind};
-use crate::runtime::{AdminState, BackendRt, Runtime, ServerRt};
+use crate::runtime::{AdminState, BackendRt, Event, Runtime, ServerRt};
 
 /// Agent-only servers (no `check` table) still get an FSM for forced
 /// states; it never probes, so its timing only shapes log durations.
@@ -37,7 +37,8 @@ const AGENT_ONLY_TIMING: Timing = Timing {
 };
 
 /// Starts check and agent tasks for every backend of `rt`.
-pub fn spawn_all(rt: &Arc<Runtime>, stop: &watch::Receiver<bool>) {
+pub fn spawn_all(rt: &Arc<Runtime>) {
+    let stop = &rt.stop_checks.subscribe();
     let tls = match check_client_config() {
         Ok(c) => c,
         Err(e) => {
@@ -71,6 +72,7 @@ pub fn spawn_all(rt: &Arc<Runtime>, stop: &watch::Receiver<bool>) {
                 delay,
                 tls.clone(),
                 agent_rx,
+                rt.events.clone(),
                 stop.clone(),
             ));
             if let Some(a) = &cfg.agent {
@@ -85,6 +87,7 @@ pub fn spawn_all(rt: &Arc<Runtime>, stop: &watch::Receiver<bool>) {
                     timeout,
                     spread(i, count, inter),
                     agent_tx,
+                    rt.events.clone(),
                     stop.clone(),
                 ));
             }
@@ -126,7 +129,12 @@ async fn wait(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     }
 }
 
-fn apply(backend: &BackendRt, server: &ServerRt, actions: Vec<Action>) -> Option<Duration> {
+fn apply(
+    backend: &BackendRt,
+    server: &ServerRt,
+    events: &broadcast::Sender<Event>,
+    actions: Vec<Action>,
+) -> Option<Duration> {
     let mut next = None;
     for action in actions {
         match action {
@@ -148,6 +156,13 @@ fn apply(backend: &BackendRt, server: &ServerRt, actions: Vec<Action>) -> Option
                     }
                 }
                 backend.wake_queue();
+                let _ = events.send(Event::Health {
+                    server: server.key(),
+                    up: to == Health::Up,
+                    reason,
+                    after_ms,
+                    usable_left: left,
+                });
             }
             Action::NextCheck { after } => next = Some(after),
         }
@@ -164,10 +179,16 @@ async fn check_loop(
     delay: Duration,
     tls: Arc<ClientConfig>,
     mut forced: mpsc::Receiver<Input>,
+    events: broadcast::Sender<Event>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut fsm = if server.is_up() && !server.checked {
-        CheckFsm::with_health(timing, Instant::now(), Health::Up)
+    let mut fsm = if server.inherited || !server.checked {
+        let health = if server.is_up() {
+            Health::Up
+        } else {
+            Health::Down
+        };
+        CheckFsm::with_health(timing, Instant::now(), health)
     } else {
         CheckFsm::new(timing, Instant::now())
     };
@@ -215,7 +236,12 @@ async fn check_loop(
             (None, None) => continue,
         };
         let forced_input = matches!(input, Input::Forced { .. });
-        if let Some(after) = apply(&backend, &server, fsm.handle(Instant::now(), input)) {
+        if let Some(after) = apply(
+            &backend,
+            &server,
+            &events,
+            fsm.handle(Instant::now(), input),
+        ) {
             // A forced verdict does not move the probe schedule.
             if !forced_input {
                 next = after;
@@ -235,6 +261,7 @@ async fn agent_loop(
     timeout: Duration,
     delay: Duration,
     forced: mpsc::Sender<Input>,
+    events: broadcast::Sender<Event>,
     mut stop: watch::Receiver<bool>,
 ) {
     if !wait(delay, &mut stop).await {
@@ -253,6 +280,11 @@ async fn agent_loop(
                         tracing::info!(server = %server.key(), old = server.weight(), new, "agent set weight");
                         server.set_weight(new);
                         backend.reweighted();
+                        let _ = events.send(Event::Weight {
+                            server: server.key(),
+                            weight: new,
+                            by: "agent".into(),
+                        });
                     }
                 }
                 if let Some(a) = reply.admin {
@@ -260,6 +292,11 @@ async fn agent_loop(
                         tracing::info!(server = %server.key(), state = a.as_str(), "agent set admin state");
                         server.set_agent_admin(a);
                         backend.wake_queue();
+                        let _ = events.send(Event::Admin {
+                            server: server.key(),
+                            state: a.as_str().into(),
+                            by: "agent".into(),
+                        });
                     }
                 }
                 if let Some(h) = reply.health {

@@ -1,6 +1,7 @@
 //! One module per subcommand, each with a `run()`.
 
 pub mod check;
+pub mod ctl;
 pub mod hash_password;
 pub mod run;
 
@@ -13,6 +14,8 @@ pub enum CliError {
     Tokio(std::io::Error),
     #[error("{0}")]
     Daemon(#[from] lbd::daemon::DaemonError),
+    #[error("{0}")]
+    Ctl(#[from] lbd::control::client::ClientError),
     #[error("{0}")]
     Password(#[from] lbd::password::PasswordError),
 }

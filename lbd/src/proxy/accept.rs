@@ -99,7 +99,7 @@ async fn dispatch(
             else {
                 return;
             };
-            tcp::serve(frontend, backend, stream, peer).await;
+            tcp::serve(frontend, backend, stream, peer, rt.retire.subscribe()).await;
         }
         Mode::Http => {
             tracing::warn!(frontend = %frontend.name, %peer, "mode http is not served yet: connection closed");

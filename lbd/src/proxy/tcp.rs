@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::copy::{copy_bidirectional, CopyEnd};
@@ -18,7 +19,8 @@ const CONNECT_ATTEMPTS: usize = 3;
 
 /// HAProxy-style two-letter termination state: who ended it, and in which
 /// phase (`--` normal, `SC` no server/connect refused, `sC` connect timeout,
-/// `sQ` queue timeout, `cD`/`sD` idle timeout, `CD`/`SD` error by a side).
+/// `sQ` queue timeout, `cD`/`sD` idle timeout, `CD`/`SD` error by a side,
+/// `KD` closed by lbd: the reload or stop deadline passed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Termination(pub &'static str);
 
@@ -63,12 +65,14 @@ pub async fn connect_server(
     Err(last)
 }
 
-/// Serves one client connection in mode tcp.
+/// Serves one client connection in mode tcp. `retire` turns true when
+/// this config generation's deadline passed.
 pub async fn serve(
     frontend: Arc<FrontendRt>,
     backend: Arc<BackendRt>,
     client: TcpStream,
     peer: SocketAddr,
+    mut retire: watch::Receiver<bool>,
 ) {
     let start = Instant::now();
     let _ = client.set_nodelay(true);
@@ -93,7 +97,23 @@ pub async fn serve(
     // applies and names the side in the log.
     let client_shorter = frontend.timeout_client <= backend.timeouts.server;
     let idle = frontend.timeout_client.min(backend.timeouts.server);
-    let result = copy_bidirectional(client, server, idle).await;
+    let copy = copy_bidirectional(client, server, idle);
+    tokio::pin!(copy);
+    let retired = async {
+        while !*retire.borrow_and_update() {
+            if retire.changed().await.is_err() {
+                // Generation dropped without retiring: never fire.
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = &mut copy => r,
+        () = retired => {
+            log_line(&frontend.name, &backend.name, &lease.server.name, peer, start, Some(connected), (0, 0), Termination("KD"));
+            return;
+        }
+    };
     lease
         .server
         .bytes_in

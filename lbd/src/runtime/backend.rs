@@ -58,12 +58,25 @@ impl Drop for Lease {
 }
 
 impl BackendRt {
-    pub fn new(name: &str, config: &Backend, timeouts: BackendTimeouts, seed: u64) -> Self {
+    /// `prev` is the backend of the same name in the previous generation.
+    pub fn new(
+        name: &str,
+        config: &Backend,
+        timeouts: BackendTimeouts,
+        seed: u64,
+        prev: Option<&BackendRt>,
+    ) -> Self {
         let checked = config.check.is_some();
         let servers: Vec<Arc<ServerRt>> = config
             .servers
             .iter()
-            .map(|(sname, s)| Arc::new(ServerRt::new(name, sname, s, checked && s.check)))
+            .map(|(sname, s)| {
+                let old = prev
+                    .and_then(|p| p.server(sname))
+                    .filter(|o| o.addr == s.address)
+                    .map(|o| o.as_ref());
+                Arc::new(ServerRt::new(name, sname, s, checked && s.check, old))
+            })
             .collect();
         let names: Vec<&str> = config.servers.keys().map(String::as_str).collect();
         let weights: Vec<u32> = config.servers.values().map(|s| s.weight).collect();

@@ -3,18 +3,23 @@
 //! a reload builds a new one and carries server state over by name.
 
 pub mod backend;
+pub mod events;
 pub mod server;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{broadcast, watch, Semaphore};
 
 pub use backend::{AcquireError, BackendRt, BackendTimeouts, Lease};
+pub use events::Event;
 pub use server::{AdminState, ServerRt};
 
 use crate::config::{Config, Frontend, Timeouts};
+
+/// Events kept for slow event-stream readers before they miss some.
+pub const EVENT_BACKLOG: usize = 256;
 
 /// One frontend's shared state.
 #[derive(Debug)]
@@ -34,6 +39,13 @@ pub struct Runtime {
     pub config: Config,
     pub frontends: BTreeMap<String, Arc<FrontendRt>>,
     pub backends: BTreeMap<String, Arc<BackendRt>>,
+    /// State changes for the control socket's event stream.
+    pub events: broadcast::Sender<Event>,
+    /// Turns true when this generation's checks must stop (reload, stop).
+    pub stop_checks: watch::Sender<bool>,
+    /// Turns true when this generation's connections must close (reload
+    /// deadline passed, or stop deadline).
+    pub retire: watch::Sender<bool>,
 }
 
 fn pick(
@@ -50,6 +62,17 @@ fn pick(
 impl Runtime {
     /// Builds live state for `config` (already validated).
     pub fn new(config: Config, seed: u64) -> Self {
+        Self::next(config, seed, None, broadcast::channel(EVENT_BACKLOG).0)
+    }
+
+    /// Builds the next generation: servers with the same backend, name and
+    /// address keep health, counters and open-connection counts from `prev`.
+    pub fn next(
+        config: Config,
+        seed: u64,
+        prev: Option<&Runtime>,
+        events: broadcast::Sender<Event>,
+    ) -> Self {
         let d = &config.defaults.timeout;
         let backends = config
             .backends
@@ -60,7 +83,11 @@ impl Runtime {
                     server: pick(&b.timeout, d, |t| t.server, 50),
                     queue: pick(&b.timeout, d, |t| t.queue, 10),
                 };
-                (name.clone(), Arc::new(BackendRt::new(name, b, t, seed)))
+                let old = prev.and_then(|p| p.backends.get(name)).map(|b| b.as_ref());
+                (
+                    name.clone(),
+                    Arc::new(BackendRt::new(name, b, t, seed, old)),
+                )
             })
             .collect();
         let frontends = config
@@ -84,6 +111,9 @@ impl Runtime {
             config,
             frontends,
             backends,
+            events,
+            stop_checks: watch::channel(false).0,
+            retire: watch::channel(false).0,
         }
     }
 

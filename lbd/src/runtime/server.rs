@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -77,8 +77,12 @@ pub struct ServerRt {
     admin: AtomicU8,
     /// Admin state asked for by the agent (not persisted).
     agent_admin: AtomicU8,
-    /// Connections open now.
-    pub active: AtomicU32,
+    /// Connections open now; shared with the previous generation's server
+    /// of the same name and address, so a reload keeps counting old
+    /// connections for leastconn and maxconn.
+    pub active: Arc<AtomicU32>,
+    /// Health came from the previous generation (reload), not a fresh start.
+    pub inherited: bool,
     /// Connections since start.
     pub total: AtomicU64,
     pub bytes_in: AtomicU64,
@@ -89,8 +93,41 @@ pub struct ServerRt {
 }
 
 impl ServerRt {
-    pub fn new(backend: &str, name: &str, cfg: &Server, checked: bool) -> Self {
+    /// `prev` is the same server in the previous generation, if its address
+    /// did not change: health, counters and open connections carry over.
+    pub fn new(
+        backend: &str,
+        name: &str,
+        cfg: &Server,
+        checked: bool,
+        prev: Option<&ServerRt>,
+    ) -> Self {
+        let server = Self::fresh(backend, name, cfg, checked, prev.map(|p| p.active.clone()));
+        if let Some(p) = prev {
+            server.set_up(p.is_up());
+            for (new, old) in [
+                (&server.total, &p.total),
+                (&server.bytes_in, &p.bytes_in),
+                (&server.bytes_out, &p.bytes_out),
+                (&server.connect_errors, &p.connect_errors),
+            ] {
+                new.store(old.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            server.set_last_check(p.last_check());
+            server.set_agent_admin(p.agent_admin());
+        }
+        server
+    }
+
+    fn fresh(
+        backend: &str,
+        name: &str,
+        cfg: &Server,
+        checked: bool,
+        active: Option<Arc<AtomicU32>>,
+    ) -> Self {
         Self {
+            inherited: active.is_some(),
             name: name.to_string(),
             backend: backend.to_string(),
             addr: cfg.address,
@@ -105,7 +142,7 @@ impl ServerRt {
             up: AtomicBool::new(true),
             admin: AtomicU8::new(0),
             agent_admin: AtomicU8::new(0),
-            active: AtomicU32::new(0),
+            active: active.unwrap_or_default(),
             total: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),

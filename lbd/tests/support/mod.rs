@@ -331,3 +331,43 @@ pub async fn line_server(line: Arc<Mutex<String>>) -> (SocketAddr, JoinHandle<()
     });
     (addr, task)
 }
+
+/// Runs `lbd ctl --socket <dir>/lbd.sock <words>`; returns (success, stdout, stderr).
+pub fn ctl(dir: &std::path::Path, words: &str) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lbd"))
+        .arg("ctl")
+        .arg("--socket")
+        .arg(dir.join("lbd.sock"))
+        .args(words.split_whitespace())
+        .output()
+        .expect("run lbd ctl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// `[global]` pointing the control socket and state file into `dir`.
+pub fn global(dir: &std::path::Path) -> String {
+    format!(
+        "[global]\ncontrol_socket = \"{}\"\nstate_file = \"{}\"\nreload_deadline = \"1h\"\n",
+        dir.join("lbd.sock").display(),
+        dir.join("state.json").display()
+    )
+}
+
+/// Status of `backend/server` from `show stat`.
+pub fn status(dir: &std::path::Path, key: &str) -> String {
+    let (ok, out, err) = ctl(dir, "show stat");
+    assert!(ok, "show stat failed: {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("show stat is JSON");
+    let (b, s) = key.split_once('/').expect("b/s");
+    v["servers"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .find(|r| r["backend"] == b && r["server"] == s)
+        .map(|r| r["status"].as_str().unwrap_or("").to_string())
+        .expect("server in show stat")
+}

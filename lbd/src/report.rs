@@ -1,0 +1,145 @@
+//! Snapshots of the running state for `show stat`, `show info`, the stats
+//! page (HTML, JSON, CSV) and Prometheus metrics: one source for all views.
+
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+
+use crate::runtime::{AdminState, Runtime};
+
+/// One server row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerRow {
+    pub backend: String,
+    pub server: String,
+    pub address: String,
+    /// UP, DOWN, DRAIN or MAINT: what an admin reads first.
+    pub status: String,
+    pub health_up: bool,
+    pub admin: String,
+    pub agent_admin: String,
+    pub weight: u32,
+    pub config_weight: u32,
+    pub backup: bool,
+    pub active: u32,
+    pub maxconn: Option<u32>,
+    pub total: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub connect_errors: u64,
+    pub last_check: String,
+}
+
+/// One frontend row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FrontendRow {
+    pub frontend: String,
+    pub bind: Vec<String>,
+    pub mode: String,
+    pub active: u32,
+    pub maxconn: u32,
+}
+
+/// One backend row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackendRow {
+    pub backend: String,
+    pub balance: String,
+    pub servers: usize,
+    pub usable: usize,
+}
+
+/// Everything `show stat` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stat {
+    pub frontends: Vec<FrontendRow>,
+    pub backends: Vec<BackendRow>,
+    pub servers: Vec<ServerRow>,
+}
+
+fn word<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Takes a snapshot of `rt`.
+pub fn stat(rt: &Runtime) -> Stat {
+    let frontends = rt
+        .frontends
+        .values()
+        .map(|f| {
+            let free = u32::try_from(f.slots.available_permits()).unwrap_or(u32::MAX);
+            FrontendRow {
+                frontend: f.name.clone(),
+                bind: f.config.bind.iter().map(ToString::to_string).collect(),
+                mode: word(&f.config.mode),
+                active: f.maxconn.saturating_sub(free),
+                maxconn: f.maxconn,
+            }
+        })
+        .collect();
+    let backends = rt
+        .backends
+        .values()
+        .map(|b| BackendRow {
+            backend: b.name.clone(),
+            balance: word(&b.config.balance),
+            servers: b.servers.len(),
+            usable: b.usable_servers(),
+        })
+        .collect();
+    let servers = rt
+        .all_servers()
+        .map(|s| {
+            let status = match (s.effective_admin(), s.is_up()) {
+                (AdminState::Maint, _) => "MAINT",
+                (_, false) => "DOWN",
+                (AdminState::Drain, true) => "DRAIN",
+                (AdminState::Ready, true) => "UP",
+            };
+            ServerRow {
+                backend: s.backend.clone(),
+                server: s.name.clone(),
+                address: s.addr.to_string(),
+                status: status.into(),
+                health_up: s.is_up(),
+                admin: s.admin().as_str().into(),
+                agent_admin: s.agent_admin().as_str().into(),
+                weight: s.weight(),
+                config_weight: s.config_weight,
+                backup: s.backup,
+                active: s.active(),
+                maxconn: s.maxconn,
+                total: s.total.load(Ordering::Relaxed),
+                bytes_in: s.bytes_in.load(Ordering::Relaxed),
+                bytes_out: s.bytes_out.load(Ordering::Relaxed),
+                connect_errors: s.connect_errors.load(Ordering::Relaxed),
+                last_check: s.last_check(),
+            }
+        })
+        .collect();
+    Stat {
+        frontends,
+        backends,
+        servers,
+    }
+}
+
+/// `show info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Info {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub pid: u32,
+    pub uptime_s: u64,
+    pub config_files: Vec<String>,
+    pub reloads: u64,
+    pub current_connections: u32,
+    pub maxconn: u32,
+    pub frontends: usize,
+    pub backends: usize,
+    pub servers: usize,
+    pub servers_up: usize,
+}

@@ -1,0 +1,32 @@
+//! Events for the control socket's stream (`lbd ctl events`): the
+//! appliance's status screen and VRRP tracking (issue 4) follow these.
+
+use serde::Serialize;
+
+/// One thing that changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A health check moved a server up or down.
+    Health {
+        server: String,
+        up: bool,
+        reason: String,
+        after_ms: u64,
+        usable_left: usize,
+    },
+    /// An operator or agent changed a server's admin state.
+    Admin {
+        server: String,
+        state: String,
+        by: String,
+    },
+    /// A weight changed.
+    Weight {
+        server: String,
+        weight: u32,
+        by: String,
+    },
+    /// A reload was tried.
+    Reload { ok: bool, message: String },
+}
