@@ -37,6 +37,8 @@ pub enum DaemonError {
     Listen(#[from] ListenError),
     #[error("installing signal handler: {0}")]
     Signal(std::io::Error),
+    #[error("{0}")]
+    Stats(#[from] crate::stats::StatsError),
     #[error("control socket: {0}")]
     Control(#[from] crate::control::server::ControlError),
 }
@@ -186,6 +188,9 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
     });
     daemon.bind_new(&runtime)?;
     let _control = crate::control::server::start(&socket_path, daemon.clone())?;
+    if let Some(stats) = &runtime.config.stats {
+        crate::stats::start(stats.bind, daemon.clone())?;
+    }
     crate::check::driver::spawn_all(&runtime);
     let addrs: Vec<SocketAddr> = runtime
         .frontends

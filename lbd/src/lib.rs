@@ -18,3 +18,4 @@ pub mod proxy;
 pub mod report;
 pub mod runtime;
 pub mod state;
+pub mod stats;

@@ -1,0 +1,180 @@
+//! Basic auth for the stats page and CSRF tokens for its admin actions.
+//!
+//! Passwords are argon2id hashes in the config. Verifying one costs tens of
+//! milliseconds by design, and a self-refreshing page asks every few
+//! seconds, so a successful check is remembered by a SHA-256 of the
+//! Authorization header together with the stored hash (a changed password
+//! hash in a reload invalidates it).
+//!
+//! CSRF: admin forms carry HMAC-SHA256(process secret, user name); a POST
+//! without the right token is refused, so another site cannot make an
+//! admin's browser act.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use ring::{digest, hmac, rand};
+
+use crate::config::{Group, Stats};
+use crate::password::verify_password;
+
+/// Cached successful logins kept at most.
+const CACHE_LIMIT: usize = 64;
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub group: Group,
+}
+
+/// Auth state of one stats server.
+pub struct Auth {
+    cache: Mutex<HashMap<Vec<u8>, User>>,
+    csrf_key: hmac::Key,
+}
+
+/// Errors creating the CSRF key.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no system randomness for the CSRF key")]
+    Random,
+}
+
+impl Auth {
+    pub fn new() -> Result<Self, AuthError> {
+        let rng = rand::SystemRandom::new();
+        let csrf_key =
+            hmac::Key::generate(hmac::HMAC_SHA256, &rng).map_err(|_| AuthError::Random)?;
+        Ok(Self {
+            cache: Mutex::new(HashMap::new()),
+            csrf_key,
+        })
+    }
+
+    /// Checks an `Authorization` header value against the configured users.
+    /// `None`: missing, malformed or wrong credentials.
+    pub fn check(&self, stats: &Stats, header: Option<&str>) -> Option<User> {
+        let header = header?;
+        let encoded = header
+            .strip_prefix("Basic ")
+            .or_else(|| header.strip_prefix("basic "))?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (name, password) = text.split_once(':')?;
+        let user = stats.users.get(name)?;
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(header.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(user.password_hash.as_bytes());
+        let key = ctx.finish().as_ref().to_vec();
+        let found = User {
+            name: name.to_string(),
+            group: user.group,
+        };
+        if let Ok(cache) = self.cache.lock() {
+            if cache.get(&key) == Some(&found) {
+                return Some(found);
+            }
+        }
+        if !verify_password(password, &user.password_hash) {
+            return None;
+        }
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(key, found.clone());
+        }
+        Some(found)
+    }
+
+    /// The CSRF token for `user`'s forms.
+    pub fn csrf_token(&self, user: &str) -> String {
+        let tag = hmac::sign(&self.csrf_key, user.as_bytes());
+        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Constant-time check of a submitted token.
+    pub fn csrf_ok(&self, user: &str, token: &str) -> bool {
+        let Some(bytes) = decode_hex(token) else {
+            return false;
+        };
+        hmac::verify(&self.csrf_key, user.as_bytes(), &bytes).is_ok()
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StatsUser;
+
+    fn stats(hash: &str) -> Stats {
+        let mut s: Stats = toml::from_str("").expect("defaults");
+        s.users.insert(
+            "ops".into(),
+            StatsUser {
+                password_hash: hash.into(),
+                group: Group::Admin,
+            },
+        );
+        s
+    }
+
+    fn basic(user: &str, pw: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
+        )
+    }
+
+    #[test]
+    fn basic_auth_accepts_only_the_right_password() {
+        let hash = crate::password::hash_password("pw").expect("hash");
+        let s = stats(&hash);
+        let auth = Auth::new().expect("auth");
+        assert_eq!(
+            auth.check(&s, Some(&basic("ops", "pw"))).map(|u| u.group),
+            Some(Group::Admin)
+        );
+        // Cached path gives the same answer.
+        assert!(auth.check(&s, Some(&basic("ops", "pw"))).is_some());
+        assert!(auth.check(&s, Some(&basic("ops", "wrong"))).is_none());
+        assert!(auth.check(&s, Some(&basic("nobody", "pw"))).is_none());
+        assert!(auth.check(&s, Some("Basic !!!")).is_none());
+        assert!(auth.check(&s, Some("Bearer x")).is_none());
+        assert!(auth.check(&s, None).is_none());
+        // A new hash for the same user invalidates the cached login.
+        let other = stats(&crate::password::hash_password("new").expect("hash"));
+        assert!(auth.check(&other, Some(&basic("ops", "pw"))).is_none());
+    }
+
+    #[test]
+    fn csrf_tokens_are_per_user_and_checked() {
+        let auth = Auth::new().expect("auth");
+        let t = auth.csrf_token("ops");
+        assert!(auth.csrf_ok("ops", &t));
+        assert!(!auth.csrf_ok("viewer", &t));
+        assert!(!auth.csrf_ok("ops", "00"));
+        assert!(!auth.csrf_ok("ops", "zz"));
+        assert!(!auth.csrf_ok("ops", ""));
+        let other = Auth::new().expect("auth");
+        assert!(
+            !other.csrf_ok("ops", &t),
+            "tokens do not survive a restart's new key"
+        );
+    }
+}

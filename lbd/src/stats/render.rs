@@ -1,0 +1,372 @@
+//! Views of a [`Stat`] snapshot: HTML page, CSV, Prometheus text. Pure
+//! functions, so the output is tested without a server.
+
+use std::fmt::Write;
+
+use crate::report::{ServerRow, Stat};
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// What the page needs besides the snapshot.
+pub struct Page<'a> {
+    pub user: Option<&'a str>,
+    /// Present for admins: forms are shown with this token.
+    pub csrf: Option<&'a str>,
+    pub refresh_s: u64,
+    pub message: Option<&'a str>,
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0.5em}\
+table{border-collapse:collapse;width:100%}td,th{padding:4px 6px;border-bottom:1px solid #ddd;text-align:left;white-space:nowrap}\
+.wrap{overflow-x:auto}.UP{background:#c8f0c8}.DOWN{background:#f4c0c0}.DRAIN{background:#f7e3a8}.MAINT{background:#c8d4f0}\
+form{display:inline}button{margin:1px;padding:4px 8px}input[type=number]{width:4em}";
+
+fn server_row(out: &mut String, s: &ServerRow, page: &Page<'_>) {
+    let key = format!("{}/{}", s.backend, s.server);
+    let _ = write!(
+        out,
+        "<tr class=\"{st}\"><td>{key}</td><td>{st}</td><td>{addr}</td><td>{w}</td><td>{a}/{max}</td><td>{t}</td><td>{bi}/{bo}</td><td>{chk}</td>",
+        st = html_escape(&s.status),
+        key = html_escape(&key),
+        addr = html_escape(&s.address),
+        w = s.weight,
+        a = s.active,
+        max = s.maxconn.map_or("-".to_string(), |m| m.to_string()),
+        t = s.total,
+        bi = s.bytes_in,
+        bo = s.bytes_out,
+        chk = html_escape(&s.last_check),
+    );
+    if let Some(token) = page.csrf {
+        let hidden = format!(
+            "<input type=\"hidden\" name=\"server\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+            html_escape(&key),
+            html_escape(token)
+        );
+        out.push_str("<td>");
+        for action in ["ready", "drain", "maint"] {
+            let _ = write!(
+                out,
+                "<form method=\"post\" action=\"/action\">{hidden}<input type=\"hidden\" name=\"action\" value=\"{action}\"><button>{action}</button></form>"
+            );
+        }
+        let _ = write!(
+            out,
+            "<form method=\"post\" action=\"/action\">{hidden}<input type=\"hidden\" name=\"action\" value=\"weight\">\
+             <input type=\"number\" name=\"weight\" min=\"0\" max=\"256\" value=\"{}\"><button>set</button></form></td>",
+            s.weight
+        );
+    }
+    out.push_str("</tr>\n");
+}
+
+/// The self-refreshing stats page.
+pub fn html(stat: &Stat, page: &Page<'_>) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta http-equiv=\"refresh\" content=\"{}\"><title>lbd stats</title><style>{STYLE}</style></head><body>\
+         <h1>lbd</h1>",
+        page.refresh_s
+    );
+    if let Some(user) = page.user {
+        let role = if page.csrf.is_some() {
+            "admin"
+        } else {
+            "read-only"
+        };
+        let _ = write!(out, "<p>{} ({role})</p>", html_escape(user));
+    }
+    if let Some(m) = page.message {
+        let _ = write!(out, "<p><b>{}</b></p>", html_escape(m));
+    }
+    out.push_str("<h2>Frontends</h2><div class=\"wrap\"><table><tr><th>frontend</th><th>bind</th><th>mode</th><th>conns</th></tr>");
+    for f in &stat.frontends {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td></tr>",
+            html_escape(&f.frontend),
+            html_escape(&f.bind.join(" ")),
+            html_escape(&f.mode),
+            f.active,
+            f.maxconn
+        );
+    }
+    out.push_str("</table></div><h2>Servers</h2><div class=\"wrap\"><table><tr><th>server</th><th>status</th><th>address</th>\
+                  <th>weight</th><th>conns</th><th>total</th><th>bytes in/out</th><th>last check</th>");
+    if page.csrf.is_some() {
+        out.push_str("<th>actions</th>");
+    }
+    out.push_str("</tr>\n");
+    for s in &stat.servers {
+        server_row(&mut out, s, page);
+    }
+    out.push_str("</table></div><p><a href=\"/stats.json\">JSON</a> <a href=\"/stats.csv\">CSV</a> <a href=\"/metrics\">metrics</a></p></body></html>\n");
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Server rows as CSV with a header line.
+pub fn csv(stat: &Stat) -> String {
+    let mut out = String::from(
+        "backend,server,address,status,admin,weight,backup,active,maxconn,total,bytes_in,bytes_out,connect_errors,last_check\n",
+    );
+    for s in &stat.servers {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            csv_field(&s.backend),
+            csv_field(&s.server),
+            csv_field(&s.address),
+            s.status,
+            s.admin,
+            s.weight,
+            s.backup,
+            s.active,
+            s.maxconn.map_or(String::new(), |m| m.to_string()),
+            s.total,
+            s.bytes_in,
+            s.bytes_out,
+            s.connect_errors,
+            csv_field(&s.last_check)
+        );
+    }
+    out
+}
+
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Prometheus text exposition format (version 0.0.4).
+pub fn prometheus(stat: &Stat, reloads: u64, current_connections: u32) -> String {
+    let mut out = String::new();
+    family(
+        &mut out,
+        "lbd_reloads_total",
+        "counter",
+        "Successful config reloads.",
+    );
+    let _ = writeln!(out, "lbd_reloads_total {reloads}");
+    family(
+        &mut out,
+        "lbd_current_connections",
+        "gauge",
+        "Open client connections.",
+    );
+    let _ = writeln!(out, "lbd_current_connections {current_connections}");
+    family(
+        &mut out,
+        "lbd_frontend_current_connections",
+        "gauge",
+        "Open connections per frontend.",
+    );
+    for f in &stat.frontends {
+        let _ = writeln!(
+            out,
+            "lbd_frontend_current_connections{{frontend=\"{}\"}} {}",
+            label(&f.frontend),
+            f.active
+        );
+    }
+    family(
+        &mut out,
+        "lbd_backend_usable_servers",
+        "gauge",
+        "Servers up and ready per backend.",
+    );
+    for b in &stat.backends {
+        let _ = writeln!(
+            out,
+            "lbd_backend_usable_servers{{backend=\"{}\"}} {}",
+            label(&b.backend),
+            b.usable
+        );
+    }
+    type Get = fn(&ServerRow) -> String;
+    let server_metrics: [(&str, &str, &str, Get); 7] = [
+        ("lbd_server_up", "gauge", "1 if health checks pass.", |s| {
+            u8::from(s.health_up).to_string()
+        }),
+        ("lbd_server_weight", "gauge", "Current weight.", |s| {
+            s.weight.to_string()
+        }),
+        (
+            "lbd_server_current_connections",
+            "gauge",
+            "Open connections.",
+            |s| s.active.to_string(),
+        ),
+        (
+            "lbd_server_connections_total",
+            "counter",
+            "Connections since start.",
+            |s| s.total.to_string(),
+        ),
+        (
+            "lbd_server_bytes_in_total",
+            "counter",
+            "Bytes from clients to the server.",
+            |s| s.bytes_in.to_string(),
+        ),
+        (
+            "lbd_server_bytes_out_total",
+            "counter",
+            "Bytes from the server to clients.",
+            |s| s.bytes_out.to_string(),
+        ),
+        (
+            "lbd_server_connect_errors_total",
+            "counter",
+            "Failed connects.",
+            |s| s.connect_errors.to_string(),
+        ),
+    ];
+    for (name, kind, help, get) in server_metrics {
+        family(&mut out, name, kind, help);
+        for s in &stat.servers {
+            let _ = writeln!(
+                out,
+                "{name}{{backend=\"{}\",server=\"{}\"}} {}",
+                label(&s.backend),
+                label(&s.server),
+                get(s)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "lbd_server_admin_state",
+        "gauge",
+        "1 for the server's current admin state.",
+    );
+    for s in &stat.servers {
+        for state in ["ready", "drain", "maint"] {
+            let _ = writeln!(
+                out,
+                "lbd_server_admin_state{{backend=\"{}\",server=\"{}\",state=\"{state}\"}} {}",
+                label(&s.backend),
+                label(&s.server),
+                u8::from(s.admin == state)
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{BackendRow, FrontendRow};
+
+    fn sample() -> Stat {
+        Stat {
+            frontends: vec![FrontendRow {
+                frontend: "web".into(),
+                bind: vec!["0.0.0.0:443".into()],
+                mode: "tcp".into(),
+                active: 3,
+                maxconn: 100,
+            }],
+            backends: vec![BackendRow {
+                backend: "b".into(),
+                balance: "source".into(),
+                servers: 1,
+                usable: 1,
+            }],
+            servers: vec![ServerRow {
+                backend: "b".into(),
+                server: "s<1>".into(),
+                address: "192.0.2.1:443".into(),
+                status: "UP".into(),
+                health_up: true,
+                admin: "ready".into(),
+                agent_admin: "ready".into(),
+                weight: 1,
+                config_weight: 1,
+                backup: false,
+                active: 2,
+                maxconn: None,
+                total: 9,
+                bytes_in: 10,
+                bytes_out: 20,
+                connect_errors: 0,
+                last_check: "L7STS: 503, \"x\"".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn html_escapes_and_shows_forms_only_to_admins() {
+        let page = Page {
+            user: Some("viewer"),
+            csrf: None,
+            refresh_s: 10,
+            message: None,
+        };
+        let ro = html(&sample(), &page);
+        assert!(ro.contains("s&lt;1&gt;"));
+        assert!(!ro.contains("s<1>"));
+        assert!(ro.contains("http-equiv=\"refresh\" content=\"10\""));
+        assert!(!ro.contains("<form"));
+        let admin = html(
+            &sample(),
+            &Page {
+                csrf: Some("abc"),
+                ..page
+            },
+        );
+        assert!(admin.contains("name=\"csrf\" value=\"abc\""));
+    }
+
+    #[test]
+    fn csv_quotes_fields() {
+        let c = csv(&sample());
+        assert!(c
+            .lines()
+            .nth(1)
+            .expect("row")
+            .ends_with("\"L7STS: 503, \"\"x\"\"\""));
+    }
+
+    #[test]
+    fn prometheus_lines_have_help_type_and_samples() {
+        let p = prometheus(&sample(), 2, 3);
+        assert!(p.contains("lbd_reloads_total 2\n"));
+        assert!(p.contains("lbd_server_up{backend=\"b\",server=\"s<1>\"} 1\n"));
+        assert!(
+            p.contains("lbd_server_admin_state{backend=\"b\",server=\"s<1>\",state=\"ready\"} 1\n")
+        );
+        assert!(p.contains("# TYPE lbd_server_connections_total counter\n"));
+    }
+}
