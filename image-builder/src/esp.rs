@@ -109,9 +109,75 @@ pub fn build_esp(
         file.flush().map_err(|e| write_err(BOOT_PATH, e))?;
         drop(file);
         drop(root);
+        // Counting free clusters makes fatfs record the count in FSInfo on
+        // unmount; left "unknown", fsck.fat flags it.
+        fs.stats().map_err(|e| write_err(BOOT_PATH, e))?;
         fs.unmount().map_err(|e| write_err(BOOT_PATH, e))?;
     }
-    Ok(storage.into_inner())
+    let mut image = storage.into_inner();
+    fix_dotdot_to_root(&mut image).map_err(|e| write_err("EFI", e))?;
+    Ok(image)
+}
+
+/// fatfs 0.3.6 points the ".." entry of a directory in the root at the
+/// root's cluster; FAT32 requires 0 there ("the root"), and fsck.fat
+/// reports it. Rewrites those entries in place.
+fn fix_dotdot_to_root(image: &mut [u8]) -> io::Result<()> {
+    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
+    let u16_at = |d: &[u8], o: usize| d.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |d: &[u8], o: usize| {
+        d.get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let bytes_per_sector = usize::from(u16_at(image, 11).ok_or_else(|| bad("no boot sector"))?);
+    let sectors_per_cluster = usize::from(image[13]);
+    let reserved = usize::from(u16_at(image, 14).ok_or_else(|| bad("no boot sector"))?);
+    let fats = usize::from(image[16]);
+    let fat_sectors = u32_at(image, 36).ok_or_else(|| bad("no boot sector"))? as usize;
+    let root_cluster = u32_at(image, 44).ok_or_else(|| bad("no boot sector"))?;
+    let cluster_len = bytes_per_sector * sectors_per_cluster;
+    let fat_offset = reserved * bytes_per_sector;
+    let data_offset = (reserved + fats * fat_sectors) * bytes_per_sector;
+    let cluster_offset = |c: u32| data_offset + (c as usize - 2) * cluster_len;
+
+    // Directories listed in the root, following the root's cluster chain.
+    let mut subdirs = Vec::new();
+    let mut cluster = root_cluster;
+    for _ in 0..1024 {
+        let start = cluster_offset(cluster);
+        let entries = image
+            .get(start..start + cluster_len)
+            .ok_or_else(|| bad("root directory outside the image"))?;
+        for e in entries.chunks_exact(32) {
+            let is_dir = e[11] & 0x10 != 0 && e[11] != 0x0f;
+            if e[0] != 0 && e[0] != 0xe5 && e[0] != b'.' && is_dir {
+                let hi = u32::from(u16::from_le_bytes([e[20], e[21]]));
+                let lo = u32::from(u16::from_le_bytes([e[26], e[27]]));
+                subdirs.push((hi << 16) | lo);
+            }
+        }
+        let next = u32_at(image, fat_offset + cluster as usize * 4)
+            .ok_or_else(|| bad("FAT outside the image"))?
+            & 0x0fff_ffff;
+        if next >= 0x0fff_fff8 || next < 2 {
+            break;
+        }
+        cluster = next;
+    }
+    for dir in subdirs {
+        // ".." is the second entry of a directory's first cluster.
+        let entry = cluster_offset(dir) + 32;
+        let e = image
+            .get_mut(entry..entry + 32)
+            .ok_or_else(|| bad("directory outside the image"))?;
+        let hi = u32::from(u16::from_le_bytes([e[20], e[21]]));
+        let lo = u32::from(u16::from_le_bytes([e[26], e[27]]));
+        if &e[..2] == b".." && (hi << 16 | lo) == root_cluster {
+            e[20..22].fill(0);
+            e[26..28].fill(0);
+        }
+    }
+    Ok(())
 }
 
 /// Reads a file back from an ESP image (for `inspect` and tests).

@@ -18,6 +18,7 @@ pub mod esp;
 pub mod ext4;
 pub mod guest_tree;
 pub mod ids;
+pub mod inspect;
 pub mod kernel;
 pub mod progress;
 pub mod qemu;

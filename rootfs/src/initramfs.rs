@@ -71,18 +71,28 @@ pub struct Member {
 
 /// Lists the members of a gzip-compressed newc archive.
 pub fn list_initramfs<R: Read>(input: R) -> Result<Vec<Member>, InitramfsError> {
+    Ok(read_initramfs(input)?.into_iter().map(|(m, _)| m).collect())
+}
+
+/// Reads every member of a gzip-compressed newc archive with its data.
+pub fn read_initramfs<R: Read>(input: R) -> Result<Vec<(Member, Vec<u8>)>, InitramfsError> {
     let mut r = GzDecoder::new(input);
     let mut members = Vec::new();
     loop {
-        let reader = cpio::newc::Reader::new(r).map_err(InitramfsError::Read)?;
+        let mut reader = cpio::newc::Reader::new(r).map_err(InitramfsError::Read)?;
         if reader.entry().is_trailer() {
             break;
         }
-        members.push(Member {
+        let member = Member {
             path: reader.entry().name().to_string(),
             mode: reader.entry().mode(),
             size: u64::from(reader.entry().file_size()),
-        });
+        };
+        let mut data = Vec::new();
+        reader
+            .read_to_end(&mut data)
+            .map_err(InitramfsError::Read)?;
+        members.push((member, data));
         r = reader.finish().map_err(InitramfsError::Read)?;
     }
     Ok(members)

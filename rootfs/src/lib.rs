@@ -19,7 +19,7 @@ pub mod paths;
 pub mod tree;
 
 #[cfg(feature = "write")]
-pub use initramfs::{list_initramfs, write_initramfs, InitramfsError, Member};
+pub use initramfs::{list_initramfs, read_initramfs, write_initramfs, InitramfsError, Member};
 #[cfg(feature = "write")]
 pub use modules::{ModuleError, ModuleSet};
 #[cfg(feature = "write")]

@@ -1,3 +1,70 @@
-fn main() {
-    println!("Hello, world!");
+//! Developer tasks: `cargo xtask test` runs every test of the project (unit,
+//! integration and QEMU), installing the system packages they need when run
+//! as root and naming the apt-get command otherwise.
+
+use std::process::ExitCode;
+
+use xshell::{cmd, Shell};
+
+mod packages;
+
+const USAGE: &str = "usage: cargo xtask test    fmt, clippy, unit and integration tests, build the image, QEMU tests";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn section(title: &str) {
+    eprintln!("\n==> {title}");
+}
+
+fn test() -> Result {
+    let sh = Shell::new()?;
+    sh.change_dir(workspace_root());
+
+    section("system packages");
+    packages::ensure(&sh, packages::TEST_PACKAGES)?;
+
+    section("cargo fmt --check");
+    cmd!(sh, "cargo fmt --all -- --check").run()?;
+
+    section("cargo clippy");
+    cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run()?;
+
+    section("unit and integration tests");
+    cmd!(sh, "cargo test --workspace --exclude qemu-tests").run()?;
+
+    section("build the appliance image");
+    cmd!(sh, "cargo run --release -p image-builder -- build").run()?;
+
+    section("QEMU tests on the built image");
+    let image = workspace_root().join("out/lb-appliance.img");
+    cmd!(sh, "cargo test -p qemu-tests")
+        .env("APPLIANCE_IMAGE", image)
+        .run()?;
+    eprintln!("\nxtask: all tests passed");
+    Ok(())
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
 }

@@ -1,13 +1,17 @@
 use std::path::PathBuf;
 
+use image_builder::inspect::inspect_image;
+
 use super::CliResult;
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
-    /// A disk image (.img) or an OVA.
+    /// A disk image (.img).
     file: PathBuf,
 }
 
 pub fn run(a: InspectArgs) -> CliResult {
-    Err(format!("inspect {}: not supported yet", a.file.display()).into())
+    let report = inspect_image(&a.file)?;
+    print!("{report}");
+    Ok(())
 }
