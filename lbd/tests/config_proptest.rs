@@ -50,3 +50,30 @@ proptest! {
         ]);
     }
 }
+
+proptest! {
+    #[test]
+    fn proxy_protocol_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = lbd::proxy::proxy_protocol::decode(&bytes);
+        let mut v2 = lbd::proxy::proxy_protocol::V2_SIGNATURE.to_vec();
+        v2.extend_from_slice(&bytes);
+        let _ = lbd::proxy::proxy_protocol::decode(&v2);
+        let mut v1 = b"PROXY ".to_vec();
+        v1.extend_from_slice(&bytes);
+        let _ = lbd::proxy::proxy_protocol::decode(&v1);
+    }
+}
+
+proptest! {
+    #[test]
+    fn http_routing_and_forms_never_panic(host in "\\PC{0,40}", path in "\\PC{0,60}", body in "\\PC{0,200}") {
+        let routes = vec![lbd::config::Route {
+            host: Some("a.example".into()),
+            path_prefix: Some("/x".into()),
+            backend: "b".into(),
+        }];
+        let _ = lbd::proxy::route::route(&routes, Some("d"), Some(&host), &path);
+        let _ = lbd::proxy::route::host_only(&host);
+        let _ = lbd::stats::form::parse_form(&body);
+    }
+}

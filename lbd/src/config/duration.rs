@@ -53,11 +53,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms % 1000 == 0 {
-            write!(f, "{}s", ms / 1000)
+        if self.0.subsec_nanos() == 0 {
+            write!(f, "{}s", self.0.as_secs())
         } else {
-            write!(f, "{ms}ms")
+            write!(f, "{}ms", self.0.as_millis())
         }
     }
 }

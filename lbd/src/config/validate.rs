@@ -93,13 +93,26 @@ fn frontend(config: &Config, name: &str, fe: &Frontend, out: &mut Vec<Problem>) 
         }
     }
     if let Some(tls) = &fe.tls {
+        let mut readable = true;
         for (k, path) in [("cert", &tls.cert), ("key", &tls.key)] {
             if let Err(e) = std::fs::metadata(path) {
+                readable = false;
                 out.push(problem(
                     &["frontends", name, "tls", k],
                     format!("cannot read {}: {e}", path.display()),
                 ));
             }
+        }
+        if readable {
+            if let Err(e) = crate::proxy::tls_server::server_config(tls) {
+                out.push(problem(&["frontends", name, "tls"], e.to_string()));
+            }
+        }
+        if fe.redirect_https {
+            out.push(problem(
+                &key("redirect_https"),
+                "this frontend already terminates TLS: redirecting to https would loop",
+            ));
         }
     }
     let mut targets: Vec<(Vec<String>, &String)> = Vec::new();

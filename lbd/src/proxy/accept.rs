@@ -14,9 +14,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
+use super::http::{self, ClientInfo};
+use super::proxy_protocol::read_header;
 use super::tcp;
 use crate::config::Mode;
 use crate::runtime::{FrontendRt, Runtime};
@@ -82,12 +85,27 @@ pub async fn accept_loop(addr: SocketAddr, listener: TcpListener, mut ctx: Accep
     }
 }
 
+/// Time allowed for a PROXY header or a TLS handshake at connection start.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn dispatch(
-    rt: &Runtime,
+    rt: &Arc<Runtime>,
     frontend: Arc<FrontendRt>,
-    stream: tokio::net::TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
 ) {
+    let local = stream.local_addr().unwrap_or(peer);
+    let (client, local) = if frontend.config.accept_proxy {
+        match read_header(&mut stream, HANDSHAKE_TIMEOUT.min(frontend.timeout_client)).await {
+            Ok(h) => (h.source.unwrap_or(peer), h.destination.unwrap_or(local)),
+            Err(e) => {
+                tracing::info!(frontend = %frontend.name, %peer, error = %e, "connection dropped");
+                return;
+            }
+        }
+    } else {
+        (peer, local)
+    };
     match frontend.config.mode {
         Mode::Tcp => {
             let Some(backend) = frontend
@@ -99,10 +117,37 @@ async fn dispatch(
             else {
                 return;
             };
-            tcp::serve(frontend, backend, stream, peer, rt.retire.subscribe()).await;
+            tcp::serve(
+                frontend,
+                backend,
+                stream,
+                client,
+                local,
+                rt.retire.subscribe(),
+            )
+            .await;
         }
         Mode::Http => {
-            tracing::warn!(frontend = %frontend.name, %peer, "mode http is not served yet: connection closed");
+            let _ = stream.set_nodelay(true);
+            let info = ClientInfo {
+                client,
+                local,
+                tls: frontend.config.tls.is_some(),
+            };
+            match (&frontend.config.tls, &frontend.tls) {
+                (None, _) => http::serve(rt.clone(), frontend, stream, info).await,
+                (Some(_), Some(config)) => {
+                    let accept = TlsAcceptor::from(config.clone()).accept(stream);
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+                        Ok(Ok(tls)) => http::serve(rt.clone(), frontend, tls, info).await,
+                        Ok(Err(e)) => tracing::debug!(%client, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%client, "TLS handshake timeout"),
+                    }
+                }
+                (Some(_), None) => {
+                    tracing::error!(frontend = %frontend.name, "TLS configured but certificate failed to load: connection closed");
+                }
+            }
         }
     }
 }

@@ -3,5 +3,9 @@
 
 pub mod accept;
 pub mod copy;
+pub mod http;
 pub mod listen;
+pub mod proxy_protocol;
+pub mod route;
 pub mod tcp;
+pub mod tls_server;

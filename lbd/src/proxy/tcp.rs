@@ -7,11 +7,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::copy::{copy_bidirectional, CopyEnd};
+use super::proxy_protocol::{encode_v1, encode_v2};
+use crate::config::SendProxy;
 use crate::runtime::{AcquireError, BackendRt, FrontendRt, Lease};
 
 /// Connect attempts per connection, each on another server when possible.
@@ -65,6 +68,15 @@ pub async fn connect_server(
     Err(last)
 }
 
+/// The PROXY header to send to a server, if the backend wants one.
+pub fn proxy_header(kind: SendProxy, client: SocketAddr, local: SocketAddr) -> Option<Vec<u8>> {
+    match kind {
+        SendProxy::None => None,
+        SendProxy::V1 => Some(encode_v1(client, local)),
+        SendProxy::V2 => Some(encode_v2(client, local)),
+    }
+}
+
 /// Serves one client connection in mode tcp. `retire` turns true when
 /// this config generation's deadline passed.
 pub async fn serve(
@@ -72,11 +84,12 @@ pub async fn serve(
     backend: Arc<BackendRt>,
     client: TcpStream,
     peer: SocketAddr,
+    local: SocketAddr,
     mut retire: watch::Receiver<bool>,
 ) {
     let start = Instant::now();
     let _ = client.set_nodelay(true);
-    let (lease, server) = match connect_server(&backend, peer).await {
+    let (lease, mut server) = match connect_server(&backend, peer).await {
         Ok(ok) => ok,
         Err(term) => {
             log_line(
@@ -93,6 +106,22 @@ pub async fn serve(
         }
     };
     let connected = start.elapsed();
+    if let Some(header) = proxy_header(backend.send_proxy, peer, local) {
+        if let Err(e) = server.write_all(&header).await {
+            tracing::debug!(server = %lease.server.key(), error = %e, "sending PROXY header failed");
+            log_line(
+                &frontend.name,
+                &backend.name,
+                &lease.server.name,
+                peer,
+                start,
+                Some(connected),
+                (0, 0),
+                Termination("SC"),
+            );
+            return;
+        }
+    }
     // tcp mode: both inactivity timeouts guard one tunnel; the shorter one
     // applies and names the side in the log.
     let client_shorter = frontend.timeout_client <= backend.timeouts.server;

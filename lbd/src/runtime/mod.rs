@@ -31,6 +31,8 @@ pub struct FrontendRt {
     /// Free connection slots (`maxconn`).
     pub slots: Arc<Semaphore>,
     pub maxconn: u32,
+    /// TLS termination, when configured and loadable.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Everything one config generation serves.
@@ -103,6 +105,13 @@ impl Runtime {
                         usize::try_from(maxconn).unwrap_or(usize::MAX),
                     )),
                     maxconn,
+                    tls: f.tls.as_ref().and_then(|files| {
+                        crate::proxy::tls_server::server_config(files)
+                            .map_err(
+                                |e| tracing::error!(frontend = %name, error = %e, "TLS disabled"),
+                            )
+                            .ok()
+                    }),
                 };
                 (name.clone(), Arc::new(fe))
             })

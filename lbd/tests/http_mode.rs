@@ -1,0 +1,246 @@
+//! Mode http from outside: redirect to https, host/path routing,
+//! X-Forwarded-For, TLS termination, PROXY protocol both ways, hostile
+//! clients.
+
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_redirects_to_https() {
+    let port = free_port();
+    let dir = temp_dir("redirect");
+    let cfg = format!(
+        "{}[frontends.http]\nbind = [\"127.0.0.1:{port}\"]\nmode = \"http\"\nredirect_https = true\n",
+        global(&dir)
+    );
+    let _lbd = Lbd::start(&dir, &cfg);
+    let (code, head, _) = http(
+        local(port),
+        "GET",
+        "/portal/?x=1",
+        &[("Host", "vdi.example.com:80")],
+        "",
+    )
+    .await;
+    assert_eq!(code, 302, "{head}");
+    assert!(
+        head.contains("location: https://vdi.example.com/portal/?x=1"),
+        "{head}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_by_host_and_path_and_adds_x_forwarded_for() {
+    let api = HttpBackend::start("api", None).await;
+    let www = HttpBackend::start("www", None).await;
+    let files = HttpBackend::start("files", None).await;
+    let port = free_port();
+    let dir = temp_dir("route");
+    let cfg = format!(
+        "{}[frontends.web]\nbind = [\"127.0.0.1:{port}\"]\nmode = \"http\"\ndefault_backend = \"www\"\n\
+         routes = [{{ host = \"api.example.com\", backend = \"api\" }}, {{ path_prefix = \"/files/\", backend = \"files\" }}]\n\
+         [backends.api]\nmode = \"http\"\n[backends.api.servers.a]\naddress = \"{}\"\n\
+         [backends.www]\nmode = \"http\"\n[backends.www.servers.a]\naddress = \"{}\"\n\
+         [backends.files]\nmode = \"http\"\n[backends.files.servers.a]\naddress = \"{}\"\n",
+        global(&dir),
+        api.addr,
+        www.addr,
+        files.addr
+    );
+    let mut lbd = Lbd::start(&dir, &cfg);
+    let to = local(port);
+    let (code, _, body) = http(to, "GET", "/", &[("Host", "API.example.com")], "").await;
+    assert_eq!((code, body.as_str()), (200, "api xff=127.0.0.1\n"));
+    let (_, _, body) = http(
+        to,
+        "GET",
+        "/files/a.iso",
+        &[("Host", "www.example.com")],
+        "",
+    )
+    .await;
+    assert!(body.starts_with("files "), "{body}");
+    let (_, _, body) = http(
+        to,
+        "GET",
+        "/",
+        &[
+            ("Host", "www.example.com"),
+            ("X-Forwarded-For", "192.0.2.9"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(body, "www xff=192.0.2.9, 127.0.0.1\n");
+    let line = lbd.wait_for_all(&["request", "backend=\"files\""]);
+    assert!(
+        line.contains("status=200") && line.contains("path=/files/a.iso"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminates_tls_from_pem_files() {
+    let (cert_pem, key_pem, _) = self_signed();
+    let backend = HttpBackend::start("inside", None).await;
+    let port = free_port();
+    let dir = temp_dir("tls");
+    std::fs::write(dir.join("cert.pem"), &cert_pem).expect("cert");
+    std::fs::write(dir.join("key.pem"), &key_pem).expect("key");
+    let cfg = format!(
+        "{}[frontends.https]\nbind = [\"127.0.0.1:{port}\"]\nmode = \"http\"\ndefault_backend = \"b\"\n\
+         tls = {{ cert = \"{}\", key = \"{}\" }}\n\
+         [backends.b]\nmode = \"http\"\n[backends.b.servers.a]\naddress = \"{}\"\n",
+        global(&dir),
+        dir.join("cert.pem").display(),
+        dir.join("key.pem").display(),
+        backend.addr
+    );
+    let _lbd = Lbd::start(&dir, &cfg);
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("pem"))
+        .expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(local(port))
+        .await
+        .expect("connect");
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .expect("TLS handshake with lbd");
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("send");
+    let mut resp = String::new();
+    let _ = tls.read_to_string(&mut resp).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.ends_with("inside xff=127.0.0.1\n"), "{resp}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_pem_is_rejected_by_check() {
+    let dir = temp_dir("badpem");
+    std::fs::write(dir.join("cert.pem"), "not a certificate").expect("cert");
+    std::fs::write(dir.join("key.pem"), "not a key").expect("key");
+    let cfg = format!(
+        "[frontends.https]\nbind = [\"127.0.0.1:1\"]\nmode = \"http\"\ndefault_backend = \"b\"\n\
+         tls = {{ cert = \"{}\", key = \"{}\" }}\n[backends.b]\nmode = \"http\"\n",
+        dir.join("cert.pem").display(),
+        dir.join("key.pem").display()
+    );
+    let err = lbd::config::load_texts(vec![("t.toml".into(), cfg)])
+        .expect_err("bad PEM")
+        .to_string();
+    assert!(err.contains("t.toml:5: frontends.https.tls"), "{err}");
+    assert!(
+        err.contains("no certificate found") || err.contains("BEGIN CERTIFICATE"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_protocol_accepted_from_clients_and_sent_to_servers() {
+    // The server decodes the v2 header lbd sends and answers with the
+    // client address it names.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let server_addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let h = lbd::proxy::proxy_protocol::read_header(&mut s, std::time::Duration::from_secs(30))
+            .await
+            .expect("v2 header from lbd");
+        let _ = s
+            .write_all(format!("{}\n", h.source.expect("source")).as_bytes())
+            .await;
+    });
+    let port = free_port();
+    let dir = temp_dir("pp");
+    let cfg = format!(
+        "{}[frontends.f]\nbind = [\"127.0.0.1:{port}\"]\naccept_proxy = true\ndefault_backend = \"b\"\n\
+         [backends.b]\nsend_proxy = \"v2\"\n[backends.b.servers.s]\naddress = \"{server_addr}\"\n",
+        global(&dir)
+    );
+    let _lbd = Lbd::start(&dir, &cfg);
+    let mut c = tokio::net::TcpStream::connect(local(port))
+        .await
+        .expect("connect");
+    c.write_all(b"PROXY TCP4 127.0.0.9 127.0.0.1 40000 443\r\n")
+        .await
+        .expect("header");
+    let mut line = String::new();
+    let _ = c.read_to_string(&mut line).await;
+    assert_eq!(line.trim(), "127.0.0.9:40000");
+    server.await.expect("server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_clients_do_not_stop_others() {
+    let www = HttpBackend::start("www", None).await;
+    let echo = EchoBackend::start("echo").await;
+    let http_port = free_port();
+    let tcp_port = free_port();
+    let dir = temp_dir("hostile");
+    let cfg = format!(
+        "{}[frontends.web]\nbind = [\"127.0.0.1:{http_port}\"]\nmode = \"http\"\ndefault_backend = \"www\"\n\
+         [frontends.raw]\nbind = [\"127.0.0.1:{tcp_port}\"]\naccept_proxy = true\ndefault_backend = \"echo\"\n\
+         [backends.www]\nmode = \"http\"\n[backends.www.servers.a]\naddress = \"{}\"\n\
+         [backends.echo.servers.a]\naddress = \"{}\"\n",
+        global(&dir),
+        www.addr,
+        echo.addr
+    );
+    let _lbd = Lbd::start(&dir, &cfg);
+    // Slowloris: a request line that never ends, many times over.
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(local(http_port))
+            .await
+            .expect("connect");
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .expect("write");
+        stalled.push(s);
+    }
+    // Garbage on both frontends; half-open (FIN right away) on the raw one.
+    for port in [http_port, tcp_port] {
+        let mut g = tokio::net::TcpStream::connect(local(port))
+            .await
+            .expect("connect");
+        g.write_all(&[0u8, 0xff, 0x13, 0x37, b'\r', b'\n', b'\r', b'\n'])
+            .await
+            .expect("write");
+        let mut sink = Vec::new();
+        let _ = g.read_to_end(&mut sink).await;
+    }
+    let mut half = tokio::net::TcpStream::connect(local(tcp_port))
+        .await
+        .expect("connect");
+    half.shutdown().await.expect("fin");
+    // Meanwhile a normal client is served.
+    let (code, _, body) = http(local(http_port), "GET", "/", &[("Host", "x")], "").await;
+    assert_eq!((code, body.as_str()), (200, "www xff=127.0.0.1\n"));
+    let client_ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+    let mut ok = connect_from(local(tcp_port), Some(client_ip)).await;
+    ok.write_all(b"PROXY UNKNOWN\r\n").await.expect("header");
+    assert_eq!(read_line(&mut ok).await, "echo");
+    drop(stalled);
+}
