@@ -64,32 +64,26 @@ pub fn spawn_all(rt: &Arc<Runtime>) {
                 _ => (None, AGENT_ONLY_TIMING),
             };
             let delay = spread(i, count, timing.fastinter);
+            let task = Task {
+                backend: backend.clone(),
+                server: server.clone(),
+                events: rt.events.clone(),
+                stop: stop.clone(),
+            };
             tokio::spawn(check_loop(
-                backend.clone(),
-                server.clone(),
+                task.clone(),
                 spec,
                 timing,
                 delay,
                 tls.clone(),
                 agent_rx,
-                rt.events.clone(),
-                stop.clone(),
             ));
             if let Some(a) = &cfg.agent {
                 let inter = a.inter.map_or(Duration::from_secs(2), |d| d.0);
                 let timeout = a.timeout.map_or(inter, |d| d.0);
                 let addr = SocketAddr::new(server.addr.ip(), a.port);
-                tokio::spawn(agent_loop(
-                    backend.clone(),
-                    server.clone(),
-                    addr,
-                    inter,
-                    timeout,
-                    spread(i, count, inter),
-                    agent_tx,
-                    rt.events.clone(),
-                    stop.clone(),
-                ));
+                let schedule = (inter, timeout, spread(i, count, inter));
+                tokio::spawn(agent_loop(task, addr, schedule, agent_tx));
             }
         }
     }
@@ -170,18 +164,29 @@ fn apply(
     next
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn check_loop(
+/// What every check or agent task of one server holds.
+#[derive(Clone)]
+struct Task {
     backend: Arc<BackendRt>,
     server: Arc<ServerRt>,
+    events: broadcast::Sender<Event>,
+    stop: watch::Receiver<bool>,
+}
+
+async fn check_loop(
+    task: Task,
     spec: Option<ProbeSpec>,
     timing: Timing,
     delay: Duration,
     tls: Arc<ClientConfig>,
     mut forced: mpsc::Receiver<Input>,
-    events: broadcast::Sender<Event>,
-    mut stop: watch::Receiver<bool>,
 ) {
+    let Task {
+        backend,
+        server,
+        events,
+        mut stop,
+    } = task;
     let mut fsm = if server.inherited || !server.checked {
         let health = if server.is_up() {
             Health::Up
@@ -252,18 +257,20 @@ async fn check_loop(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// `schedule` is (inter, timeout, first delay).
 async fn agent_loop(
-    backend: Arc<BackendRt>,
-    server: Arc<ServerRt>,
+    task: Task,
     addr: SocketAddr,
-    inter: Duration,
-    timeout: Duration,
-    delay: Duration,
+    schedule: (Duration, Duration, Duration),
     forced: mpsc::Sender<Input>,
-    events: broadcast::Sender<Event>,
-    mut stop: watch::Receiver<bool>,
 ) {
+    let Task {
+        backend,
+        server,
+        events,
+        mut stop,
+    } = task;
+    let (inter, timeout, delay) = schedule;
     if !wait(delay, &mut stop).await {
         return;
     }

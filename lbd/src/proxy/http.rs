@@ -208,7 +208,7 @@ async fn handle(
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    forwarded_headers(&mut req, info);
+    forwarded_headers(&mut req, info, frontend.config.forwarded_for);
     let response = tokio::time::timeout(backend.timeouts.server, sender.send_request(req)).await;
     match response {
         Ok(Ok(resp)) => {
@@ -237,9 +237,10 @@ async fn handle(
     }
 }
 
-/// Removes hop-by-hop headers and adds `X-Forwarded-For` (appended to any
-/// list the client sent) and `X-Forwarded-Proto`.
-fn forwarded_headers(req: &mut Request<Incoming>, info: ClientInfo) {
+/// Removes hop-by-hop headers and, when `add` is set, adds
+/// `X-Forwarded-For` (appended to any list the client sent) and
+/// `X-Forwarded-Proto`.
+fn forwarded_headers(req: &mut Request<Incoming>, info: ClientInfo, add: bool) {
     let headers = req.headers_mut();
     // Headers named in Connection are hop-by-hop too.
     let named: Vec<String> = headers
@@ -252,6 +253,9 @@ fn forwarded_headers(req: &mut Request<Incoming>, info: ClientInfo) {
         if let Ok(name) = HeaderName::from_bytes(h.as_bytes()) {
             headers.remove(name);
         }
+    }
+    if !add {
+        return;
     }
     let ip = info.client.ip().to_canonical().to_string();
     let xff = HeaderName::from_static("x-forwarded-for");

@@ -88,20 +88,17 @@ pub async fn serve(
     mut retire: watch::Receiver<bool>,
 ) {
     let start = Instant::now();
+    let log = ConnLog {
+        frontend: &frontend.name,
+        backend: &backend.name,
+        client: peer,
+        start,
+    };
     let _ = client.set_nodelay(true);
     let (lease, mut server) = match connect_server(&backend, peer).await {
         Ok(ok) => ok,
         Err(term) => {
-            log_line(
-                &frontend.name,
-                &backend.name,
-                "<NOSRV>",
-                peer,
-                start,
-                None,
-                (0, 0),
-                term,
-            );
+            log.emit("<NOSRV>", None, (0, 0), term);
             return;
         }
     };
@@ -109,12 +106,8 @@ pub async fn serve(
     if let Some(header) = proxy_header(backend.send_proxy, peer, local) {
         if let Err(e) = server.write_all(&header).await {
             tracing::debug!(server = %lease.server.key(), error = %e, "sending PROXY header failed");
-            log_line(
-                &frontend.name,
-                &backend.name,
+            log.emit(
                 &lease.server.name,
-                peer,
-                start,
                 Some(connected),
                 (0, 0),
                 Termination("SC"),
@@ -139,7 +132,7 @@ pub async fn serve(
     let result = tokio::select! {
         r = &mut copy => r,
         () = retired => {
-            log_line(&frontend.name, &backend.name, &lease.server.name, peer, start, Some(connected), (0, 0), Termination("KD"));
+            log.emit(&lease.server.name, Some(connected), (0, 0), Termination("KD"));
             return;
         }
     };
@@ -158,43 +151,39 @@ pub async fn serve(
         CopyEnd::ClientError => Termination("CD"),
         CopyEnd::ServerError => Termination("SD"),
     };
-    log_line(
-        &frontend.name,
-        &backend.name,
+    log.emit(
         &lease.server.name,
-        peer,
-        start,
         Some(connected),
         (result.client_to_server, result.server_to_client),
         term,
     );
 }
 
-/// One line per connection: client, frontend, backend/server, connect and
-/// total time, bytes each way, termination state.
-#[allow(clippy::too_many_arguments)]
-pub fn log_line(
-    frontend: &str,
-    backend: &str,
-    server: &str,
+/// The fixed part of a connection's log line.
+struct ConnLog<'a> {
+    frontend: &'a str,
+    backend: &'a str,
     client: SocketAddr,
     start: Instant,
-    connect: Option<Duration>,
-    bytes: (u64, u64),
-    term: Termination,
-) {
-    let tc = connect.map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    tracing::info!(
-        target: "lbd::log",
-        %client,
-        frontend,
-        backend,
-        server,
-        tc_ms = tc,
-        tt_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-        bytes_in = bytes.0,
-        bytes_out = bytes.1,
-        term = term.0,
-        "connection"
-    );
+}
+
+impl ConnLog<'_> {
+    /// One line per connection: client, frontend, backend/server, connect
+    /// and total time, bytes each way, termination state.
+    fn emit(&self, server: &str, connect: Option<Duration>, bytes: (u64, u64), term: Termination) {
+        let tc = connect.map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        tracing::info!(
+            target: "lbd::log",
+            client = %self.client,
+            frontend = self.frontend,
+            backend = self.backend,
+            server,
+            tc_ms = tc,
+            tt_ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            bytes_in = bytes.0,
+            bytes_out = bytes.1,
+            term = term.0,
+            "connection"
+        );
+    }
 }
