@@ -244,3 +244,72 @@ async fn hostile_clients_do_not_stop_others() {
     assert_eq!(read_line(&mut ok).await, "echo");
     drop(stalled);
 }
+
+/// Deterministic pseudo-random bytes (splitmix64), so a failure replays.
+fn noise(state: &mut u64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            let v = lbd::balance::splitmix64(state);
+            v.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_bytes_never_panic_the_http_paths() {
+    let www = HttpBackend::start("www", None).await;
+    let http_port = free_port();
+    let stats_port = free_port();
+    let dir = temp_dir("fuzz");
+    let cfg = format!(
+        "{}[frontends.web]\nbind = [\"127.0.0.1:{http_port}\"]\nmode = \"http\"\ndefault_backend = \"www\"\n\
+         [frontends.redir]\nbind = [\"127.0.0.1:{}\"]\nmode = \"http\"\nredirect_https = true\n\
+         [backends.www]\nmode = \"http\"\n[backends.www.servers.a]\naddress = \"{}\"\n\
+         [stats]\nbind = \"127.0.0.1:{stats_port}\"\n",
+        global(&dir),
+        free_port(),
+        www.addr
+    );
+    let mut lbd = Lbd::start(&dir, &cfg);
+    let prefixes: [&[u8]; 4] = [
+        b"",
+        b"GET / HTTP/1.1\r\n",
+        b"POST /action HTTP/1.1\r\nHost: ",
+        b"GET /",
+    ];
+    let mut state = 0x5eed_u64;
+    for round in 0..120usize {
+        let port = if round % 2 == 0 {
+            http_port
+        } else {
+            stats_port
+        };
+        let mut blob = prefixes[round % prefixes.len()].to_vec();
+        let len = usize::from(noise(&mut state, 1)[0]) * 4;
+        blob.extend(noise(&mut state, len));
+        if round % 3 == 0 {
+            blob.extend_from_slice(b"\r\n\r\n");
+        }
+        let mut s = tokio::net::TcpStream::connect(local(port))
+            .await
+            .expect("connect");
+        let _ = s.write_all(&blob).await;
+        let _ = s.shutdown().await;
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(PATIENCE, s.read_to_end(&mut sink)).await;
+    }
+    let (code, _, _) = http(local(http_port), "GET", "/", &[("Host", "x")], "").await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        http(local(stats_port), "GET", "/stats.json", &[], "")
+            .await
+            .0,
+        200
+    );
+    lbd.terminate();
+    assert!(
+        !lbd.log().iter().any(|l| l.contains("panicked")),
+        "a task panicked: {:#?}",
+        lbd.log()
+    );
+}
