@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::apt::{Apt, AptError};
-use crate::config::{ApplianceConfig, ConfigError};
+use crate::config::{ApplianceConfig, ConfigError, Format};
 use crate::deb::{self, DebError};
 use crate::disk::{self, DiskError, DiskIds, Layout};
 use crate::epoch::{self, EpochError, EpochSource};
@@ -52,6 +52,10 @@ pub enum BuildError {
     Ext4(#[from] Ext4Error),
     #[error(transparent)]
     Disk(#[from] DiskError),
+    #[error(transparent)]
+    Spec(#[from] crate::ovf_spec::SpecError),
+    #[error("writing the OVA: {0}")]
+    Ova(#[from] ova::PackageError),
     #[error("{what} {}: {source}", path.display())]
     Io {
         what: &'static str,
@@ -104,6 +108,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         move |source| BuildError::Io { what, path, source }
     };
     std::fs::create_dir_all(&opts.out_dir).map_err(io("creating", &opts.out_dir))?;
+    // Checked first: a typo in a baked setting should not wait for a build.
+    let baked = crate::ovf_spec::baked_settings(&config, &opts.config)?;
 
     let step = Step::start("kernel and UEFI stub");
     let apt = Apt::new(&opts.cache_dir);
@@ -217,7 +223,19 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     let _ = std::fs::remove_dir_all(&work);
     step.done(&human_size(layout.total));
 
-    let artifacts = vec![artifact("disk image", &image)?];
+    let mut artifacts = Vec::new();
+    if config.appliance.formats.contains(&Format::Ova) {
+        let step = Step::start("OVA (streamOptimized VMDK)");
+        let spec = crate::ovf_spec::ovf_spec(&config, &baked);
+        let summary = ova::write_ova(&image, &spec, &opts.out_dir, epoch)?;
+        step.done(&human_size(summary.ova_size));
+        artifacts.push(artifact("ova", &summary.ova_path)?);
+    }
+    if config.appliance.formats.contains(&Format::Img) {
+        artifacts.insert(0, artifact("disk image", &image)?);
+    } else {
+        let _ = std::fs::remove_file(&image);
+    }
     Ok(BuildReport {
         artifacts,
         kernel_version: kernel.version.clone(),

@@ -101,6 +101,15 @@ pub struct Vm {
     pub hardware_version: String,
     #[serde(default = "default_network")]
     pub network: String,
+    #[serde(default = "default_vendor")]
+    pub vendor: String,
+    #[serde(default)]
+    pub vendor_url: String,
+    #[serde(default)]
+    pub product_url: String,
+    /// The VM's notes in vCenter.
+    #[serde(default = "default_annotation")]
+    pub annotation: String,
 }
 
 fn default_pretty_name() -> String {
@@ -130,6 +139,12 @@ fn default_hw_version() -> String {
 fn default_network() -> String {
     "VM Network".into()
 }
+fn default_vendor() -> String {
+    "LB Appliance project".into()
+}
+fn default_annotation() -> String {
+    "Highly available load balancer (TCP/HTTP with health checks, VRRP). Fill in the properties when deploying; the console shows the status.".into()
+}
 
 impl Default for Uefi {
     fn default() -> Self {
@@ -154,6 +169,10 @@ impl Default for Vm {
             memory_mib: default_memory_mib(),
             hardware_version: default_hw_version(),
             network: default_network(),
+            vendor: default_vendor(),
+            vendor_url: String::new(),
+            product_url: String::new(),
+            annotation: default_annotation(),
         }
     }
 }

@@ -159,7 +159,7 @@ fn fix_dotdot_to_root(image: &mut [u8]) -> io::Result<()> {
         let next = u32_at(image, fat_offset + cluster as usize * 4)
             .ok_or_else(|| bad("FAT outside the image"))?
             & 0x0fff_ffff;
-        if next >= 0x0fff_fff8 || next < 2 {
+        if !(2..0x0fff_fff8).contains(&next) {
             break;
         }
         cluster = next;

@@ -20,6 +20,7 @@ pub mod guest_tree;
 pub mod ids;
 pub mod inspect;
 pub mod kernel;
+pub mod ovf_spec;
 pub mod progress;
 pub mod qemu;
 pub mod static_bins;

@@ -6,12 +6,21 @@ use super::CliResult;
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
-    /// A disk image (.img).
+    /// A disk image (.img) or an OVA (.ova): members, manifest check,
+    /// hardware and properties.
     file: PathBuf,
 }
 
 pub fn run(a: InspectArgs) -> CliResult {
-    let report = inspect_image(&a.file)?;
-    print!("{report}");
+    if a.file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("ova"))
+    {
+        let report = ova::inspect(&a.file)?;
+        print!("{report}");
+    } else {
+        let report = inspect_image(&a.file)?;
+        print!("{report}");
+    }
     Ok(())
 }

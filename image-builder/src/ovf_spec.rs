@@ -1,0 +1,159 @@
+//! The OVA's descriptor as data: the VM from `[vm]`, the product from
+//! `[appliance]`, and one OVF property per entry of the `settings` crate's
+//! table, so the deploy wizard and the guest's parser can never disagree.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ova::{
+    DiskController, Firmware, Hardware, NicType, OvfSpec, ProductInfo, Property, PropertyGroup,
+    PropertyType, Transport,
+};
+use settings::{OvfType, OVF_CLASS};
+
+use crate::config::ApplianceConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("[settings] in {}: {message}", path.display())]
+    Baked {
+        path: std::path::PathBuf,
+        message: String,
+    },
+}
+
+/// The baked `[settings]` as (key, raw value) pairs, checked by the same
+/// parser the guest uses: a bad baked value fails the build, not the boot.
+pub fn baked_settings(
+    config: &ApplianceConfig,
+    path: &Path,
+) -> Result<Vec<(String, String)>, SpecError> {
+    let text = toml::to_string(&toml::Table::from_iter([(
+        "settings".to_string(),
+        toml::Value::Table(config.settings.clone()),
+    )]))
+    .unwrap_or_default();
+    let layer = settings::baked::parse(&text, path).map_err(|e| SpecError::Baked {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    let merged = settings::merge([layer.clone()]);
+    if let Some(e) = merged.errors.first() {
+        return Err(SpecError::Baked {
+            path: path.into(),
+            message: e.to_string(),
+        });
+    }
+    Ok(layer.pairs)
+}
+
+pub fn ovf_spec(config: &ApplianceConfig, baked: &[(String, String)]) -> OvfSpec {
+    let baked: BTreeMap<&str, &str> = baked
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    // Categories in the order the table first names them.
+    let mut groups: Vec<PropertyGroup> = Vec::new();
+    for p in settings::properties() {
+        // The OVF environment carries every property, defaults included, and
+        // outranks the baked file: so a baked value must be the wizard's default.
+        let default = baked.get(p.key).copied().unwrap_or(p.default);
+        let property = Property {
+            key: p.key.to_string(),
+            class: Some(OVF_CLASS.to_string()),
+            kind: property_type(p.ovf_type),
+            default: default.to_string(),
+            label: p.label.to_string(),
+            description: p.description.to_string(),
+            user_configurable: p.user_configurable,
+            password: p.password,
+            qualifiers: p.ovf_qualifiers(),
+            vmw_qualifiers: p.ip.then(|| "Ip".to_string()),
+        };
+        match groups.iter_mut().find(|g| g.category == p.category) {
+            Some(g) => g.properties.push(property),
+            None => groups.push(PropertyGroup {
+                category: p.category.to_string(),
+                properties: vec![property],
+            }),
+        }
+    }
+    let a = &config.appliance;
+    OvfSpec {
+        name: a.name.clone(),
+        product: ProductInfo {
+            product: a.pretty_name.clone(),
+            vendor: config.vm.vendor.clone(),
+            version: a.version.clone(),
+            full_version: a.version.clone(),
+            product_url: config.vm.product_url.clone(),
+            vendor_url: config.vm.vendor_url.clone(),
+        },
+        annotation: config.vm.annotation.clone(),
+        guest_os: ova::spec::DEFAULT_GUEST_OS.to_string(),
+        hardware: Hardware {
+            hw_version: config.vm.hardware_version.clone(),
+            cpus: config.vm.cpus,
+            memory_mib: u64::from(config.vm.memory_mib),
+            disk_controller: DiskController::Nvme,
+            network_name: config.vm.network.clone(),
+            nic: NicType::Vmxnet3,
+            cdrom: true,
+            video: true,
+            firmware: Firmware::Efi,
+            // The UKI is not signed; say so rather than let vSphere guess.
+            secure_boot: false,
+            soft_power_off: true,
+        },
+        // Both: guestinfo.ovfEnv for the backdoor, and an "OVF ENV" CD that
+        // works even where the backdoor is locked down.
+        transport: Transport::IsoAndGuestInfo,
+        properties: groups,
+    }
+}
+
+fn property_type(t: OvfType) -> PropertyType {
+    match t {
+        OvfType::String => PropertyType::String,
+        OvfType::Boolean => PropertyType::Boolean,
+        OvfType::Uint8 => PropertyType::Uint8,
+        OvfType::Uint16 => PropertyType::Uint16,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(settings: &str) -> ApplianceConfig {
+        let text = format!(
+            "[appliance]\nname = \"lb\"\nversion = \"1\"\n[kernel]\npackage = \"k\"\ncmdline = \"\"\n[settings]\n{settings}\n"
+        );
+        ApplianceConfig::parse(&text, Path::new("a.toml")).unwrap()
+    }
+
+    #[test]
+    fn every_setting_becomes_a_property_and_baked_values_are_defaults() {
+        let c = config("hostname = \"edge1\"");
+        let baked = baked_settings(&c, Path::new("a.toml")).unwrap();
+        let spec = ovf_spec(&c, &baked);
+        let props: Vec<&Property> = spec.properties.iter().flat_map(|g| &g.properties).collect();
+        assert_eq!(props.len(), settings::properties().len());
+        let host = props.iter().find(|p| p.key == "hostname").unwrap();
+        assert_eq!(host.default, "edge1");
+        assert_eq!(host.env_key(), "appliance.hostname");
+        assert!(props.iter().any(|p| p.password), "a secret property");
+        assert!(props
+            .iter()
+            .any(|p| p.vmw_qualifiers.as_deref() == Some("Ip")));
+    }
+
+    #[test]
+    fn a_bad_baked_value_fails_the_build_with_its_key() {
+        let c = config("hostname = \"-bad-\"");
+        let err = baked_settings(&c, Path::new("a.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("hostname"), "{err}");
+    }
+}
