@@ -7,9 +7,12 @@
 pub mod boot;
 pub mod console;
 pub mod evdev;
+pub mod firewall;
 pub mod hostname;
 pub mod kmod;
 pub mod mount;
+pub mod net;
 pub mod power;
 pub mod reap;
+pub mod sysctl;
 pub mod vmware;

@@ -1,0 +1,1 @@
+//! The nftables firewall over netlink, applied in one atomic batch.

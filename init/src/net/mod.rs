@@ -1,0 +1,1 @@
+//! Networking over netlink: links, addresses, routes, DHCPv4, resolv.conf.

@@ -1,0 +1,1 @@
+//! Kernel settings (sysctls): the appliance defaults, hardening and overrides.
