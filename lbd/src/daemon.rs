@@ -5,7 +5,7 @@
 //! ```text
 //!  config files --load--> Runtime (generation N) --watch--> accept loops (one per address)
 //!                            |                                 `-> connection tasks
-//!                            +--> check tasks (stop_checks)
+//!                            +--> check tasks (superseded)
 //!  reload: load+validate --> Runtime N+1 (state carried by name) --> watch
 //!          N: checks stop now; its connections close at reload_deadline (retire)
 //!  SIGTERM: stop accepting, wait for connections up to stop_deadline
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -57,7 +57,7 @@ pub struct Daemon {
     pub reloads: AtomicU64,
     runtime_tx: watch::Sender<Arc<Runtime>>,
     global_slots: Arc<Semaphore>,
-    global_max: u32,
+    active: Arc<AtomicU32>,
     stop_rx: watch::Receiver<bool>,
     bound: Mutex<BTreeMap<SocketAddr, ()>>,
     reload_lock: tokio::sync::Mutex<()>,
@@ -71,14 +71,14 @@ impl Daemon {
 
     /// Open client connections across all generations.
     pub fn current_connections(&self) -> u32 {
-        let free = u32::try_from(self.global_slots.available_permits()).unwrap_or(u32::MAX);
-        self.global_max.saturating_sub(free)
+        self.active.load(Ordering::Relaxed)
     }
 
     fn accept_ctx(&self) -> AcceptCtx {
         AcceptCtx {
             runtime: self.runtime_tx.subscribe(),
             global_slots: self.global_slots.clone(),
+            active: self.active.clone(),
             stop: self.stop_rx.clone(),
         }
     }
@@ -140,7 +140,7 @@ impl Daemon {
         self.admin.apply_to(&next);
         self.bind_new(&next)?;
         crate::check::driver::spawn_all(&next);
-        let _ = old.stop_checks.send(true);
+        let _ = old.superseded.send(true);
         self.runtime_tx.send_replace(next);
         self.reloads.fetch_add(1, Ordering::Relaxed);
         // Old connections (long Horizon tunnels) may finish up to the deadline.
@@ -181,7 +181,7 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
         global_slots: Arc::new(Semaphore::new(
             usize::try_from(global_max).unwrap_or(usize::MAX),
         )),
-        global_max,
+        active: Arc::default(),
         stop_rx,
         bound: Mutex::new(BTreeMap::new()),
         reload_lock: tokio::sync::Mutex::new(()),
@@ -210,7 +210,7 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
         }
     }
     let _ = stop_tx.send(true);
-    let _ = daemon.runtime().stop_checks.send(true);
+    let _ = daemon.runtime().superseded.send(true);
     // Every connection holds one global slot: all slots back means all done.
     match tokio::time::timeout(stop_deadline, daemon.global_slots.acquire_many(global_max)).await {
         Ok(_) => tracing::info!("all connections closed: stopped"),

@@ -69,15 +69,12 @@ pub fn stat(rt: &Runtime) -> Stat {
     let frontends = rt
         .frontends
         .values()
-        .map(|f| {
-            let free = u32::try_from(f.slots.available_permits()).unwrap_or(u32::MAX);
-            FrontendRow {
-                frontend: f.name.clone(),
-                bind: f.config.bind.iter().map(ToString::to_string).collect(),
-                mode: word(&f.config.mode),
-                active: f.maxconn.saturating_sub(free),
-                maxconn: f.maxconn,
-            }
+        .map(|f| FrontendRow {
+            frontend: f.name.clone(),
+            bind: f.config.bind.iter().map(ToString::to_string).collect(),
+            mode: word(&f.config.mode),
+            active: f.active.load(Ordering::Relaxed),
+            maxconn: f.maxconn,
         })
         .collect();
     let backends = rt

@@ -39,6 +39,15 @@ async fn show_info_and_stat() {
     assert!(ok);
     let info: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(info["servers"], 2);
+    assert_eq!(info["current_connections"], 0);
+    let mut held = connect_from(SocketAddr::from(([127, 0, 0, 1], port)), None).await;
+    assert_eq!(read_line(&mut held).await, "a");
+    let (_, out, _) = ctl(&dir, "show info");
+    let info: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(info["current_connections"], 1);
+    let (_, out, _) = ctl(&dir, "show stat");
+    let stat: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(stat["frontends"][0]["active"], 1);
     assert_eq!(status(&dir, "web/a"), "UP");
     let (ok, _, err) = ctl(&dir, "set server web/nope state drain");
     assert!(!ok);

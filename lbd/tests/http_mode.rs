@@ -313,3 +313,49 @@ async fn random_bytes_never_panic_the_http_paths() {
         lbd.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_close_on_reload_and_stop() {
+    let www = HttpBackend::start("www", None).await;
+    let port = free_port();
+    let dir = temp_dir("keepalive");
+    let cfg = format!(
+        "{}stop_deadline = \"1h\"\n[frontends.web]\nbind = [\"127.0.0.1:{port}\"]\nmode = \"http\"\ndefault_backend = \"www\"\n\
+         [backends.www]\nmode = \"http\"\n[backends.www.servers.a]\naddress = \"{}\"\n",
+        global(&dir),
+        www.addr
+    );
+    let mut lbd = Lbd::start(&dir, &cfg);
+    let mut s = tokio::net::TcpStream::connect(local(port))
+        .await
+        .expect("connect");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("send");
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.expect("response");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // The connection is idle and kept alive; a reload closes it.
+    lbd.signal("HUP");
+    lbd.wait_for("reload applied");
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(PATIENCE, s.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0))),
+        "closed by lbd, not timed out: {closed:?}"
+    );
+    // Another idle keep-alive connection does not hold up a stop (the stop
+    // deadline is an hour).
+    let mut t = tokio::net::TcpStream::connect(local(port))
+        .await
+        .expect("connect");
+    t.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("send");
+    let _ = t.read(&mut buf).await.expect("response");
+    assert!(lbd.terminate().success());
+    assert!(lbd
+        .log()
+        .iter()
+        .any(|l| l.contains("all connections closed: stopped")));
+}

@@ -38,7 +38,7 @@ const AGENT_ONLY_TIMING: Timing = Timing {
 
 /// Starts check and agent tasks for every backend of `rt`.
 pub fn spawn_all(rt: &Arc<Runtime>) {
-    let stop = &rt.stop_checks.subscribe();
+    let stop = &rt.superseded.subscribe();
     let tls = match check_client_config() {
         Ok(c) => c,
         Err(e) => {

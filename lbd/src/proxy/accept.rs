@@ -11,6 +11,7 @@
 //! the kernel backlog, as with HAProxy.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +33,8 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 pub struct AcceptCtx {
     pub runtime: watch::Receiver<Arc<Runtime>>,
     pub global_slots: Arc<Semaphore>,
+    /// Open client connections across generations.
+    pub active: Arc<AtomicU32>,
     pub stop: watch::Receiver<bool>,
 }
 
@@ -40,6 +43,26 @@ fn frontend_for(rt: &Runtime, addr: SocketAddr) -> Option<Arc<FrontendRt>> {
         .values()
         .find(|f| f.config.bind.contains(&addr))
         .cloned()
+}
+
+/// Counts a connection in each counter while alive.
+struct Counted([Arc<AtomicU32>; 2]);
+
+impl Counted {
+    fn new(counters: [Arc<AtomicU32>; 2]) -> Self {
+        for c in &counters {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        Self(counters)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        for c in &self.0 {
+            c.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Runs until `stop` turns true or the address leaves the config.
@@ -78,8 +101,10 @@ pub async fn accept_loop(addr: SocketAddr, listener: TcpListener, mut ctx: Accep
                 continue;
             }
         };
+        let ctx_active = ctx.active.clone();
         tokio::spawn(async move {
             let _slots = (global, local);
+            let _counted = Counted::new([ctx_active, frontend.active.clone()]);
             dispatch(&rt, frontend, stream, peer).await;
         });
     }

@@ -100,6 +100,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let timeout = frontend.timeout_client;
+    let mut superseded = rt.superseded.subscribe();
     let service = hyper::service::service_fn(move |req| {
         let rt = rt.clone();
         let frontend = frontend.clone();
@@ -109,8 +110,25 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(timeout)
         .serve_connection(TokioIo::new(io), service);
-    if let Err(e) = conn.await {
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = until_true(&mut superseded) => {
+            // Reload or stop: finish the request in flight, then close
+            // (HAProxy closes idle keep-alive connections the same way).
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(client = %info.client, error = %e, "http connection ended");
+    }
+}
+
+/// Resolves once the flag is true (never if its sender is gone).
+async fn until_true(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    if rx.wait_for(|v| *v).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -7,6 +7,7 @@ pub mod events;
 pub mod server;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,8 +29,11 @@ pub struct FrontendRt {
     pub config: Frontend,
     /// Client-side inactivity timeout.
     pub timeout_client: Duration,
-    /// Free connection slots (`maxconn`).
+    /// Free connection slots (`maxconn`). The accept loop holds one while
+    /// it waits, so count open connections with `active`.
     pub slots: Arc<Semaphore>,
+    /// Client connections open now.
+    pub active: Arc<AtomicU32>,
     pub maxconn: u32,
     /// TLS termination, when configured and loadable.
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -43,8 +47,9 @@ pub struct Runtime {
     pub backends: BTreeMap<String, Arc<BackendRt>>,
     /// State changes for the control socket's event stream.
     pub events: broadcast::Sender<Event>,
-    /// Turns true when this generation's checks must stop (reload, stop).
-    pub stop_checks: watch::Sender<bool>,
+    /// Turns true when this generation is no longer current (reload or
+    /// stop): its checks stop and its idle HTTP keep-alive connections close.
+    pub superseded: watch::Sender<bool>,
     /// Turns true when this generation's connections must close (reload
     /// deadline passed, or stop deadline).
     pub retire: watch::Sender<bool>,
@@ -101,6 +106,7 @@ impl Runtime {
                     name: name.clone(),
                     config: f.clone(),
                     timeout_client: pick(&f.timeout, d, |t| t.client, 50),
+                    active: Arc::default(),
                     slots: Arc::new(Semaphore::new(
                         usize::try_from(maxconn).unwrap_or(usize::MAX),
                     )),
@@ -121,7 +127,7 @@ impl Runtime {
             frontends,
             backends,
             events,
-            stop_checks: watch::channel(false).0,
+            superseded: watch::channel(false).0,
             retire: watch::channel(false).0,
         }
     }
