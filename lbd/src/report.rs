@@ -3,12 +3,12 @@
 
 use std::sync::atomic::Ordering;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::runtime::{AdminState, Runtime};
 
 /// One server row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerRow {
     pub backend: String,
     pub server: String,
@@ -31,7 +31,7 @@ pub struct ServerRow {
 }
 
 /// One frontend row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrontendRow {
     pub frontend: String,
     pub bind: Vec<String>,
@@ -41,7 +41,7 @@ pub struct FrontendRow {
 }
 
 /// One backend row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackendRow {
     pub backend: String,
     pub balance: String,
@@ -50,7 +50,7 @@ pub struct BackendRow {
 }
 
 /// Everything `show stat` returns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stat {
     pub frontends: Vec<FrontendRow>,
     pub backends: Vec<BackendRow>,
@@ -125,10 +125,10 @@ pub fn stat(rt: &Runtime) -> Stat {
 }
 
 /// `show info`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Info {
-    pub name: &'static str,
-    pub version: &'static str,
+    pub name: String,
+    pub version: String,
     pub pid: u32,
     pub uptime_s: u64,
     pub config_files: Vec<String>,

@@ -198,3 +198,26 @@ async fn events_stream_reports_changes() {
     assert_eq!(v["server"], "web/b");
     assert_eq!(v["weight"], 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_client_api_for_the_status_screen() {
+    let a = EchoBackend::start("a").await;
+    let b = EchoBackend::start("b").await;
+    let port = free_port();
+    let dir = temp_dir("typed");
+    let _lbd = Lbd::start(&dir, &config(&dir, port, &a, &b));
+    let socket = dir.join("lbd.sock");
+    let stat = lbd::control::client::show_stat(&socket)
+        .await
+        .expect("show stat");
+    assert_eq!(stat.servers.len(), 2);
+    assert!(stat.servers.iter().all(|s| s.status == "UP"));
+    let info = lbd::control::client::show_info(&socket)
+        .await
+        .expect("show info");
+    assert_eq!(info.name, "lbd");
+    let err = lbd::control::client::request(&socket, "bogus")
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("unknown command"), "{err}");
+}

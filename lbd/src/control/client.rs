@@ -28,6 +28,20 @@ pub async fn request(socket: &Path, command: &str) -> Result<Value, ClientError>
     decode(&line)
 }
 
+/// `show stat`, typed (for the appliance status screen).
+pub async fn show_stat(socket: &Path) -> Result<crate::report::Stat, ClientError> {
+    let v = request(socket, "show stat").await?;
+    serde_json::from_value(v)
+        .map_err(|e| ClientError::Refused(format!("bad show stat answer: {e}")))
+}
+
+/// `show info`, typed.
+pub async fn show_info(socket: &Path) -> Result<crate::report::Info, ClientError> {
+    let v = request(socket, "show info").await?;
+    serde_json::from_value(v)
+        .map_err(|e| ClientError::Refused(format!("bad show info answer: {e}")))
+}
+
 fn decode(line: &str) -> Result<Value, ClientError> {
     let v: Value = serde_json::from_str(line)
         .map_err(|e| ClientError::Refused(format!("bad response: {e}")))?;

@@ -144,8 +144,8 @@ pub async fn execute(daemon: &Daemon, cmd: Command) -> Result<Value, String> {
         Command::ShowInfo => {
             let stat = report::stat(&rt);
             let info = report::Info {
-                name: "lbd",
-                version: env!("CARGO_PKG_VERSION"),
+                name: "lbd".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
                 pid: std::process::id(),
                 uptime_s: daemon.started.elapsed().as_secs(),
                 config_files: daemon

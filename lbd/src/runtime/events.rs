@@ -1,10 +1,10 @@
 //! Events for the control socket's stream (`lbd ctl events`): the
 //! appliance's status screen and VRRP tracking (issue 4) follow these.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One thing that changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A health check moved a server up or down.
