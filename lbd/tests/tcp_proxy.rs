@@ -179,3 +179,48 @@ async fn sigterm_stops_cleanly() {
     assert!(status.success(), "{status:?}");
     assert!(lbd.log().iter().any(|l| l.contains("stopped")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frontend_maxconn_holds_new_clients_until_a_slot_frees() {
+    let a = EchoBackend::start("a").await;
+    let port = free_port();
+    let dir = temp_dir("femax");
+    let cfg = config(&dir, port, "roundrobin", &[(&a, "")]).replace(
+        "default_backend = \"b\"\n",
+        "default_backend = \"b\"\nmaxconn = 1\n",
+    );
+    let _lbd = Lbd::start(&dir, &cfg);
+    let to = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut first = connect_from(to, None).await;
+    assert_eq!(read_line(&mut first).await, "a");
+    // The second client completes its TCP handshake in the kernel backlog
+    // but is not accepted while the frontend is full.
+    let mut second = connect_from(to, None).await;
+    let (_, out, _) = ctl(&dir, "show info");
+    let info: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(info["current_connections"], 1);
+    drop(first);
+    assert_eq!(read_line(&mut second).await, "a");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_maxconn_queues_then_times_out() {
+    let a = EchoBackend::start("a").await;
+    let port = free_port();
+    let dir = temp_dir("queue");
+    let cfg = config(&dir, port, "roundrobin", &[(&a, "maxconn = 1")]).replace(
+        "balance = \"roundrobin\"\n",
+        "balance = \"roundrobin\"\ntimeout.queue = \"200ms\"\n",
+    );
+    let mut lbd = Lbd::start(&dir, &cfg);
+    let to = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut first = connect_from(to, None).await;
+    assert_eq!(read_line(&mut first).await, "a");
+    let mut second = connect_from(to, None).await;
+    let line = lbd.wait_for_all(&["connection", "term=\"sQ\""]);
+    assert!(line.contains("server=\"<NOSRV>\""), "{line}");
+    let mut rest = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut second, &mut rest).await;
+    assert!(rest.is_empty(), "queued client closed without data");
+    drop(first);
+}
