@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Longest duration accepted (365 days): timers far beyond it would
+/// overflow deadline arithmetic and are surely a typo.
+const MAX_MS: u64 = 365 * 86_400_000;
+
 /// A `Duration` that (de)serializes as a string with a unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Dur(pub Duration);
@@ -47,7 +51,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     };
     let ms = n
         .checked_mul(ms_per_unit)
-        .ok_or_else(|| format!("duration `{text}` is too large"))?;
+        .filter(|ms| *ms <= MAX_MS)
+        .ok_or_else(|| format!("duration `{text}` is longer than a year: use at most `365d`"))?;
     Ok(Duration::from_millis(ms))
 }
 
@@ -95,6 +100,13 @@ mod tests {
         assert!(parse_duration("5x").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
+        assert!(parse_duration("366d")
+            .unwrap_err()
+            .contains("longer than a year"));
+        assert_eq!(
+            parse_duration("365d"),
+            Ok(Duration::from_secs(365 * 86_400))
+        );
     }
 
     #[test]
