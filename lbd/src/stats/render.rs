@@ -39,18 +39,12 @@ fn server_row(out: &mut String, s: &ServerRow, page: &Page<'_>) {
     let key = format!("{}/{}", s.backend, s.server);
     let _ = write!(
         out,
-        "<tr class=\"{st}\"><td>{key}</td><td>{st}</td><td>{addr}</td><td>{w}</td><td>{a}/{max}</td><td>{t}</td><td>{bi}/{bo}</td><td>{chk}</td>",
+        "<tr class=\"{st}\"><td>{key}</td><td>{st}</td>",
         st = html_escape(&s.status),
         key = html_escape(&key),
-        addr = html_escape(&s.address),
-        w = s.weight,
-        a = s.active,
-        max = s.maxconn.map_or("-".to_string(), |m| m.to_string()),
-        t = s.total,
-        bi = s.bytes_in,
-        bo = s.bytes_out,
-        chk = html_escape(&s.last_check),
     );
+    // Actions come right after the status so a phone shows them without
+    // scrolling sideways.
     if let Some(token) = page.csrf {
         let hidden = format!(
             "<input type=\"hidden\" name=\"server\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">",
@@ -71,7 +65,18 @@ fn server_row(out: &mut String, s: &ServerRow, page: &Page<'_>) {
             s.weight
         );
     }
-    out.push_str("</tr>\n");
+    let _ = write!(
+        out,
+        "<td>{w}</td><td>{a}/{max}</td><td>{t}</td><td>{addr}</td><td>{bi}/{bo}</td><td>{chk}</td></tr>\n",
+        w = s.weight,
+        a = s.active,
+        max = s.maxconn.map_or("-".to_string(), |m| m.to_string()),
+        t = s.total,
+        addr = html_escape(&s.address),
+        bi = s.bytes_in,
+        bo = s.bytes_out,
+        chk = html_escape(&s.last_check),
+    );
 }
 
 /// The self-refreshing stats page.
@@ -108,12 +113,11 @@ pub fn html(stat: &Stat, page: &Page<'_>) -> String {
             f.maxconn
         );
     }
-    out.push_str("</table></div><h2>Servers</h2><div class=\"wrap\"><table><tr><th>server</th><th>status</th><th>address</th>\
-                  <th>weight</th><th>conns</th><th>total</th><th>bytes in/out</th><th>last check</th>");
+    out.push_str("</table></div><h2>Servers</h2><div class=\"wrap\"><table><tr><th>server</th><th>status</th>");
     if page.csrf.is_some() {
         out.push_str("<th>actions</th>");
     }
-    out.push_str("</tr>\n");
+    out.push_str("<th>weight</th><th>conns</th><th>total</th><th>address</th><th>bytes in/out</th><th>last check</th></tr>\n");
     for s in &stat.servers {
         server_row(&mut out, s, page);
     }
