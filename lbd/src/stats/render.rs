@@ -65,9 +65,9 @@ fn server_row(out: &mut String, s: &ServerRow, page: &Page<'_>) {
             s.weight
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<td>{w}</td><td>{a}/{max}</td><td>{t}</td><td>{addr}</td><td>{bi}/{bo}</td><td>{chk}</td></tr>\n",
+        "<td>{w}</td><td>{a}/{max}</td><td>{t}</td><td>{addr}</td><td>{bi}/{bo}</td><td>{chk}</td></tr>",
         w = s.weight,
         a = s.active,
         max = s.maxconn.map_or("-".to_string(), |m| m.to_string()),
