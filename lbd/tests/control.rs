@@ -221,3 +221,27 @@ async fn typed_client_api_for_the_status_screen() {
         .expect_err("refused");
     assert!(err.to_string().contains("unknown command"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_connections_close_at_the_reload_deadline() {
+    let a = EchoBackend::start("a").await;
+    let b = EchoBackend::start("b").await;
+    let port = free_port();
+    let to = SocketAddr::from(([127, 0, 0, 1], port));
+    let dir = temp_dir("deadline");
+    let cfg = config(&dir, port, &a, &b)
+        .replace("reload_deadline = \"1h\"", "reload_deadline = \"300ms\"");
+    let mut lbd = Lbd::start(&dir, &cfg);
+    let mut held = connect_from(to, None).await;
+    let first = read_line(&mut held).await;
+    assert!(ctl(&dir, "reload").0);
+    // The tunnel from the old config is closed by lbd at the deadline.
+    let line = lbd.wait_for_all(&["connection", "term=\"KD\""]);
+    assert!(line.contains(&format!("server=\"{first}\"")), "{line}");
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(PATIENCE, held.read_to_end(&mut rest)).await;
+    assert!(matches!(closed, Ok(Ok(0))), "{closed:?}");
+    // New connections are served by the new config.
+    let mut fresh = connect_from(to, None).await;
+    assert!(!read_line(&mut fresh).await.is_empty());
+}
