@@ -16,11 +16,11 @@ use nix::sys::reboot::set_cad_enabled;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::SignalFd;
 
-use rootfs::paths::{BAKED_SETTINGS, MODULE_LOAD_ORDER, OS_RELEASE, READY_LINE};
+use rootfs::paths::{MODULE_LOAD_ORDER, OS_RELEASE, READY_LINE};
 
 use crate::console::Consoles;
 use crate::power::{self, PowerAction};
-use crate::{evdev, hostname, kmod, mount, reap};
+use crate::{evdev, kmod, mount, reap, sources};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// How often to look again for the power button while it has not appeared
@@ -87,12 +87,14 @@ pub fn run() -> ! {
         consoles.line(&format!("init: error: loading module {path}: {reason}"));
     }
 
-    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    let baked = std::fs::read_to_string(BAKED_SETTINGS).unwrap_or_default();
-    let (name, source) = hostname::choose(&cmdline, &baked);
-    match nix::unistd::sethostname(&name) {
-        Ok(()) => consoles.line(&format!("init: hostname = {name} ({source})")),
-        Err(e) => consoles.line(&format!("init: error: setting hostname {name}: {e}")),
+    let gathered = sources::gather();
+    report_settings(&mut consoles, &gathered);
+    let settings = &gathered.merged.settings;
+    if let Err(e) = nix::unistd::sethostname(&settings.hostname) {
+        consoles.line(&format!(
+            "init: error: setting hostname {}: {e}",
+            settings.hostname
+        ));
     }
 
     let mut inputs = evdev::open_event_devices();
@@ -102,6 +104,22 @@ pub fn run() -> ! {
     consoles.line(READY_LINE);
 
     event_loop(&mut consoles, signal_fd.as_ref(), &mut inputs)
+}
+
+/// Every setting with its source, then every problem: the admin sees on the
+/// VM console exactly what the appliance took from vSphere.
+fn report_settings(consoles: &mut Consoles, gathered: &sources::Gathered) {
+    for note in &gathered.notes {
+        let level = if note.error { "error: " } else { "" };
+        consoles.line(&format!("init: {level}{}", note.text));
+    }
+    consoles.line("init: settings:");
+    for line in gathered.merged.render() {
+        consoles.line(&format!("init:   {line}"));
+    }
+    for e in &gathered.merged.errors {
+        consoles.line(&format!("init: error: setting {e}"));
+    }
 }
 
 fn banner(consoles: &mut Consoles) {
