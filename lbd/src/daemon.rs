@@ -158,6 +158,17 @@ impl Daemon {
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
     let config = load_files(&paths)?;
+    match crate::rlimit::raise_nofile() {
+        Ok(n) if n < u64::from(config.global.maxconn) * 2 => {
+            tracing::warn!(
+                open_files = n,
+                maxconn = config.global.maxconn,
+                "open-file limit below 2 x maxconn"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let global_max = config.global.maxconn;
     let stop_deadline = config.global.stop_deadline.0;
     let socket_path = config.global.control_socket.clone();

@@ -224,3 +224,28 @@ async fn server_maxconn_queues_then_times_out() {
     assert!(rest.is_empty(), "queued client closed without data");
     drop(first);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_transfer_through_splice_is_intact() {
+    let a = EchoBackend::start("a").await;
+    let port = free_port();
+    let dir = temp_dir("bulk");
+    let _lbd = Lbd::start(&dir, &config(&dir, port, "roundrobin", &[(&a, "")]));
+    let s = connect_from(SocketAddr::from(([127, 0, 0, 1], port)), None).await;
+    let (mut r, mut w) = s.into_split();
+    let data: Vec<u8> = (0..2 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let sent = data.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&sent).await.expect("write");
+        w.shutdown().await.expect("fin");
+    });
+    let mut back = Vec::new();
+    r.read_to_end(&mut back).await.expect("read");
+    writer.await.expect("writer");
+    assert_eq!(&back[..2], b"a\n");
+    assert!(
+        back[2..] == data[..],
+        "echo differs: {} bytes",
+        back.len() - 2
+    );
+}

@@ -51,6 +51,8 @@ pub struct Global {
     pub reload_deadline: Dur,
     /// How long a graceful stop (SIGTERM) waits for connections to finish.
     pub stop_deadline: Dur,
+    /// Mode tcp: move a direction to splice(2) once it carried 128 KiB.
+    pub splice: bool,
 }
 
 impl Default for Global {
@@ -61,6 +63,7 @@ impl Default for Global {
             maxconn: 20_000,
             reload_deadline: Dur::secs(3600),
             stop_deadline: Dur::secs(10),
+            splice: true,
         }
     }
 }

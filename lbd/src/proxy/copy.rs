@@ -42,17 +42,40 @@ pub struct CopyResult {
 }
 
 /// Which side an I/O error came from.
-enum Side {
+pub(super) enum Side {
     Reader,
     Writer,
+}
+
+/// When a byte last moved either way, shared by both directions.
+pub(super) struct Activity {
+    origin: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    pub(super) fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn touch(&self) {
+        let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    fn idle_deadline(&self, idle: Duration) -> Instant {
+        self.origin + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + idle
+    }
 }
 
 async fn pump<R, W>(
     mut reader: R,
     mut writer: W,
     moved: &AtomicU64,
-    last_activity_ms: &AtomicU64,
-    origin: Instant,
+    activity: &Activity,
 ) -> Result<(), (Side, io::Error)>
 where
     R: AsyncRead + Unpin,
@@ -72,8 +95,42 @@ where
             .await
             .map_err(|e| (Side::Writer, e))?;
         moved.fetch_add(n as u64, Ordering::Relaxed);
-        let now = u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
-        last_activity_ms.store(now, Ordering::Relaxed);
+        activity.touch();
+    }
+}
+
+/// Runs both directions until both ended, an error, or `idle` without
+/// activity.
+pub(super) async fn drive<A, B>(c2s: A, s2c: B, activity: &Activity, idle: Duration) -> CopyEnd
+where
+    A: std::future::Future<Output = Result<(), (Side, io::Error)>>,
+    B: std::future::Future<Output = Result<(), (Side, io::Error)>>,
+{
+    tokio::pin!(c2s, s2c);
+    let mut c2s_done = false;
+    let mut s2c_done = false;
+    loop {
+        if c2s_done && s2c_done {
+            return CopyEnd::Closed;
+        }
+        tokio::select! {
+            r = &mut c2s, if !c2s_done => match r {
+                Ok(()) => c2s_done = true,
+                Err((Side::Reader, _)) => return CopyEnd::ClientError,
+                Err((Side::Writer, _)) => return CopyEnd::ServerError,
+            },
+            r = &mut s2c, if !s2c_done => match r {
+                Ok(()) => s2c_done = true,
+                Err((Side::Reader, _)) => return CopyEnd::ServerError,
+                Err((Side::Writer, _)) => return CopyEnd::ClientError,
+            },
+            () = tokio::time::sleep_until(activity.idle_deadline(idle)) => {
+                // Activity may have moved the deadline while we slept.
+                if activity.idle_deadline(idle) <= Instant::now() {
+                    return CopyEnd::Idle;
+                }
+            }
+        }
     }
 }
 
@@ -86,40 +143,16 @@ where
 {
     let (client_r, client_w) = tokio::io::split(client);
     let (server_r, server_w) = tokio::io::split(server);
-    let origin = Instant::now();
-    let last = AtomicU64::new(0);
+    let activity = Activity::new();
     let up = AtomicU64::new(0);
     let down = AtomicU64::new(0);
-    let c2s = pump(client_r, server_w, &up, &last, origin);
-    let s2c = pump(server_r, client_w, &down, &last, origin);
-    tokio::pin!(c2s, s2c);
-    let mut c2s_done = false;
-    let mut s2c_done = false;
-    let end = loop {
-        if c2s_done && s2c_done {
-            break CopyEnd::Closed;
-        }
-        let deadline = origin + Duration::from_millis(last.load(Ordering::Relaxed)) + idle;
-        tokio::select! {
-            r = &mut c2s, if !c2s_done => match r {
-                Ok(()) => c2s_done = true,
-                Err((Side::Reader, _)) => break CopyEnd::ClientError,
-                Err((Side::Writer, _)) => break CopyEnd::ServerError,
-            },
-            r = &mut s2c, if !s2c_done => match r {
-                Ok(()) => s2c_done = true,
-                Err((Side::Reader, _)) => break CopyEnd::ServerError,
-                Err((Side::Writer, _)) => break CopyEnd::ClientError,
-            },
-            () = tokio::time::sleep_until(deadline) => {
-                // Activity may have moved the deadline while we slept.
-                let fresh = origin + Duration::from_millis(last.load(Ordering::Relaxed)) + idle;
-                if fresh <= Instant::now() {
-                    break CopyEnd::Idle;
-                }
-            }
-        }
-    };
+    let end = drive(
+        pump(client_r, server_w, &up, &activity),
+        pump(server_r, client_w, &down, &activity),
+        &activity,
+        idle,
+    )
+    .await;
     CopyResult {
         client_to_server: up.load(Ordering::Relaxed),
         server_to_client: down.load(Ordering::Relaxed),

@@ -7,5 +7,6 @@ pub mod http;
 pub mod listen;
 pub mod proxy_protocol;
 pub mod route;
+pub mod splice;
 pub mod tcp;
 pub mod tls_server;

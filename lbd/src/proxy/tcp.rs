@@ -12,10 +12,14 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::copy::{copy_bidirectional, CopyEnd};
+use super::copy::CopyEnd;
 use super::proxy_protocol::{encode_v1, encode_v2};
+use super::splice::copy_tcp;
 use crate::config::SendProxy;
 use crate::runtime::{AcquireError, BackendRt, FrontendRt, Lease};
+
+/// Bytes a direction carries before it moves to splice(2).
+const SPLICE_AFTER: u64 = 128 * 1024;
 
 /// Connect attempts per connection, each on another server when possible.
 const CONNECT_ATTEMPTS: usize = 3;
@@ -119,7 +123,8 @@ pub async fn serve(
     // applies and names the side in the log.
     let client_shorter = frontend.timeout_client <= backend.timeouts.server;
     let idle = frontend.timeout_client.min(backend.timeouts.server);
-    let copy = copy_bidirectional(client, server, idle);
+    let splice_after = frontend.splice.then_some(SPLICE_AFTER);
+    let copy = copy_tcp(&client, &server, idle, splice_after);
     tokio::pin!(copy);
     let retired = async {
         while !*retire.borrow_and_update() {

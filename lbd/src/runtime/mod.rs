@@ -35,6 +35,8 @@ pub struct FrontendRt {
     /// Client connections open now.
     pub active: Arc<AtomicU32>,
     pub maxconn: u32,
+    /// Mode tcp may use splice(2) (`global.splice`).
+    pub splice: bool,
     /// TLS termination, when configured and loadable.
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -107,6 +109,7 @@ impl Runtime {
                     config: f.clone(),
                     timeout_client: pick(&f.timeout, d, |t| t.client, 50),
                     active: Arc::default(),
+                    splice: config.global.splice,
                     slots: Arc::new(Semaphore::new(
                         usize::try_from(maxconn).unwrap_or(usize::MAX),
                     )),
