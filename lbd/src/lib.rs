@@ -20,3 +20,4 @@ pub mod rlimit;
 pub mod runtime;
 pub mod state;
 pub mod stats;
+pub mod syslog;

@@ -53,6 +53,19 @@ pub struct Global {
     pub stop_deadline: Dur,
     /// Mode tcp: move a direction to splice(2) once it carried 128 KiB.
     pub splice: bool,
+    /// Where logs go.
+    pub log: LogTarget,
+    /// The syslog socket when `log = "syslog"`.
+    pub syslog_socket: PathBuf,
+}
+
+/// Log destination.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    #[default]
+    Stderr,
+    Syslog,
 }
 
 impl Default for Global {
@@ -64,6 +77,8 @@ impl Default for Global {
             reload_deadline: Dur::secs(3600),
             stop_deadline: Dur::secs(10),
             splice: true,
+            log: LogTarget::Stderr,
+            syslog_socket: PathBuf::from(crate::syslog::DEFAULT_SYSLOG_SOCKET),
         }
     }
 }
