@@ -10,7 +10,11 @@ use super::model::{Chain, CtState, Match, Rule, Ruleset, Verdict};
 /// line, trailing newline).
 pub fn render_nft(ruleset: &Ruleset) -> String {
     let mut out = format!("table inet {} {{\n", ruleset.table);
-    for chain in &ruleset.chains {
+    for (i, chain) in ruleset.chains.iter().enumerate() {
+        // nft separates chains with an empty line.
+        if i > 0 {
+            out.push('\n');
+        }
         render_chain(&mut out, chain);
     }
     out.push_str("}\n");
@@ -183,9 +187,11 @@ table inet appliance {
 \t\ttcp dport 8404 accept
 \t\tudp dport 514 accept
 \t}
+
 \tchain forward {
 \t\ttype filter hook forward priority filter; policy drop;
 \t}
+
 \tchain output {
 \t\ttype filter hook output priority filter; policy accept;
 \t}
