@@ -104,14 +104,20 @@ pub(crate) fn check_acks(batch: &Batch, acks: &[Ack]) -> Result<(), FirewallErro
 }
 
 fn rejection(what: &str, ack: &Ack) -> FirewallError {
+    let errno = ack.errno.saturating_neg();
+    let detail = match &ack.message {
+        Some(m) => format!(" ({m})"),
+        // The kernel answers ENOENT for an expression whose module it
+        // could not load; the guest has no modprobe for it to call.
+        None if errno == libc::ENOENT && what.contains("ct state") => {
+            " (load the nft_ct module first)".to_owned()
+        }
+        None => String::new(),
+    };
     FirewallError::Rejected {
         what: what.to_owned(),
-        detail: ack
-            .message
-            .as_ref()
-            .map(|m| format!(" ({m})"))
-            .unwrap_or_default(),
-        source: io::Error::from_raw_os_error(ack.errno.saturating_neg()),
+        detail,
+        source: io::Error::from_raw_os_error(errno),
     }
 }
 
@@ -166,6 +172,14 @@ mod tests {
         let err = check_acks(&batch(), &acks).expect_err("rejected");
         let text = err.to_string();
         assert!(text.contains("the batch (not allowed)"), "{text}");
+    }
+
+    #[test]
+    fn missing_ct_module_gets_a_hint() {
+        let mut b = batch();
+        b.acked[1].1 = "rule 1 of chain input (ct state established,related accept)".to_owned();
+        let err = check_acks(&b, &[ack(2, 0), ack(3, -libc::ENOENT)]).expect_err("rejected");
+        assert!(err.to_string().contains("load the nft_ct module"), "{err}");
     }
 
     #[test]

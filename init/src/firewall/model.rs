@@ -9,6 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use settings::value::{PortRule, Protocol};
+use settings::Settings;
 
 /// The one table init owns; replacing it never touches other tables.
 pub const TABLE_NAME: &str = "appliance";
@@ -47,6 +48,17 @@ pub struct FirewallInput {
 }
 
 impl FirewallInput {
+    /// VRRP peers and extra ports from the settings; the boot sequence adds
+    /// lbd's frontend and stats ports to `tcp_ports`.
+    pub fn from_settings(settings: &Settings) -> Self {
+        let mut input = Self {
+            vrrp_peers: settings.vrrp.peers.clone(),
+            ..Self::default()
+        };
+        input.add_port_rules(&settings.firewall_ports);
+        input
+    }
+
     /// Adds the extra ports from the settings (`firewall.ports`).
     pub fn add_port_rules(&mut self, rules: &[PortRule]) {
         for rule in rules {
@@ -397,6 +409,21 @@ mod tests {
             ports,
             ["tcp 22", "tcp 80", "tcp 443", "tcp 8404", "udp 161"]
         );
+    }
+
+    #[test]
+    fn from_settings_takes_peers_and_extra_ports() {
+        let mut settings = Settings::default();
+        let peer: IpAddr = "192.0.2.7".parse().expect("literal");
+        settings.vrrp.peers = vec![peer];
+        settings.firewall_ports = vec![PortRule {
+            port: 9000,
+            protocol: Protocol::Udp,
+        }];
+        let input = FirewallInput::from_settings(&settings);
+        assert_eq!(input.vrrp_peers, [peer]);
+        assert_eq!(input.udp_ports, [9000]);
+        assert!(input.tcp_ports.is_empty());
     }
 
     #[test]
