@@ -359,3 +359,60 @@ async fn idle_keep_alive_connections_close_on_reload_and_stop() {
         .iter()
         .any(|l| l.contains("all connections closed: stopped")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_requests_become_tunnels() {
+    // A server that accepts any Upgrade with 101, then echoes raw bytes.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let server_addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                assert!(text.contains("upgrade: websocket"), "{text}");
+                let _ = s
+                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+                    .await;
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let port = free_port();
+    let dir = temp_dir("upgrade");
+    let cfg = format!(
+        "{}[frontends.web]\nbind = [\"127.0.0.1:{port}\"]\nmode = \"http\"\ndefault_backend = \"ws\"\n\
+         [backends.ws]\nmode = \"http\"\n[backends.ws.servers.a]\naddress = \"{server_addr}\"\n",
+        global(&dir)
+    );
+    let _lbd = Lbd::start(&dir, &cfg);
+    let mut c = tokio::net::TcpStream::connect(local(port))
+        .await
+        .expect("connect");
+    c.write_all(
+        b"GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .await
+    .expect("send");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        c.read_exact(&mut byte).await.expect("101 head");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    c.write_all(b"frame bytes").await.expect("tunnel write");
+    let mut back = [0u8; 11];
+    c.read_exact(&mut back).await.expect("tunnel read");
+    assert_eq!(&back, b"frame bytes");
+}

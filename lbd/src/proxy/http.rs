@@ -9,24 +9,28 @@
 //!      --> hyper client conn --> response (body streamed; server slot held
 //!          until the body ends) --> one log line per request
 //! ```
-//! Protocol upgrades (WebSocket) are not forwarded yet: use mode tcp.
+//! Protocol upgrades (WebSocket): the request keeps its Upgrade headers;
+//! on a 101 both connections are upgraded and bytes copied as in mode tcp.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
-use hyper::header::{HeaderName, HeaderValue, HOST, LOCATION};
+use hyper::header::{HeaderName, HeaderValue, CONNECTION, HOST, LOCATION, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
+use super::copy::copy_bidirectional;
 use super::route::{host_only, route};
 use super::tcp::{connect_server, proxy_header};
 use crate::runtime::{FrontendRt, Lease, Runtime};
@@ -109,7 +113,8 @@ where
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(timeout)
-        .serve_connection(TokioIo::new(io), service);
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
@@ -224,11 +229,36 @@ async fn handle(
         }
     };
     tokio::spawn(async move {
-        let _ = conn.await;
+        let _ = conn.with_upgrades().await;
+    });
+    // A protocol upgrade (WebSocket): keep its headers for the server and
+    // take the client side's upgrade future before the request moves on.
+    let upgrade = wants_upgrade(&req).then(|| {
+        (
+            req.headers().get(UPGRADE).cloned(),
+            hyper::upgrade::on(&mut req),
+        )
     });
     forwarded_headers(&mut req, info, frontend.config.forwarded_for);
+    if let Some((Some(protocol), _)) = &upgrade {
+        req.headers_mut().insert(UPGRADE, protocol.clone());
+        req.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    }
     let response = tokio::time::timeout(backend.timeouts.server, sender.send_request(req)).await;
     match response {
+        Ok(Ok(mut resp))
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS && upgrade.is_some() =>
+        {
+            log(&backend.name, &server_name, resp.status());
+            let server_side = hyper::upgrade::on(&mut resp);
+            if let Some((_, client_side)) = upgrade {
+                let idle = frontend.timeout_client.min(backend.timeouts.server);
+                tokio::spawn(tunnel(client_side, server_side, idle, lease));
+            }
+            let (parts, _) = resp.into_parts();
+            Response::from_parts(parts, empty())
+        }
         Ok(Ok(resp)) => {
             log(&backend.name, &server_name, resp.status());
             let (mut parts, body) = resp.into_parts();
@@ -252,6 +282,50 @@ async fn handle(
             log(&backend.name, &server_name, StatusCode::GATEWAY_TIMEOUT);
             local(StatusCode::GATEWAY_TIMEOUT, "server timeout\n")
         }
+    }
+}
+
+/// `Connection: upgrade` with an `Upgrade` header.
+fn wants_upgrade(req: &Request<Incoming>) -> bool {
+    let connection_upgrade = req
+        .headers()
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
+    connection_upgrade && req.headers().contains_key(UPGRADE)
+}
+
+fn empty() -> ProxyBody {
+    Full::new(Bytes::new())
+        .map_err(|e: Infallible| match e {})
+        .boxed()
+}
+
+/// After a 101, copies bytes between the two upgraded connections, holding
+/// the server slot until the tunnel ends.
+async fn tunnel(
+    client: hyper::upgrade::OnUpgrade,
+    server: hyper::upgrade::OnUpgrade,
+    idle: Duration,
+    lease: Lease,
+) {
+    match tokio::try_join!(client, server) {
+        Ok((c, s)) => {
+            let r = copy_bidirectional(TokioIo::new(c), TokioIo::new(s), idle).await;
+            lease
+                .server
+                .bytes_in
+                .fetch_add(r.client_to_server, Ordering::Relaxed);
+            lease
+                .server
+                .bytes_out
+                .fetch_add(r.server_to_client, Ordering::Relaxed);
+        }
+        Err(e) => tracing::debug!(server = %lease.server.key(), error = %e, "upgrade failed"),
     }
 }
 
