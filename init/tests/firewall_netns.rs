@@ -44,7 +44,9 @@ fn run(program: &str, args: &[&str]) -> Output {
     let out = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("running {program} (is it installed?): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("running {program} (installed? nft is Debian's nftables package): {e}")
+        });
     assert!(
         out.status.success(),
         "{program} {args:?} failed: {}",
@@ -417,4 +419,22 @@ fn rejected_first_batch_leaves_no_table() {
     ns.apply(&bad)
         .expect_err("the kernel refuses the long name");
     assert_eq!(ns.nft_text(), "", "no half-made table");
+}
+
+#[test]
+fn thousands_of_rules_are_all_acknowledged() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let ns = Netns::new("big");
+    let input = FirewallInput {
+        tcp_ports: (1000..4000).collect(),
+        udp_ports: (1000..2000).collect(),
+        ..FirewallInput::default()
+    };
+    let rs = build_ruleset(&input);
+    ns.apply(&rs)
+        .expect("every ack fits in the socket's receive queue");
+    assert_eq!(chains_from_json(&ns.nft_json()), chains_from_model(&rs));
 }

@@ -13,6 +13,7 @@
 //! queue is empty and never waits on a clock.
 
 use std::io;
+use std::os::fd::AsRawFd;
 
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 
@@ -21,9 +22,11 @@ use super::model::Ruleset;
 use super::wire::{parse_acks, Ack};
 use super::FirewallError;
 
-/// Room for every ack of a large ruleset (each is 36 bytes, or more with
-/// an error and its extended ack).
-const RECV_BUFFER_BYTES: usize = 1 << 20;
+/// What one queued ack costs the receive buffer: the kernel counts each
+/// small reply skb's true size (well under this), not its 36 bytes.
+const RECV_BYTES_PER_ACK: usize = 2048;
+/// Room for the netlink header the kernel reserves on top of a message.
+const SEND_BUFFER_SLACK: usize = 4096;
 /// One datagram at a time; acks are small, this is generous.
 const DATAGRAM_BYTES: usize = 64 * 1024;
 /// First sequence number; any value works, the socket is ours alone.
@@ -33,7 +36,7 @@ const FIRST_SEQ: u32 = 1;
 /// namespace, atomically: on error the previous table (or none) stays.
 pub fn apply(ruleset: &Ruleset) -> Result<(), FirewallError> {
     let batch = encode(ruleset, FIRST_SEQ)?;
-    let socket = open_socket().map_err(|source| FirewallError::Socket { source })?;
+    let socket = open_socket(&batch).map_err(|source| FirewallError::Socket { source })?;
     let sent = socket
         .send(&batch.bytes, 0)
         .map_err(|source| FirewallError::Send { source })?;
@@ -49,15 +52,58 @@ pub fn apply(ruleset: &Ruleset) -> Result<(), FirewallError> {
     check_acks(&batch, &acks)
 }
 
-fn open_socket() -> io::Result<Socket> {
+fn open_socket(batch: &Batch) -> io::Result<Socket> {
     let mut socket = Socket::new(NETLINK_NETFILTER)?;
     socket.bind_auto()?;
     // Errors need only our header back, not the whole rule; the kernel's
     // text (extended ack) helps the admin when it gives one.
     socket.set_cap_ack(true)?;
     socket.set_ext_ack(true)?;
-    socket.set_rx_buf_sz(RECV_BUFFER_BYTES)?;
+    // The batch goes out in one sendmsg, which the kernel refuses beyond
+    // the send buffer (EMSGSIZE); every ack must fit in the receive queue
+    // at once, or the kernel drops the rest (ENOBUFS).
+    let send = batch.bytes.len().saturating_add(SEND_BUFFER_SLACK);
+    let recv = (batch.acked.len() + 1).saturating_mul(RECV_BYTES_PER_ACK);
+    grow_buffer(&socket, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, send)?;
+    grow_buffer(&socket, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, recv)?;
     Ok(socket)
+}
+
+/// Raises a socket buffer to `bytes`, beyond the sysctl limit when we have
+/// CAP_NET_ADMIN (init does), else as far as the limit allows.
+fn grow_buffer(
+    socket: &Socket,
+    force: libc::c_int,
+    plain: libc::c_int,
+    bytes: usize,
+) -> io::Result<()> {
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    if setsockopt_int(socket, force, value).is_ok() {
+        return Ok(());
+    }
+    setsockopt_int(socket, plain, value)
+}
+
+fn setsockopt_int(socket: &Socket, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())
+        .expect("an int's size fits socklen_t");
+    // SAFETY: the fd is owned by `socket`, open for this call; `value` is a
+    // live c_int and `len` is its exact size, read by the kernel only
+    // during the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            option,
+            std::ptr::from_ref(&value).cast(),
+            len,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Reads every queued datagram without blocking.
