@@ -59,11 +59,19 @@ pub enum SysctlError {
     #[error("sysctl {name}={value}: not permitted (the kernel refuses this value or this key is read-only)")]
     Permission { name: String, value: String },
     #[error("sysctl {name}={value}: the kernel rejected the value: {source}")]
-    BadValue { name: String, value: String, source: io::Error },
+    BadValue {
+        name: String,
+        value: String,
+        source: io::Error,
+    },
     #[error("sysctl {name:?}: not a valid name (use dotted names like net.core.somaxconn)")]
     BadName { name: String },
     #[error("sysctl {name}: writing {}: {source}", path.display())]
-    Write { name: String, path: PathBuf, source: io::Error },
+    Write {
+        name: String,
+        path: PathBuf,
+        source: io::Error,
+    },
 }
 
 /// What [`apply`] did.
@@ -114,7 +122,11 @@ const HARDENING: &[(&str, &str, bool)] = &[
 
 /// The full list: appliance, hardening for `all`, `default` and each of
 /// `interfaces` (per family), then `overrides` from the settings.
-pub fn plan(ipv4_interfaces: &[String], ipv6_interfaces: &[String], overrides: &[(String, String)]) -> Vec<Sysctl> {
+pub fn plan(
+    ipv4_interfaces: &[String],
+    ipv6_interfaces: &[String],
+    overrides: &[(String, String)],
+) -> Vec<Sysctl> {
     let entry = |name: String, value: &str, origin, optional| Sysctl {
         name,
         value: value.to_owned(),
@@ -126,13 +138,27 @@ pub fn plan(ipv4_interfaces: &[String], ipv6_interfaces: &[String], overrides: &
         .map(|(n, v)| entry((*n).to_owned(), v, Origin::Appliance, false))
         .collect();
     for (family, key, value) in PER_INTERFACE {
-        let existing = if *family == "ipv4" { ipv4_interfaces } else { ipv6_interfaces };
+        let existing = if *family == "ipv4" {
+            ipv4_interfaces
+        } else {
+            ipv6_interfaces
+        };
         let mut names = vec!["all", "default"];
-        names.extend(existing.iter().map(String::as_str).filter(|n| !matches!(*n, "all" | "default")));
+        names.extend(
+            existing
+                .iter()
+                .map(String::as_str)
+                .filter(|n| !matches!(*n, "all" | "default")),
+        );
         for ifname in names {
             // Interfaces appear and go; a missing one is not an error.
             let optional = !matches!(ifname, "all" | "default");
-            out.push(entry(format!("net.{family}.conf.{ifname}.{key}"), value, Origin::Hardening, optional));
+            out.push(entry(
+                format!("net.{family}.conf.{ifname}.{key}"),
+                value,
+                Origin::Hardening,
+                optional,
+            ));
         }
     }
     out.extend(
@@ -156,7 +182,11 @@ pub fn path_of(root: &Path, name: &str) -> Option<PathBuf> {
         && parts
             .iter()
             .all(|p| !p.is_empty() && !p.contains('/') && !p.contains('\0'));
-    ok.then(|| parts.iter().fold(root.to_path_buf(), |p, part| p.join(part)))
+    ok.then(|| {
+        parts
+            .iter()
+            .fold(root.to_path_buf(), |p, part| p.join(part))
+    })
 }
 
 /// Interface directories under `root/net/<family>/conf`, sorted.
@@ -190,14 +220,22 @@ pub fn apply(root: &Path, list: &[Sysctl]) -> SysctlReport {
 /// `/proc/sys`.
 pub fn apply_all(overrides: &[(String, String)]) -> SysctlReport {
     let root = Path::new(PROC_SYS);
-    let list = plan(&interfaces(root, "ipv4"), &interfaces(root, "ipv6"), overrides);
+    let list = plan(
+        &interfaces(root, "ipv4"),
+        &interfaces(root, "ipv6"),
+        overrides,
+    );
     apply(root, &list)
 }
 
 fn write_one(root: &Path, s: &Sysctl) -> Result<(), SysctlError> {
-    let path = path_of(root, &s.name).ok_or_else(|| SysctlError::BadName { name: s.name.clone() })?;
+    let path = path_of(root, &s.name).ok_or_else(|| SysctlError::BadName {
+        name: s.name.clone(),
+    })?;
     if !path.is_file() {
-        return Err(SysctlError::Missing { name: s.name.clone() });
+        return Err(SysctlError::Missing {
+            name: s.name.clone(),
+        });
     }
     // O_WRONLY without O_CREAT or O_TRUNC: /proc/sys files are written
     // whole in one write(2); truncation is meaningless there.
@@ -253,7 +291,10 @@ mod tests {
         assert!(names.contains(&"net.ipv4.conf.default.rp_filter"));
         assert!(!names.contains(&"net.ipv6.conf.eth0.accept_redirects"));
         let last = list.last().expect("non-empty");
-        assert_eq!((last.name.as_str(), last.value.as_str(), last.origin), ("net.ipv4.conf.all.rp_filter", "2", Origin::Setting));
+        assert_eq!(
+            (last.name.as_str(), last.value.as_str(), last.origin),
+            ("net.ipv4.conf.all.rp_filter", "2", Origin::Setting)
+        );
     }
 
     #[test]
@@ -262,21 +303,54 @@ mod tests {
         touch(&root, "net.ipv4.ip_forward");
         touch(&root, "net.core.somaxconn");
         let list = vec![
-            Sysctl { name: "net.ipv4.ip_forward".into(), value: "1".into(), origin: Origin::Appliance, optional: false },
-            Sysctl { name: "kernel.yama.ptrace_scope".into(), value: "1".into(), origin: Origin::Hardening, optional: true },
-            Sysctl { name: "net.bogus.key".into(), value: "1".into(), origin: Origin::Setting, optional: false },
-            Sysctl { name: "net..x".into(), value: "1".into(), origin: Origin::Setting, optional: false },
-            Sysctl { name: "net.core.somaxconn".into(), value: "4096".into(), origin: Origin::Setting, optional: false },
+            Sysctl {
+                name: "net.ipv4.ip_forward".into(),
+                value: "1".into(),
+                origin: Origin::Appliance,
+                optional: false,
+            },
+            Sysctl {
+                name: "kernel.yama.ptrace_scope".into(),
+                value: "1".into(),
+                origin: Origin::Hardening,
+                optional: true,
+            },
+            Sysctl {
+                name: "net.bogus.key".into(),
+                value: "1".into(),
+                origin: Origin::Setting,
+                optional: false,
+            },
+            Sysctl {
+                name: "net..x".into(),
+                value: "1".into(),
+                origin: Origin::Setting,
+                optional: false,
+            },
+            Sysctl {
+                name: "net.core.somaxconn".into(),
+                value: "4096".into(),
+                origin: Origin::Setting,
+                optional: false,
+            },
         ];
         let report = apply(&root, &list);
-        assert_eq!(report.applied, vec!["net.ipv4.ip_forward=1", "net.core.somaxconn=4096"]);
+        assert_eq!(
+            report.applied,
+            vec!["net.ipv4.ip_forward=1", "net.core.somaxconn=4096"]
+        );
         assert_eq!(report.absent, vec!["kernel.yama.ptrace_scope"]);
         let failed: Vec<String> = report.failed.iter().map(ToString::to_string).collect();
         assert_eq!(failed.len(), 2, "{failed:?}");
-        assert!(failed[0].starts_with("sysctl net.bogus.key: no such key"), "{failed:?}");
+        assert!(
+            failed[0].starts_with("sysctl net.bogus.key: no such key"),
+            "{failed:?}"
+        );
         assert!(failed[1].contains("not a valid name"), "{failed:?}");
         assert_eq!(
-            std::fs::read_to_string(root.join("net/core/somaxconn")).ok().as_deref(),
+            std::fs::read_to_string(root.join("net/core/somaxconn"))
+                .ok()
+                .as_deref(),
             Some("4096")
         );
         let _ = std::fs::remove_dir_all(&root);
@@ -285,7 +359,10 @@ mod tests {
     #[test]
     fn names_cannot_leave_the_tree() {
         let root = Path::new("/proc/sys");
-        assert_eq!(path_of(root, "net.ipv4.ip_forward"), Some(PathBuf::from("/proc/sys/net/ipv4/ip_forward")));
+        assert_eq!(
+            path_of(root, "net.ipv4.ip_forward"),
+            Some(PathBuf::from("/proc/sys/net/ipv4/ip_forward"))
+        );
         assert_eq!(path_of(root, "net/../../etc"), None);
         assert_eq!(path_of(root, ".net"), None);
         assert_eq!(path_of(root, ""), None);

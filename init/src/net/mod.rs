@@ -91,7 +91,9 @@ impl NetReport {
     pub fn lines(&self) -> Vec<String> {
         let mut out: Vec<String> = self.done.iter().map(|l| format!("net: {l}")).collect();
         for name in &self.no_carrier {
-            out.push(format!("net: warning: {name}: no link (cable disconnected?)"));
+            out.push(format!(
+                "net: warning: {name}: no link (cable disconnected?)"
+            ));
         }
         for f in &self.failed {
             out.push(format!("net: error: {}: {}", f.interface, f.reason));
@@ -130,7 +132,11 @@ pub fn configure(network: &settings::Network, opts: &NetOptions) -> NetReport {
     };
     let primary = primary_link(&links, opts.interface.as_deref()).cloned();
     match &primary {
-        Some(p) => report.ok(format!("{}: primary interface (mac {})", p.name, p.mac_text())),
+        Some(p) => report.ok(format!(
+            "{}: primary interface (mac {})",
+            p.name,
+            p.mac_text()
+        )),
         None => report.fail(
             opts.interface.as_deref().unwrap_or("network"),
             "no Ethernet interface found: the addresses from the settings are not applied",
@@ -282,7 +288,13 @@ pub fn apply_lease(link: &Link, lease: &dhcp::Lease, previous: Option<&dhcp::Lea
     }
     add_address(&mut nl, link, lease.cidr(), &mut report);
     if let Some(router) = lease.routers.first() {
-        add_default_route(&mut nl, link, IpAddr::V4(*router), RouteOrigin::Dhcp, &mut report);
+        add_default_route(
+            &mut nl,
+            link,
+            IpAddr::V4(*router),
+            RouteOrigin::Dhcp,
+            &mut report,
+        );
     }
     report
 }

@@ -127,7 +127,8 @@ pub struct Netlink {
 impl Netlink {
     /// Opens and binds the socket in the caller's network namespace.
     pub fn open() -> Result<Self, NetlinkError> {
-        let mut socket = Socket::new(NETLINK_ROUTE).map_err(|source| NetlinkError::Open { source })?;
+        let mut socket =
+            Socket::new(NETLINK_ROUTE).map_err(|source| NetlinkError::Open { source })?;
         socket
             .bind_auto()
             .map_err(|source| NetlinkError::Open { source })?;
@@ -221,7 +222,11 @@ impl Netlink {
 
     /// The addresses on a link (both families, link-local included).
     pub fn addresses(&mut self, index: u32) -> Result<Vec<IpCidr>, NetlinkError> {
-        Ok(self.address_messages(index)?.iter().filter_map(cidr_of).collect())
+        Ok(self
+            .address_messages(index)?
+            .iter()
+            .filter_map(cidr_of)
+            .collect())
     }
 
     /// Removes every global-scope address of a link, keeping IPv6
@@ -555,10 +560,13 @@ fn route_message(route: &Route) -> RouteMessage {
     msg.header.kind = RouteType::Unicast;
     if route.destination.prefix > 0 {
         msg.attributes
-            .push(RouteAttribute::Destination(route_address(route.destination.addr)));
+            .push(RouteAttribute::Destination(route_address(
+                route.destination.addr,
+            )));
     }
     if let Some(gw) = route.gateway {
-        msg.attributes.push(RouteAttribute::Gateway(route_address(gw)));
+        msg.attributes
+            .push(RouteAttribute::Gateway(route_address(gw)));
     }
     msg.attributes.push(RouteAttribute::Oif(route.ifindex));
     if let Some(metric) = route.metric {

@@ -50,7 +50,9 @@ pub fn render_resolv_conf(nameservers: &[IpAddr], search: &[String]) -> String {
         if i < MAX_NAMESERVERS {
             out.push_str(&format!("nameserver {ip}\n"));
         } else {
-            out.push_str(&format!("# nameserver {ip} (glibc reads only {MAX_NAMESERVERS})\n"));
+            out.push_str(&format!(
+                "# nameserver {ip} (glibc reads only {MAX_NAMESERVERS})\n"
+            ));
         }
     }
     out
@@ -82,7 +84,9 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), ResolvError> {
         path: path.to_owned(),
         source,
     };
-    let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     let tmp = path.with_file_name(format!(".{name}.tmp"));
     let mut file = std::fs::File::create(&tmp).map_err(err)?;
     file.write_all(text.as_bytes()).map_err(err)?;
@@ -135,7 +139,10 @@ mod tests {
         let path = dir.join("resolv.conf");
         write_atomic(&path, "one\n").expect("first write");
         write_atomic(&path, "two\n").expect("second write");
-        assert_eq!(std::fs::read_to_string(&path).ok().as_deref(), Some("two\n"));
+        assert_eq!(
+            std::fs::read_to_string(&path).ok().as_deref(),
+            Some("two\n")
+        );
         assert!(write_atomic(&dir.join("missing/resolv.conf"), "x").is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }

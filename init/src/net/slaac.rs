@@ -19,7 +19,11 @@ pub enum SlaacError {
 }
 
 /// The files and values that turn SLAAC on or off for `ifname`.
-pub fn plan(proc_sys: &Path, ifname: &str, enabled: bool) -> Result<Vec<(PathBuf, &'static str)>, SlaacError> {
+pub fn plan(
+    proc_sys: &Path,
+    ifname: &str,
+    enabled: bool,
+) -> Result<Vec<(PathBuf, &'static str)>, SlaacError> {
     if ifname.is_empty() || ifname.contains('/') || ifname == "." || ifname == ".." {
         return Err(SlaacError::BadName {
             name: ifname.to_owned(),
@@ -52,12 +56,33 @@ mod tests {
         let conf = dir.join("net/ipv6/conf/eth0");
         std::fs::create_dir_all(&conf).expect("temp dir");
         set(&dir, "eth0", true).expect("write");
-        assert_eq!(std::fs::read_to_string(conf.join("accept_ra")).ok().as_deref(), Some("2"));
-        assert_eq!(std::fs::read_to_string(conf.join("autoconf")).ok().as_deref(), Some("1"));
+        assert_eq!(
+            std::fs::read_to_string(conf.join("accept_ra"))
+                .ok()
+                .as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            std::fs::read_to_string(conf.join("autoconf"))
+                .ok()
+                .as_deref(),
+            Some("1")
+        );
         set(&dir, "eth0", false).expect("write");
-        assert_eq!(std::fs::read_to_string(conf.join("accept_ra")).ok().as_deref(), Some("0"));
-        assert!(matches!(set(&dir, "eth1", true), Err(SlaacError::Write { .. })));
-        assert!(matches!(set(&dir, "../x", true), Err(SlaacError::BadName { .. })));
+        assert_eq!(
+            std::fs::read_to_string(conf.join("accept_ra"))
+                .ok()
+                .as_deref(),
+            Some("0")
+        );
+        assert!(matches!(
+            set(&dir, "eth1", true),
+            Err(SlaacError::Write { .. })
+        ));
+        assert!(matches!(
+            set(&dir, "../x", true),
+            Err(SlaacError::BadName { .. })
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

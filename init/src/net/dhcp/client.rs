@@ -33,19 +33,30 @@ use crate::net::netlink::{Link, Netlink, NetlinkError};
 #[derive(Debug, thiserror::Error)]
 pub enum DhcpError {
     #[error("{ifname}: looking up the interface: {source}")]
-    Lookup { ifname: String, source: NetlinkError },
+    Lookup {
+        ifname: String,
+        source: NetlinkError,
+    },
     #[error("{ifname}: has no Ethernet MAC address, DHCP needs one")]
     NoMac { ifname: String },
     #[error("{ifname}: opening the DHCP packet socket (needs CAP_NET_RAW): {source}")]
     OpenSocket { ifname: String, source: io::Error },
     #[error("{ifname}: sending DHCP {kind}: {source}")]
-    Send { ifname: String, kind: String, source: io::Error },
+    Send {
+        ifname: String,
+        kind: String,
+        source: io::Error,
+    },
     #[error("{ifname}: receiving DHCP replies: {source}")]
     Recv { ifname: String, source: io::Error },
     #[error("{ifname}: waiting for DHCP replies: {source}")]
     Poll { ifname: String, source: io::Error },
     #[error("{ifname}: no DHCP lease after {} s (is a DHCP server on this network? last error: {last_error})", timeout.as_secs())]
-    Timeout { ifname: String, timeout: Duration, last_error: String },
+    Timeout {
+        ifname: String,
+        timeout: Duration,
+        last_error: String,
+    },
 }
 
 /// What init must act on.

@@ -287,7 +287,10 @@ impl Fsm {
                 self.retransmit_timer(now, out);
             }
             (State::Requesting | State::Renewing | State::Rebinding, MessageType::Ack) => {
-                let fallback = self.offer.map(|(_, s)| s).or(self.lease.as_ref().map(|l| l.server));
+                let fallback = self
+                    .offer
+                    .map(|(_, s)| s)
+                    .or(self.lease.as_ref().map(|l| l.server));
                 let Some(new) = Lease::from_ack(&msg, self.sent_at, fallback) else {
                     return;
                 };

@@ -35,7 +35,12 @@ fn sent(actions: &[Action]) -> (Message, Ipv4Addr, Destination) {
     let sends: Vec<_> = actions
         .iter()
         .filter_map(|a| match a {
-            Action::Send { source, to, payload, .. } => Some((payload, *source, *to)),
+            Action::Send {
+                source,
+                to,
+                payload,
+                ..
+            } => Some((payload, *source, *to)),
             _ => None,
         })
         .collect();
@@ -60,7 +65,11 @@ fn reply(request: &Message, kind: MessageType, lease_secs: u32) -> Input {
     let mut m = Message::new_with_id(
         request.xid(),
         Ipv4Addr::UNSPECIFIED,
-        if kind == MessageType::Nak { Ipv4Addr::UNSPECIFIED } else { ADDR },
+        if kind == MessageType::Nak {
+            Ipv4Addr::UNSPECIFIED
+        } else {
+            ADDR
+        },
         SERVER,
         Ipv4Addr::UNSPECIFIED,
         &request.chaddr()[..6],
@@ -106,10 +115,19 @@ fn discover_offer_request_ack() {
     let a = c.handle(Duration::ZERO, Input::Start);
     let (discover, source, to) = sent(&a);
     assert_eq!(discover.opts().msg_type(), Some(MessageType::Discover));
-    assert_eq!((source, to), (Ipv4Addr::UNSPECIFIED, Destination::Broadcast));
+    assert_eq!(
+        (source, to),
+        (Ipv4Addr::UNSPECIFIED, Destination::Broadcast)
+    );
     assert_eq!(&discover.chaddr()[..6], &MAC);
-    assert_eq!(opt(&discover, OptionCode::ClientIdentifier), Some(&DhcpOption::ClientIdentifier(vec![1, 2, 0, 0, 0, 0, 1])));
-    assert_eq!(opt(&discover, OptionCode::Hostname), Some(&DhcpOption::Hostname("lb1".to_owned())));
+    assert_eq!(
+        opt(&discover, OptionCode::ClientIdentifier),
+        Some(&DhcpOption::ClientIdentifier(vec![1, 2, 0, 0, 0, 0, 1]))
+    );
+    assert_eq!(
+        opt(&discover, OptionCode::Hostname),
+        Some(&DhcpOption::Hostname("lb1".to_owned()))
+    );
     assert_eq!(timers(&a), vec![s(4)]);
     assert_eq!(c.state(), State::Selecting);
 
@@ -117,10 +135,19 @@ fn discover_offer_request_ack() {
     let (request, source, to) = sent(&a);
     assert_eq!(request.opts().msg_type(), Some(MessageType::Request));
     assert_eq!(request.xid(), discover.xid(), "same exchange");
-    assert_eq!((source, to), (Ipv4Addr::UNSPECIFIED, Destination::Broadcast));
+    assert_eq!(
+        (source, to),
+        (Ipv4Addr::UNSPECIFIED, Destination::Broadcast)
+    );
     assert_eq!(request.ciaddr(), Ipv4Addr::UNSPECIFIED);
-    assert_eq!(opt(&request, OptionCode::RequestedIpAddress), Some(&DhcpOption::RequestedIpAddress(ADDR)));
-    assert_eq!(opt(&request, OptionCode::ServerIdentifier), Some(&DhcpOption::ServerIdentifier(SERVER)));
+    assert_eq!(
+        opt(&request, OptionCode::RequestedIpAddress),
+        Some(&DhcpOption::RequestedIpAddress(ADDR))
+    );
+    assert_eq!(
+        opt(&request, OptionCode::ServerIdentifier),
+        Some(&DhcpOption::ServerIdentifier(SERVER))
+    );
     assert_eq!(timers(&a), vec![ms(4100)]);
     assert_eq!(c.state(), State::Requesting);
 
@@ -141,7 +168,13 @@ fn discover_offer_request_ack() {
         t1: Some(s(1800)),
         t2: Some(s(3150)),
     };
-    assert_eq!(a, vec![Action::Configure(expected.clone()), Action::SetTimer(ms(1_800_100))]);
+    assert_eq!(
+        a,
+        vec![
+            Action::Configure(expected.clone()),
+            Action::SetTimer(ms(1_800_100))
+        ]
+    );
     assert_eq!(c.state(), State::Bound);
     assert_eq!(c.lease(), Some(&expected));
 }
@@ -154,7 +187,10 @@ fn discover_backs_off_to_64_seconds() {
     // fires early does nothing.
     let mut c = fsm();
     let (first, ..) = sent(&c.handle(Duration::ZERO, Input::Start));
-    assert!(c.handle(s(3), Input::Timer).is_empty(), "early timer is ignored");
+    assert!(
+        c.handle(s(3), Input::Timer).is_empty(),
+        "early timer is ignored"
+    );
     let mut at = s(4);
     for next in [12, 28, 60, 124, 188] {
         let a = c.handle(at, Input::Timer);
@@ -225,7 +261,10 @@ fn renew_rebind_expire() {
     let a = c.handle(ms(997_500), Input::Timer);
     assert_eq!(timers(&a), vec![s(1000)]);
     let a = c.handle(s(1000), Input::Timer);
-    assert!(matches!(&a[0], Action::Deconfigure(l) if l.address == ADDR), "{a:?}");
+    assert!(
+        matches!(&a[0], Action::Deconfigure(l) if l.address == ADDR),
+        "{a:?}"
+    );
     assert_eq!(sent(&a).0.opts().msg_type(), Some(MessageType::Discover));
     assert_eq!(c.state(), State::Selecting);
     assert_eq!(c.lease(), None);
@@ -280,7 +319,10 @@ fn release_on_shutdown() {
     assert_eq!(release.opts().msg_type(), Some(MessageType::Release));
     assert_eq!((source, to), (ADDR, Destination::Server(SERVER)));
     assert_eq!(release.ciaddr(), ADDR);
-    assert_eq!(opt(&release, OptionCode::ServerIdentifier), Some(&DhcpOption::ServerIdentifier(SERVER)));
+    assert_eq!(
+        opt(&release, OptionCode::ServerIdentifier),
+        Some(&DhcpOption::ServerIdentifier(SERVER))
+    );
     assert!(matches!(a.last(), Some(Action::Deconfigure(_))));
     assert_eq!((c.state(), c.deadline()), (State::Released, None));
     assert!(c.handle(s(500), Input::Timer).is_empty());

@@ -47,7 +47,11 @@ pub struct Lease {
 impl Lease {
     /// Reads a lease out of an ACK. `None` when the ACK lacks an address
     /// or a lease time (both required by RFC 2131 for a REQUEST's ACK).
-    pub fn from_ack(msg: &Message, start: Duration, fallback_server: Option<Ipv4Addr>) -> Option<Self> {
+    pub fn from_ack(
+        msg: &Message,
+        start: Duration,
+        fallback_server: Option<Ipv4Addr>,
+    ) -> Option<Self> {
         let address = msg.yiaddr();
         if address.is_unspecified() {
             return None;
@@ -62,12 +66,20 @@ impl Lease {
             _ => fallback_server,
         }?;
         let prefix = match opts.get(OptionCode::SubnetMask) {
-            Some(DhcpOption::SubnetMask(mask)) => prefix_of(*mask).unwrap_or_else(|| classful(address)),
+            Some(DhcpOption::SubnetMask(mask)) => {
+                prefix_of(*mask).unwrap_or_else(|| classful(address))
+            }
             _ => classful(address),
         };
-        let (length, t1, t2) = times(secs, opts.get(OptionCode::Renewal), opts.get(OptionCode::Rebinding));
+        let (length, t1, t2) = times(
+            secs,
+            opts.get(OptionCode::Renewal),
+            opts.get(OptionCode::Rebinding),
+        );
         let list = |code| match opts.get(code) {
-            Some(DhcpOption::Router(v) | DhcpOption::DomainNameServer(v) | DhcpOption::NtpServers(v)) => v.clone(),
+            Some(
+                DhcpOption::Router(v) | DhcpOption::DomainNameServer(v) | DhcpOption::NtpServers(v),
+            ) => v.clone(),
             _ => Vec::new(),
         };
         let text = |code| match opts.get(code) {
@@ -212,10 +224,17 @@ mod tests {
     #[test]
     fn t1_t2_defaults_and_bad_values() {
         let d = Duration::from_secs;
-        assert_eq!(times(3600, None, None), (Some(d(3600)), Some(d(1800)), Some(d(3150))));
+        assert_eq!(
+            times(3600, None, None),
+            (Some(d(3600)), Some(d(1800)), Some(d(3150)))
+        );
         // T2 beyond the lease and T1 beyond T2 fall back to the defaults.
         assert_eq!(
-            times(100, Some(&DhcpOption::Renewal(99)), Some(&DhcpOption::Rebinding(200))),
+            times(
+                100,
+                Some(&DhcpOption::Renewal(99)),
+                Some(&DhcpOption::Rebinding(200))
+            ),
             (Some(d(100)), Some(d(50)), Some(d(87)))
         );
         assert_eq!(times(u32::MAX, None, None), (None, None, None));

@@ -24,7 +24,8 @@ impl PacketSocket {
     /// Opens the socket on interface `ifindex`, filter first, then bind, so
     /// no unfiltered frame is queued in between.
     pub fn open(ifindex: u32) -> io::Result<Self> {
-        let ifindex = i32::try_from(ifindex).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let ifindex =
+            i32::try_from(ifindex).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: plain socket(2) call with constant arguments; the result
         // is checked before use.
         let raw_fd = unsafe {
