@@ -11,13 +11,14 @@ use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use init::net::dhcp::{self, State};
 use init::net::{self, NetOptions, Netlink, Route, RouteOrigin};
+use init::sysctl;
 use serde_json::Value;
 use settings::value::{IpCidr, NetworkMode};
 
@@ -486,4 +487,70 @@ fn dhcp_lease_from_dnsmasq_renew_and_release() {
         server.wait_lease(&addr, false),
         "dnsmasq dropped the released lease"
     );
+}
+
+#[test]
+fn sysctl_plan_applies_to_a_real_kernel() {
+    // Global keys (kernel.*, fs.*) are only checked to exist: writing them
+    // would change the host. The net.* keys are per namespace, so they are
+    // written for real in a fresh one, with two bad overrides among them.
+    assert_root();
+    let host = Path::new(sysctl::PROC_SYS);
+    for s in sysctl::plan(&[], &[], &[]) {
+        if !s.optional && !s.name.starts_with("net.") {
+            let path = sysctl::path_of(host, &s.name).expect("valid name");
+            assert!(path.is_file(), "{} is missing in this kernel", s.name);
+        }
+    }
+    let ns = Netns::new("sysctl");
+    let report = ns.enter(|| {
+        let root = Path::new(sysctl::PROC_SYS);
+        let overrides = [
+            ("net.core.somaxconn", "1024"),
+            ("net.ipv4.ip_forward", "abc"),
+            ("net.nope.key", "1"),
+        ]
+        .map(|(n, v)| (n.to_owned(), v.to_owned()));
+        let list: Vec<sysctl::Sysctl> = sysctl::plan(
+            &sysctl::interfaces(root, "ipv4"),
+            &sysctl::interfaces(root, "ipv6"),
+            &overrides,
+        )
+        .into_iter()
+        .filter(|s| s.name.starts_with("net."))
+        .collect();
+        sysctl::apply(root, &list)
+    });
+    let failed: Vec<String> = report.failed.iter().map(ToString::to_string).collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(
+        matches!(&report.failed[0], sysctl::SysctlError::BadValue { name, .. } if name == "net.ipv4.ip_forward"),
+        "{failed:?}"
+    );
+    assert!(
+        matches!(&report.failed[1], sysctl::SysctlError::Missing { name } if name == "net.nope.key"),
+        "{failed:?}"
+    );
+    assert!(
+        report
+            .applied
+            .contains(&"net.ipv4.conf.lo.send_redirects=0".to_owned()),
+        "{:?}",
+        report.applied
+    );
+    let read = |key: &str| {
+        let out = ns.exec("cat", &[&format!("/proc/sys/{key}")]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(
+        read("net/ipv4/ip_forward"),
+        "1",
+        "the bad override left the default"
+    );
+    assert_eq!(read("net/ipv4/ip_nonlocal_bind"), "1");
+    assert_eq!(read("net/ipv6/ip_nonlocal_bind"), "1");
+    assert_eq!(read("net/ipv4/conf/all/rp_filter"), "1");
+    assert_eq!(read("net/ipv4/conf/all/send_redirects"), "0");
+    assert_eq!(read("net/ipv4/tcp_syncookies"), "1");
+    assert_eq!(read("net/core/somaxconn"), "1024");
 }

@@ -9,7 +9,7 @@
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use netlink_packet_core::{
@@ -352,14 +352,6 @@ impl Netlink {
     }
 }
 
-impl AsFd for Netlink {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the fd belongs to `self.socket`, which lives as long as
-        // the returned borrow of `self`.
-        unsafe { BorrowedFd::borrow_raw(self.socket.as_raw_fd()) }
-    }
-}
-
 /// Waits until the link `index` has carrier, or `timeout` passes. Returns
 /// whether it got carrier. Listens to link events on its own socket, so it
 /// wakes on the change rather than polling.
@@ -382,9 +374,7 @@ pub fn wait_for_carrier(index: u32, timeout: Duration) -> Result<bool, NetlinkEr
             return Ok(false);
         }
         let ms = u16::try_from(left.as_millis().saturating_add(1)).unwrap_or(u16::MAX);
-        // SAFETY: the fd belongs to `events`, alive for this whole loop.
-        let fd = unsafe { BorrowedFd::borrow_raw(events.as_raw_fd()) };
-        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        let mut fds = [PollFd::new(events.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(ms)) {
             Ok(0) => continue,
             Ok(_) => {}
