@@ -10,9 +10,11 @@
 //! fatal: every failure lands in the [`NetReport`] with its interface and
 //! reason, and init prints it on the console.
 
+mod carrier;
 pub mod dhcp;
 pub mod netlink;
 pub mod resolv;
+mod rtmsg;
 pub mod slaac;
 
 use std::fmt;
@@ -22,7 +24,8 @@ use std::time::Duration;
 
 use settings::value::{IpCidr, NetworkMode};
 
-pub use netlink::{wait_for_carrier, Link, Netlink, NetlinkError, Route, RouteOrigin};
+pub use carrier::wait_for_carrier;
+pub use netlink::{Link, Netlink, NetlinkError, Route, RouteOrigin};
 
 /// How long boot waits for the primary NIC's carrier before going on
 /// without it (vSphere connects the virtual cable within milliseconds; an

@@ -1,5 +1,5 @@
 //! A synchronous rtnetlink socket: list links, set them up, set the MTU,
-//! add and flush addresses, add and delete routes, wait for carrier.
+//! add, list and flush addresses, add and delete routes.
 //!
 //! One request at a time: each message carries a fresh sequence number and
 //! `NLM_F_ACK`, and [`Netlink::request`] reads until the kernel's ACK (an
@@ -8,31 +8,23 @@
 //! skipped.
 
 use std::io;
-use std::net::IpAddr;
-use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
 
 use netlink_packet_core::{
     NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE,
     NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
-use netlink_packet_route::link::{
-    InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage, State,
-};
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
-};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_packet_route::address::{AddressMessage, AddressScope};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use settings::value::IpCidr;
+
+use super::rtmsg::{address_message, cidr_of, describe, link_from, route_message};
+pub use super::rtmsg::{Link, Route, RouteOrigin};
 
 /// Largest datagram the kernel sends on a dump (it fills up to 32 KiB
 /// pages; 64 KiB leaves room).
-const RECV_BUF_LEN: usize = 65_536;
-/// Multicast group of link changes (`RTMGRP_LINK`), for carrier waits.
-const RTMGRP_LINK: u32 = 1;
+pub(crate) const RECV_BUF_LEN: usize = 65_536;
 
 /// A failed netlink step, naming what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -49,72 +41,6 @@ pub enum NetlinkError {
     Kernel { what: String, source: io::Error },
     #[error("no network interface named {name:?} (see the list of links on the console)")]
     NoSuchLink { name: String },
-}
-
-/// One network interface as the kernel reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Link {
-    /// Kernel interface index.
-    pub index: u32,
-    /// Interface name (`eth0`, `ens192`, `lo`).
-    pub name: String,
-    /// Hardware address, when the link has one.
-    pub mac: Option<[u8; 6]>,
-    /// Current MTU.
-    pub mtu: u32,
-    /// Administratively up (`IFF_UP`).
-    pub up: bool,
-    /// Physical link present (`IFF_LOWER_UP` / `IFLA_CARRIER`).
-    pub carrier: bool,
-    /// RFC 2863 operational state, as `ip link` spells it (`UP`, `DOWN`, ...).
-    pub operstate: String,
-    /// The `rtnl_link_ops` kind for virtual links (`veth`, `bridge`); `None`
-    /// for real NICs (vmxnet3, virtio_net).
-    pub kind: Option<String>,
-    /// `ARPHRD_ETHER` link layer.
-    pub ethernet: bool,
-    /// The loopback device.
-    pub loopback: bool,
-}
-
-impl Link {
-    /// `52:54:00:12:34:56`, or `-` without one.
-    pub fn mac_text(&self) -> String {
-        self.mac.map_or_else(
-            || "-".to_owned(),
-            |m| {
-                m.iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(":")
-            },
-        )
-    }
-}
-
-/// A route to add or delete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Route {
-    /// Destination network; `0.0.0.0/0` or `::/0` for a default route.
-    pub destination: IpCidr,
-    /// Next hop; `None` for a route straight onto the link.
-    pub gateway: Option<IpAddr>,
-    /// Outgoing interface index.
-    pub ifindex: u32,
-    /// Route metric (`priority`); `None` for the kernel's default of 0.
-    pub metric: Option<u32>,
-    /// Who installed it: static settings or DHCP (shown by `ip route` as
-    /// `proto static` / `proto dhcp`).
-    pub protocol: RouteOrigin,
-}
-
-/// Who installed a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteOrigin {
-    /// From the settings.
-    Static,
-    /// From a DHCP lease.
-    Dhcp,
 }
 
 /// The rtnetlink socket.
@@ -352,70 +278,7 @@ impl Netlink {
     }
 }
 
-/// Waits until the link `index` has carrier, or `timeout` passes. Returns
-/// whether it got carrier. Listens to link events on its own socket, so it
-/// wakes on the change rather than polling.
-pub fn wait_for_carrier(index: u32, timeout: Duration) -> Result<bool, NetlinkError> {
-    let what = format!("wait for carrier on link {index}");
-    let mut events = Socket::new(NETLINK_ROUTE).map_err(|source| NetlinkError::Open { source })?;
-    events
-        .bind(&SocketAddr::new(0, RTMGRP_LINK))
-        .map_err(|source| NetlinkError::Open { source })?;
-    // Subscribe first, then look: a change between the two is not lost.
-    let mut nl = Netlink::open()?;
-    if nl.links()?.iter().any(|l| l.index == index && l.carrier) {
-        return Ok(true);
-    }
-    let deadline = Instant::now() + timeout;
-    let mut buf: Vec<u8> = Vec::with_capacity(RECV_BUF_LEN);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(false);
-        }
-        let ms = u16::try_from(left.as_millis().saturating_add(1)).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(events.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(ms)) {
-            Ok(0) => continue,
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => {
-                return Err(NetlinkError::Recv {
-                    what,
-                    source: e.into(),
-                })
-            }
-        }
-        buf.clear();
-        events
-            .recv(&mut buf, 0)
-            .map_err(|source| NetlinkError::Recv {
-                what: what.clone(),
-                source,
-            })?;
-        let mut offset = 0;
-        while offset < buf.len() {
-            let Ok(len) = NetlinkBuffer::new_checked(&buf[offset..]).map(|b| b.length() as usize)
-            else {
-                break;
-            };
-            if len == 0 {
-                break;
-            }
-            if let Ok(msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[offset..]) {
-                if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) = msg.payload {
-                    let link = link_from(&l);
-                    if link.index == index && link.carrier {
-                        return Ok(true);
-                    }
-                }
-            }
-            offset += aligned(len);
-        }
-    }
-}
-
-fn aligned(len: usize) -> usize {
+pub(crate) fn aligned(len: usize) -> usize {
     (len + 3) & !3
 }
 
@@ -424,150 +287,4 @@ fn decode_error(what: &str, reason: &str) -> NetlinkError {
         what: what.to_owned(),
         reason: reason.to_owned(),
     }
-}
-
-fn link_from(msg: &LinkMessage) -> Link {
-    let mut link = Link {
-        index: msg.header.index,
-        name: String::new(),
-        mac: None,
-        mtu: 0,
-        up: msg.header.flags.contains(LinkFlags::Up),
-        carrier: msg.header.flags.contains(LinkFlags::LowerUp),
-        operstate: "UNKNOWN".to_owned(),
-        kind: None,
-        ethernet: msg.header.link_layer_type == LinkLayerType::Ether,
-        loopback: msg.header.link_layer_type == LinkLayerType::Loopback
-            || msg.header.flags.contains(LinkFlags::Loopback),
-    };
-    for attr in &msg.attributes {
-        match attr {
-            LinkAttribute::IfName(n) => link.name.clone_from(n),
-            LinkAttribute::Address(a) => link.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
-            LinkAttribute::Mtu(m) => link.mtu = *m,
-            LinkAttribute::Carrier(c) => link.carrier = *c != 0,
-            LinkAttribute::OperState(s) => link.operstate = operstate_text(*s),
-            LinkAttribute::LinkInfo(infos) => {
-                for info in infos {
-                    if let LinkInfo::Kind(kind) = info {
-                        link.kind = Some(kind_text(kind));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    link
-}
-
-fn operstate_text(state: State) -> String {
-    match state {
-        State::Unknown => "UNKNOWN".to_owned(),
-        State::NotPresent => "NOTPRESENT".to_owned(),
-        State::Down => "DOWN".to_owned(),
-        State::LowerLayerDown => "LOWERLAYERDOWN".to_owned(),
-        State::Testing => "TESTING".to_owned(),
-        State::Dormant => "DORMANT".to_owned(),
-        State::Up => "UP".to_owned(),
-        State::Other(n) => format!("STATE{n}"),
-        _ => "UNKNOWN".to_owned(),
-    }
-}
-
-fn kind_text(kind: &InfoKind) -> String {
-    // `InfoKind`'s Display is the kernel's kind string (`veth`, `bridge`).
-    kind.to_string()
-}
-
-fn family_of(addr: IpAddr) -> AddressFamily {
-    match addr {
-        IpAddr::V4(_) => AddressFamily::Inet,
-        IpAddr::V6(_) => AddressFamily::Inet6,
-    }
-}
-
-fn address_message(index: u32, cidr: IpCidr) -> AddressMessage {
-    let mut msg = AddressMessage::default();
-    msg.header.family = family_of(cidr.addr);
-    msg.header.prefix_len = cidr.prefix;
-    msg.header.index = index;
-    msg.header.scope = AddressScope::Universe;
-    match cidr.addr {
-        IpAddr::V4(v4) => {
-            // IFA_LOCAL is the interface's own address; IFA_ADDRESS the
-            // peer on point-to-point links, the same address otherwise.
-            msg.attributes.push(AddressAttribute::Local(cidr.addr));
-            msg.attributes.push(AddressAttribute::Address(cidr.addr));
-            if cidr.prefix < 31 {
-                let host_mask = u32::MAX.checked_shr(u32::from(cidr.prefix)).unwrap_or(0);
-                let broadcast = u32::from(v4) | host_mask;
-                msg.attributes
-                    .push(AddressAttribute::Broadcast(broadcast.into()));
-            }
-        }
-        IpAddr::V6(_) => msg.attributes.push(AddressAttribute::Address(cidr.addr)),
-    }
-    msg
-}
-
-fn cidr_of(msg: &AddressMessage) -> Option<IpCidr> {
-    // For IPv4 IFA_LOCAL is the address; IPv6 has only IFA_ADDRESS.
-    let local = msg.attributes.iter().find_map(|a| match a {
-        AddressAttribute::Local(ip) => Some(*ip),
-        _ => None,
-    });
-    let address = msg.attributes.iter().find_map(|a| match a {
-        AddressAttribute::Address(ip) => Some(*ip),
-        _ => None,
-    });
-    local.or(address).map(|addr| IpCidr {
-        addr,
-        prefix: msg.header.prefix_len,
-    })
-}
-
-fn route_address(addr: IpAddr) -> RouteAddress {
-    match addr {
-        IpAddr::V4(a) => RouteAddress::Inet(a),
-        IpAddr::V6(a) => RouteAddress::Inet6(a),
-    }
-}
-
-fn route_message(route: &Route) -> RouteMessage {
-    let mut msg = RouteMessage::default();
-    msg.header.address_family = family_of(route.destination.addr);
-    msg.header.destination_prefix_length = route.destination.prefix;
-    msg.header.table = RouteHeader::RT_TABLE_MAIN;
-    msg.header.protocol = match route.protocol {
-        RouteOrigin::Static => RouteProtocol::Static,
-        RouteOrigin::Dhcp => RouteProtocol::Dhcp,
-    };
-    msg.header.scope = if route.gateway.is_some() {
-        RouteScope::Universe
-    } else {
-        RouteScope::Link
-    };
-    msg.header.kind = RouteType::Unicast;
-    if route.destination.prefix > 0 {
-        msg.attributes
-            .push(RouteAttribute::Destination(route_address(
-                route.destination.addr,
-            )));
-    }
-    if let Some(gw) = route.gateway {
-        msg.attributes
-            .push(RouteAttribute::Gateway(route_address(gw)));
-    }
-    msg.attributes.push(RouteAttribute::Oif(route.ifindex));
-    if let Some(metric) = route.metric {
-        msg.attributes.push(RouteAttribute::Priority(metric));
-    }
-    msg
-}
-
-fn describe(route: &Route) -> String {
-    let via = route
-        .gateway
-        .map_or_else(String::new, |g| format!(" via {g}"));
-    format!("{}{via} dev {}", route.destination, route.ifindex)
 }
