@@ -85,6 +85,21 @@ pub struct SysctlReport {
     pub failed: Vec<SysctlError>,
 }
 
+impl SysctlReport {
+    /// Console lines: a count of what applied, then each failure by name.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![format!("sysctl: applied {} settings", self.applied.len())];
+        if !self.absent.is_empty() {
+            out.push(format!(
+                "sysctl: not in this kernel (optional): {}",
+                self.absent.join(", ")
+            ));
+        }
+        out.extend(self.failed.iter().map(|e| format!("sysctl: error: {e}")));
+        out
+    }
+}
+
 /// Settings the load balancer needs: route between its networks and bind
 /// listeners to virtual IPs before VRRP moves them here.
 const APPLIANCE: &[(&str, &str)] = &[
@@ -340,6 +355,12 @@ mod tests {
             vec!["net.ipv4.ip_forward=1", "net.core.somaxconn=4096"]
         );
         assert_eq!(report.absent, vec!["kernel.yama.ptrace_scope"]);
+        let lines = report.lines();
+        assert_eq!(lines[0], "sysctl: applied 2 settings");
+        assert!(
+            lines[2].starts_with("sysctl: error: sysctl net.bogus.key"),
+            "{lines:?}"
+        );
         let failed: Vec<String> = report.failed.iter().map(ToString::to_string).collect();
         assert_eq!(failed.len(), 2, "{failed:?}");
         assert!(

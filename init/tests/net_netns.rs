@@ -240,3 +240,26 @@ fn sysctl_plan_applies_to_a_real_kernel() {
     assert_eq!(read("net/ipv4/tcp_syncookies"), "1");
     assert_eq!(read("net/core/somaxconn"), "1024");
 }
+
+#[test]
+fn no_ethernet_nic_is_reported_and_lo_still_comes_up() {
+    assert_root();
+    let ns = Netns::new("bare");
+    let report = ns.enter(|| net::configure(&static_network(), &options()));
+    assert!(report.primary.is_none());
+    assert!(
+        report
+            .failed
+            .iter()
+            .any(|f| f.reason.contains("no Ethernet interface")),
+        "{:?}",
+        report.lines()
+    );
+    let lo = ns.ip_json(&["link", "show", "lo"]);
+    assert!(
+        lo[0]["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "UP")),
+        "{lo}"
+    );
+}

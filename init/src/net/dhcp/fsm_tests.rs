@@ -381,3 +381,49 @@ fn jitter_stays_within_a_second() {
         assert!(t[0] >= s(3) && t[0] <= s(5), "seed {seed}: {t:?}");
     }
 }
+
+#[test]
+fn infinite_lease_sets_no_timer() {
+    // Input: OFFER and ACK at 0 with lease time 0xffffffff.
+    // Output: Configure with no length, T1 or T2, and no timer: BOUND for
+    // good (RFC 2132 section 9.2).
+    let mut c = fsm();
+    let (discover, ..) = sent(&c.handle(Duration::ZERO, Input::Start));
+    let (request, ..) = sent(&c.handle(
+        Duration::ZERO,
+        reply(&discover, MessageType::Offer, u32::MAX),
+    ));
+    let a = c.handle(ms(5), reply(&request, MessageType::Ack, u32::MAX));
+    assert!(
+        matches!(&a[..], [Action::Configure(l)] if l.length.is_none() && l.t1.is_none()),
+        "{a:?}"
+    );
+    assert_eq!((c.state(), c.deadline()), (State::Bound, None));
+}
+
+#[test]
+fn renewal_with_a_new_address_reconfigures() {
+    // Input: bound at 0 for 1000 s; RENEWING at 500 s; an ACK at 501 s
+    // for another address.
+    // Output: Deconfigure the old lease, Configure the new one, timer at
+    // its T1 (500 + 500 s).
+    let mut c = bound(Duration::ZERO, 1000);
+    let (renew, ..) = sent(&c.handle(s(500), Input::Timer));
+    let Input::Packet(bytes) = reply(&renew, MessageType::Ack, 1000) else {
+        unreachable!("reply builds packets")
+    };
+    let mut m = Message::from_bytes(&bytes).expect("decodes");
+    let other = Ipv4Addr::new(192, 0, 2, 51);
+    m.set_yiaddr(other);
+    let a = c.handle(s(501), Input::Packet(m.to_vec().expect("encodes")));
+    assert!(
+        matches!(&a[0], Action::Deconfigure(l) if l.address == ADDR),
+        "{a:?}"
+    );
+    assert!(
+        matches!(&a[1], Action::Configure(l) if l.address == other),
+        "{a:?}"
+    );
+    assert_eq!(a[2], Action::SetTimer(s(1000)));
+    assert_eq!(a.len(), 3);
+}
