@@ -62,7 +62,27 @@ impl Dnsmasq {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("starting dnsmasq (apt-get install -y dnsmasq): {e}"));
-        Self { child, leases }
+        let mut server = Self { child, leases };
+        server.wait_listening(ns);
+        server
+    }
+
+    /// Waits (bounded) until dnsmasq has its DHCP socket (UDP port 67,
+    /// `:0043` in /proc/net/udp of its namespace), so the client's first
+    /// DISCOVER is not lost to a server still starting.
+    fn wait_listening(&mut self, ns: &Netns) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("dnsmasq exited: {status}");
+            }
+            let udp = ns.exec("cat", &["/proc/net/udp"]);
+            if String::from_utf8_lossy(&udp.stdout).contains(":0043 ") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("dnsmasq did not open UDP port 67 within 10 s");
     }
 
     /// Waits (bounded) until the lease file does or does not name `addr`.
