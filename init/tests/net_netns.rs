@@ -28,6 +28,11 @@ fn static_configuration_is_applied_and_answers_ping() {
         Some("app0")
     );
     assert!(report.no_carrier.is_empty(), "{:?}", report.lines());
+    let primary = report.primary.as_ref().expect("primary");
+    assert!(
+        primary.up && primary.carrier && primary.mtu == 1400,
+        "{primary:?}"
+    );
 
     let addrs = addresses(&app, "app0");
     assert!(addrs.contains(&"192.0.2.10/24".to_owned()), "{addrs:?}");

@@ -156,7 +156,10 @@ pub fn configure(network: &settings::Network, opts: &NetOptions) -> NetReport {
             // the settings turn off.
             let slaac = is_primary && network.slaac;
             match slaac::set(&opts.proc_sys, &link.name, slaac) {
+                Ok(()) if slaac => report.ok(format!("{}: IPv6 SLAAC on", link.name)),
                 Ok(()) => {}
+                // IPv6 disabled in this kernel: nothing to turn off.
+                Err(e) if !slaac && e.is_not_found() => {}
                 Err(e) => report.fail(&link.name, e),
             }
         }
@@ -182,15 +185,12 @@ pub fn configure(network: &settings::Network, opts: &NetOptions) -> NetReport {
     }
     match network.mode {
         NetworkMode::Static => apply_static(&mut nl, &primary, network, &mut report),
-        NetworkMode::Dhcp => report.ok(format!("{}: addresses by DHCP", primary.name)),
+        NetworkMode::Dhcp => report.ok(format!("{}: IPv4 address by DHCP", primary.name)),
     }
-    // The IPv6 address is static in both modes (DHCP here is v4 only).
-    if network.mode == NetworkMode::Dhcp {
-        apply_ipv6(&mut nl, &primary, network, &mut report);
-    }
-    if network.slaac {
-        report.ok(format!("{}: IPv6 SLAAC on", primary.name));
-    }
+    // IPv6 is static (or SLAAC) in both modes: the DHCP client is v4 only.
+    apply_ipv6(&mut nl, &primary, network, &mut report);
+    // Show the state after the changes (up, carrier, MTU).
+    let primary = nl.link(&primary.name).unwrap_or(primary);
     report.primary = Some(primary);
     report
 }
@@ -211,7 +211,6 @@ fn apply_static(
     if let Some(gw) = network.gateway {
         add_default_route(nl, link, IpAddr::V4(gw), RouteOrigin::Static, report);
     }
-    apply_ipv6(nl, link, network, report);
 }
 
 fn apply_ipv6(nl: &mut Netlink, link: &Link, network: &settings::Network, report: &mut NetReport) {

@@ -18,6 +18,14 @@ pub enum SlaacError {
     BadName { name: String },
 }
 
+impl SlaacError {
+    /// The per-interface directory is missing: IPv6 is off in this kernel
+    /// (`ipv6.disable=1`) or the interface went away.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Write { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
+}
+
 /// The files and values that turn SLAAC on or off for `ifname`.
 pub fn plan(
     proc_sys: &Path,
