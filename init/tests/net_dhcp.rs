@@ -184,6 +184,16 @@ fn dhcp_lease_from_dnsmasq_renew_and_release() {
     assert_eq!(routes[0]["gateway"], "192.0.2.1", "{routes}");
     assert_eq!(routes[0]["protocol"], "dhcp");
     assert!(server.wait_lease(&addr, true), "dnsmasq recorded the lease");
+    // dnsmasq's lease line: expiry MAC address hostname client-id.
+    let leases = std::fs::read_to_string(&server.leases).unwrap_or_default();
+    let line = leases
+        .lines()
+        .find(|l| l.contains(&addr))
+        .unwrap_or_default();
+    assert!(
+        line.contains(" lbtest "),
+        "option 12 reached the server: {line:?}"
+    );
     assert!(renewed, "renewal ACKed by dnsmasq");
     peer.exec("ping", &["-c", "1", "-W", "5", &addr]);
 
