@@ -22,6 +22,7 @@ use dhcproto::{Decodable, Encodable};
 use serde::{Deserialize, Serialize};
 
 use super::lease::Lease;
+use super::options::keep_known;
 
 /// First retransmission delay (RFC 2131 section 4.1: 4 s, doubling).
 pub const INITIAL_RETRANSMIT: Duration = Duration::from_secs(4);
@@ -259,12 +260,14 @@ impl Fsm {
     }
 
     fn on_packet(&mut self, now: Duration, bytes: &[u8], out: &mut Vec<Action>) {
-        let Ok(msg) = Message::from_bytes(bytes) else {
+        let Some(msg) = keep_known(bytes).and_then(|b| Message::from_bytes(&b).ok()) else {
             return;
         };
+        // hlen before `chaddr()`, which slices by it; Ethernet's is 6.
         if msg.opcode() != Opcode::BootReply
             || msg.xid() != self.xid
-            || msg.chaddr().get(..6) != Some(&self.config.mac[..])
+            || msg.hlen() != 6
+            || msg.chaddr() != self.config.mac
         {
             return;
         }

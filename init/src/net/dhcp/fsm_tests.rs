@@ -427,3 +427,90 @@ fn renewal_with_a_new_address_reconfigures() {
     assert_eq!(a[2], Action::SetTimer(s(1000)));
     assert_eq!(a.len(), 3);
 }
+
+#[test]
+fn names_from_the_server_must_be_host_names() {
+    // Input: an ACK whose host name carries a newline and whose domain
+    // name is fine but upper case.
+    // Output: the lease has no host name and the domain in lower case.
+    let mut c = fsm();
+    let (discover, ..) = sent(&c.handle(Duration::ZERO, Input::Start));
+    let (request, ..) = sent(&c.handle(Duration::ZERO, reply(&discover, MessageType::Offer, 600)));
+    let Input::Packet(bytes) = reply(&request, MessageType::Ack, 600) else {
+        unreachable!("reply builds packets")
+    };
+    let mut m = Message::from_bytes(&bytes).expect("decodes");
+    m.opts_mut()
+        .insert(DhcpOption::Hostname("evil\nnameserver 6.6.6.6".to_owned()));
+    m.opts_mut()
+        .insert(DhcpOption::DomainName("Example.COM".to_owned()));
+    c.handle(ms(1), Input::Packet(m.to_vec().expect("encodes")));
+    let lease = c.lease().expect("bound");
+    assert_eq!(lease.hostname, None);
+    assert_eq!(lease.domain.as_deref(), Some("example.com"));
+}
+
+#[test]
+fn mangled_replies_never_panic() {
+    // Input: 6000 valid replies (an OFFER in SELECTING, an ACK in
+    // REQUESTING, an ACK in RENEWING) with 1 to 8 random bytes changed,
+    // random options of the kinds the client reads, random truncations.
+    // Output: no panic (the ACKs reach `Lease::from_ack` and the option
+    // decoders).
+    let packet = |i: Input| match i {
+        Input::Packet(bytes) => bytes,
+        other => unreachable!("reply builds packets, not {other:?}"),
+    };
+    let mut selecting = fsm();
+    let (discover, ..) = sent(&selecting.handle(Duration::ZERO, Input::Start));
+    let offer = packet(reply(&discover, MessageType::Offer, 600));
+    let mut requesting = selecting.clone();
+    let (request, ..) = sent(&requesting.handle(Duration::ZERO, Input::Packet(offer.clone())));
+    let ack = packet(reply(&request, MessageType::Ack, 600));
+    let mut renewing = bound(Duration::ZERO, 1000);
+    let (renew, ..) = sent(&renewing.handle(s(500), Input::Timer));
+    let renew_ack = packet(reply(&renew, MessageType::Ack, 1000));
+    let cases = [(selecting, offer), (requesting, ack), (renewing, renew_ack)];
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut configured = 0;
+    for round in 0..6000u64 {
+        let (machine, base) = &cases[usize::try_from(round % 3).unwrap_or(0)];
+        let mut c = machine.clone();
+        let mut bytes = base.clone();
+        for _ in 0..=(next() % 8) {
+            let i = usize::try_from(next() % bytes.len() as u64).unwrap_or(0);
+            bytes[i] = next().to_le_bytes()[0];
+        }
+        if next() % 2 == 0 {
+            // A random option of a kind the client reads, before the end
+            // option: random lengths and contents reach each decoder.
+            let codes = [1u8, 3, 6, 12, 15, 26, 42, 51, 53, 54, 58, 59, 119];
+            let code = codes[usize::try_from(next() % 13).unwrap_or(0)];
+            let len = next().to_le_bytes()[0] % 24;
+            let mut tlv = vec![code, len];
+            tlv.extend((0..len).map(|_| next().to_le_bytes()[0]));
+            let end = bytes.len() - 1;
+            bytes.splice(end..end, tlv);
+        }
+        if next() % 4 == 0 {
+            bytes.truncate(usize::try_from(next() % bytes.len() as u64).unwrap_or(0));
+        }
+        let actions = c.handle(ms(round), Input::Packet(bytes.clone()));
+        if actions.iter().any(|a| matches!(a, Action::Configure(_))) {
+            configured += 1;
+        }
+        let _ = super::super::raw::decode(&bytes);
+        c.handle(s(600), Input::Timer);
+    }
+    // Not all mangled packets were thrown out early: many reached a lease.
+    assert!(
+        configured > 500,
+        "only {configured} rounds produced a lease"
+    );
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use dhcproto::v4::{DhcpOption, Message, OptionCode};
 use serde::{Deserialize, Serialize};
-use settings::value::IpCidr;
+use settings::value::{parse_hostname, IpCidr};
 
 /// Lease time meaning "forever" (RFC 2132 section 9.2).
 const INFINITE: u32 = u32::MAX;
@@ -82,18 +82,18 @@ impl Lease {
             ) => v.clone(),
             _ => Vec::new(),
         };
+        // Names from the network end up in /etc/hosts, resolv.conf and
+        // sethostname(2): only valid host names pass.
         let text = |code| match opts.get(code) {
             Some(DhcpOption::Hostname(s) | DhcpOption::DomainName(s)) => {
-                let s = s.trim_end_matches(['.', '\0']);
-                (!s.is_empty()).then(|| s.to_owned())
+                parse_hostname(s.trim_end_matches('\0')).ok()
             }
             _ => None,
         };
         let search = match opts.get(OptionCode::DomainSearch) {
             Some(DhcpOption::DomainSearch(names)) => names
                 .iter()
-                .map(|n| n.to_string().trim_end_matches('.').to_owned())
-                .filter(|s| !s.is_empty())
+                .filter_map(|n| parse_hostname(&n.to_string()).ok())
                 .collect(),
             _ => Vec::new(),
         };
