@@ -125,7 +125,8 @@ fn dhcp_lease_from_dnsmasq_renew_and_release() {
         let link = report.primary.expect("primary link");
         let (mut client, lease) =
             dhcp::acquire_lease(&link.name, Some("lbtest"), Duration::from_secs(15))
-                .expect("lease");
+                .expect("client starts");
+        let lease = lease.expect("a lease within 15 s");
         let applied = net::apply_lease(&link, &lease, None);
         assert!(applied.failed.is_empty(), "{:?}", applied.lines());
         let addrs = Command::new("ip")
@@ -216,5 +217,33 @@ fn dhcp_lease_from_dnsmasq_renew_and_release() {
     assert!(
         server.wait_lease(&addr, false),
         "dnsmasq dropped the released lease"
+    );
+}
+
+#[test]
+fn no_server_no_lease_and_the_client_keeps_selecting() {
+    // No DHCP server on the segment: boot's wait ends at its timeout with
+    // no lease and no error, and the client is left in SELECTING with a
+    // retransmission timer for init's poll loop.
+    assert_root();
+    let (app, _peer) = pair();
+    let (state, lease, deadline) = app.enter(|| {
+        let mut network = static_network();
+        network.mode = NetworkMode::Dhcp;
+        let report = net::configure(&network, &options());
+        let link = report.primary.expect("primary link");
+        let (client, lease) =
+            dhcp::acquire_lease(&link.name, None, Duration::from_secs(1)).expect("client starts");
+        (client.state(), lease, client.next_deadline())
+    });
+    assert_eq!(state, State::Selecting);
+    assert!(lease.is_none(), "{lease:?}");
+    assert!(deadline.is_some(), "a retransmission is scheduled");
+    let missing = app.enter(|| {
+        dhcp::acquire_lease("nosuch0", None, Duration::from_secs(1)).map(|(_, lease)| lease)
+    });
+    assert!(
+        matches!(&missing, Err(dhcp::DhcpError::Lookup { ifname, .. }) if ifname == "nosuch0"),
+        "{missing:?}"
     );
 }

@@ -51,12 +51,6 @@ pub enum DhcpError {
     Recv { ifname: String, source: io::Error },
     #[error("{ifname}: waiting for DHCP replies: {source}")]
     Poll { ifname: String, source: io::Error },
-    #[error("{ifname}: no DHCP lease after {} s (is a DHCP server on this network? last error: {last_error})", timeout.as_secs())]
-    Timeout {
-        ifname: String,
-        timeout: Duration,
-        last_error: String,
-    },
 }
 
 /// What init must act on.
@@ -78,6 +72,7 @@ pub struct DhcpClient {
     unicast: Option<(Ipv4Addr, UdpSocket)>,
     origin: Instant,
     buf: Vec<u8>,
+    last_error: Option<String>,
 }
 
 impl DhcpClient {
@@ -103,6 +98,7 @@ impl DhcpClient {
             unicast: None,
             origin: now,
             buf: vec![0; RECV_LEN],
+            last_error: None,
         })
     }
 
@@ -129,6 +125,11 @@ impl DhcpClient {
     /// The lease held, if any.
     pub fn lease(&self) -> Option<&Lease> {
         self.fsm.lease()
+    }
+
+    /// The last failure (send, receive), for the console.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
     }
 
     /// The interface name.
@@ -162,7 +163,15 @@ impl DhcpClient {
             }
         }
         self.drain_unicast();
+        self.note_failures(&events);
         events
+    }
+
+    fn note_failures(&mut self, events: &[Event]) {
+        if let Some(Event::Failed(e)) = events.iter().rev().find(|e| matches!(e, Event::Failed(_)))
+        {
+            self.last_error = Some(e.to_string());
+        }
     }
 
     /// Fires the timer if it is due.
@@ -202,6 +211,7 @@ impl DhcpClient {
                 }
             }
         }
+        self.note_failures(&events);
         events
     }
 
@@ -245,13 +255,16 @@ impl DhcpClient {
 }
 
 /// Boot's blocking helper: runs a client on `ifname` until it holds a lease
-/// or `timeout` passes. Returns the client (keep it in the poll loop for
-/// renewals) and the lease to apply.
+/// or `timeout` passes. Returns the client (keep it in the poll loop: it
+/// renews the lease, or keeps looking for one) and the lease to apply, or
+/// `None` when none came in time ([`DhcpClient::last_error`] says if
+/// something failed; a later [`Event::Configure`] brings the lease).
+/// Errors only when the client cannot start.
 pub fn acquire_lease(
     ifname: &str,
     hostname: Option<&str>,
     timeout: Duration,
-) -> Result<(DhcpClient, Lease), DhcpError> {
+) -> Result<(DhcpClient, Option<Lease>), DhcpError> {
     let link = Netlink::open()
         .and_then(|mut nl| nl.link(ifname))
         .map_err(|source| DhcpError::Lookup {
@@ -261,23 +274,17 @@ pub fn acquire_lease(
     let start = Instant::now();
     let end = start + timeout;
     let mut client = DhcpClient::new(&link, hostname, start)?;
-    let mut last_error = "none".to_owned();
     let mut events = client.start(start);
     loop {
         for event in events.drain(..) {
             match event {
-                Event::Configure(lease) => return Ok((client, lease)),
-                Event::Deconfigure(_) => {}
-                Event::Failed(e) => last_error = e.to_string(),
+                Event::Configure(lease) => return Ok((client, Some(lease))),
+                Event::Deconfigure(_) | Event::Failed(_) => {}
             }
         }
         let now = Instant::now();
         if now >= end {
-            return Err(DhcpError::Timeout {
-                ifname: ifname.to_owned(),
-                timeout,
-                last_error,
-            });
+            return Ok((client, None));
         }
         let wake = client.next_deadline().map_or(end, |d| d.min(end));
         let wait = wake.saturating_duration_since(now);
