@@ -32,7 +32,7 @@ pub use netlink::{Link, Netlink, NetlinkError, Route, RouteOrigin};
 /// unplugged one is reported, not waited for).
 pub const CARRIER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Where the kernel's sysctls live; tests pass a temp dir instead.
-pub const PROC_SYS: &str = "/proc/sys";
+pub const PROC_SYS: &str = crate::sysctl::PROC_SYS;
 
 /// Knobs of [`configure`] that are not settings.
 #[derive(Debug, Clone)]

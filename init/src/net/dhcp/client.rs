@@ -86,8 +86,9 @@ impl DhcpClient {
             ifname: link.name.clone(),
             source,
         })?;
-        // RandomState is seeded from the OS; hashing the MAC makes two VMs
-        // cloned from one image still differ.
+        // RandomState's keys come from the OS (getrandom, which does not
+        // block at early boot); mixing in the MAC keeps two clones of one
+        // VM apart even if their entropy is poor that early.
         let seed = RandomState::new().hash_one(mac);
         let mut config = Config::new(mac, seed);
         config.hostname = hostname.map(str::to_owned);
