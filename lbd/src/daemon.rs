@@ -139,6 +139,7 @@ impl Daemon {
         ));
         self.admin.apply_to(&next);
         self.bind_new(&next)?;
+        crate::resolve::spawn_all(&next);
         crate::check::driver::spawn_all(&next);
         let _ = old.superseded.send(true);
         self.runtime_tx.send_replace(next);
@@ -202,6 +203,7 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
     if let Some(stats) = &runtime.config.stats {
         crate::stats::start(stats.bind, daemon.clone())?;
     }
+    crate::resolve::spawn_all(&runtime);
     crate::check::driver::spawn_all(&runtime);
     let addrs: Vec<SocketAddr> = runtime
         .frontends

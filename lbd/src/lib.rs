@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod password;
 pub mod proxy;
 pub mod report;
+pub mod resolve;
 pub mod rlimit;
 pub mod runtime;
 pub mod state;

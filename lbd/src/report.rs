@@ -90,16 +90,21 @@ pub fn stat(rt: &Runtime) -> Stat {
     let servers = rt
         .all_servers()
         .map(|s| {
-            let status = match (s.effective_admin(), s.is_up()) {
-                (AdminState::Maint, _) => "MAINT",
-                (_, false) => "DOWN",
-                (AdminState::Drain, true) => "DRAIN",
-                (AdminState::Ready, true) => "UP",
+            let status = match (s.effective_admin(), s.is_up(), s.addr().is_some()) {
+                (AdminState::Maint, _, _) => "MAINT",
+                (_, _, false) => "UNRESOLVED",
+                (_, false, true) => "DOWN",
+                (AdminState::Drain, true, true) => "DRAIN",
+                (AdminState::Ready, true, true) => "UP",
             };
             ServerRow {
                 backend: s.backend.clone(),
                 server: s.name.clone(),
-                address: s.addr.to_string(),
+                address: match (s.address.host(), s.addr()) {
+                    (Some(_), Some(a)) => format!("{} ({a})", s.address),
+                    (Some(_), None) => format!("{} (unresolved)", s.address),
+                    (None, _) => s.address.to_string(),
+                },
                 status: status.into(),
                 health_up: s.is_up(),
                 admin: s.admin().as_str().into(),

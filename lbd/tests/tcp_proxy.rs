@@ -249,3 +249,33 @@ async fn bulk_transfer_through_splice_is_intact() {
         back.len() - 2
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_by_name_resolve_and_unresolvable_names_do_not_stop_startup() {
+    let a = EchoBackend::start("a").await;
+    let port = free_port();
+    let dir = temp_dir("names");
+    // Any real DNS query goes to loopback only (nothing answers there).
+    std::fs::write(
+        dir.join("resolv.conf"),
+        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+    )
+    .expect("resolv.conf");
+    let cfg = format!(
+        "{}resolv_conf = \"{}\"\n\
+         [frontends.f]\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"b\"\n[backends.b]\n\
+         [backends.b.servers.a]\naddress = \"localhost:{}\"\n\
+         [backends.b.servers.ghost]\naddress = \"ghost.invalid:80\"\n",
+        global(&dir),
+        dir.join("resolv.conf").display(),
+        a.addr.port()
+    );
+    let mut lbd = Lbd::start(&dir, &cfg);
+    lbd.seen_or_wait(&["server resolved", "b/a"]);
+    let to = SocketAddr::from(([127, 0, 0, 1], port));
+    for _ in 0..4 {
+        assert_eq!(which_server(to, None).await, "a");
+    }
+    assert_eq!(status(&dir, "b/ghost"), "UNRESOLVED");
+    assert_eq!(status(&dir, "b/a"), "UP");
+}

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::agent::{effective_weight, parse_agent};
 use super::fsm::{spread, Action, CheckFsm, Health, Input, Timing};
-use super::probe::{agent, http_request, probe, ProbeSpec};
+use super::probe::{agent, http_request, probe, Outcome, ProbeSpec};
 use super::tls::{check_client_config, server_name};
 use crate::config::{Backend, CheckKind};
 use crate::runtime::{AdminState, BackendRt, Event, Runtime, ServerRt};
@@ -81,9 +81,9 @@ pub fn spawn_all(rt: &Arc<Runtime>) {
             if let Some(a) = &cfg.agent {
                 let inter = a.inter.map_or(Duration::from_secs(2), |d| d.0);
                 let timeout = a.timeout.map_or(inter, |d| d.0);
-                let addr = SocketAddr::new(server.addr.ip(), a.port);
+                let port = a.port;
                 let schedule = (inter, timeout, spread(i, count, inter));
-                tokio::spawn(agent_loop(task, addr, schedule, agent_tx));
+                tokio::spawn(agent_loop(task, port, schedule, agent_tx));
             }
         }
     }
@@ -93,15 +93,15 @@ fn spec_for(cfg: &Backend, server: &ServerRt) -> ProbeSpec {
     let Some(c) = &cfg.check else {
         return ProbeSpec::Tcp;
     };
-    let host = c.host.clone().unwrap_or_else(|| server.addr.to_string());
+    let host = c.host.clone().unwrap_or_else(|| server.address.to_string());
     match c.kind {
         CheckKind::Tcp => ProbeSpec::Tcp,
         CheckKind::TlsHello => ProbeSpec::TlsHello {
-            sni: server_name(c.host.as_deref(), server.addr.ip()),
+            sni: server_name(c.host.as_deref(), &server.address),
         },
         CheckKind::Http | CheckKind::Https => ProbeSpec::Http {
             tls: (c.kind == CheckKind::Https)
-                .then(|| server_name(c.host.as_deref(), server.addr.ip())),
+                .then(|| server_name(c.host.as_deref(), &server.address)),
             request: http_request(
                 c.method.as_deref().unwrap_or("GET"),
                 c.path.as_deref().unwrap_or("/"),
@@ -219,13 +219,21 @@ async fn check_loop(
                     next = timing.inter;
                     continue;
                 }
-                let outcome = probe(
-                    spec,
-                    SocketAddr::new(server.addr.ip(), server.check_port),
-                    timing.timeout,
-                    &tls,
-                )
-                .await;
+                let outcome = match server.addr() {
+                    Some(a) => {
+                        probe(
+                            spec,
+                            SocketAddr::new(a.ip(), server.check_port),
+                            timing.timeout,
+                            &tls,
+                        )
+                        .await
+                    }
+                    None => Outcome {
+                        ok: false,
+                        reason: format!("unresolved: {}", server.address),
+                    },
+                };
                 server.set_last_check(outcome.reason.clone());
                 tracing::debug!(server = %server.key(), ok = outcome.ok, reason = %outcome.reason, "check");
                 if outcome.ok {
@@ -260,7 +268,7 @@ async fn check_loop(
 /// `schedule` is (inter, timeout, first delay).
 async fn agent_loop(
     task: Task,
-    addr: SocketAddr,
+    port: u16,
     schedule: (Duration, Duration, Duration),
     forced: mpsc::Sender<Input>,
 ) {
@@ -275,7 +283,11 @@ async fn agent_loop(
         return;
     }
     loop {
-        match agent(addr, timeout).await {
+        let reply = match server.addr() {
+            Some(a) => agent(SocketAddr::new(a.ip(), port), timeout).await,
+            None => Err(format!("unresolved: {}", server.address)),
+        };
+        match reply {
             Ok(line) => {
                 let reply = parse_agent(&line);
                 if !reply.unknown.is_empty() {

@@ -75,9 +75,15 @@ pub fn check_client_config() -> Result<Arc<ClientConfig>, rustls::Error> {
 }
 
 /// SNI name for a check: the configured Host if it is a DNS name, else the
-/// IP (rustls sends no SNI for an IP).
-pub fn server_name(host: Option<&str>, ip: std::net::IpAddr) -> ServerName<'static> {
-    host.map(|h| h.split(':').next().unwrap_or(h).to_string())
-        .and_then(|h| ServerName::try_from(h).ok())
-        .unwrap_or_else(|| ServerName::IpAddress(ip.into()))
+/// server's own name, else its IP (rustls sends no SNI for an IP).
+pub fn server_name(host: Option<&str>, address: &crate::config::ServerAddr) -> ServerName<'static> {
+    let named = host
+        .map(|h| h.split(':').next().unwrap_or(h).to_string())
+        .or_else(|| address.host().map(str::to_string))
+        .and_then(|h| ServerName::try_from(h).ok());
+    match (named, address.ip()) {
+        (Some(n), _) => n,
+        (None, Some(a)) => ServerName::IpAddress(a.ip().into()),
+        (None, None) => ServerName::IpAddress(std::net::IpAddr::from([127, 0, 0, 1]).into()),
+    }
 }

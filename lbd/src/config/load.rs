@@ -206,7 +206,7 @@ fn hint(key: &[String], message: String) -> String {
     if address_key && message.contains("invalid socket address") {
         return format!(
             "{message}: write IP:port such as 192.0.2.10:443 or [2001:db8::1]:443 \
-             (host names are not supported yet)"
+             (binds need an IP address)"
         );
     }
     message
@@ -364,10 +364,16 @@ mod tests {
     }
 
     #[test]
-    fn host_names_are_refused_with_a_hint() {
-        let text = "[backends.b.servers.s1]\naddress = \"cs1.example.com:443\"\n";
-        let err = load(&[("a.toml", text)]).unwrap_err().to_string();
-        assert!(err.contains("host names are not supported"), "{err}");
+    fn server_names_are_accepted_bind_names_are_not() {
+        let ok = "[backends.b.servers.s1]\naddress = \"cs1.example.com:443\"\n";
+        let config = load(&[("a.toml", ok)]).expect("a server may be given by name");
+        assert_eq!(
+            config.backends["b"].servers["s1"].address.host(),
+            Some("cs1.example.com")
+        );
+        let bad = "[frontends.f]\nbind = [\"vip.example.com:443\"]\n";
+        let err = load(&[("a.toml", bad)]).unwrap_err().to_string();
+        assert!(err.contains("binds need an IP address"), "{err}");
         assert!(err.starts_with("a.toml:2:"), "{err}");
     }
 

@@ -12,12 +12,15 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::address::ServerAddr;
 use super::duration::Dur;
 
 /// Default path of the control socket.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/lbd/lbd.sock";
 /// Default path of the admin-state file (the appliance points it at its data partition).
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/lbd/server-state.json";
+/// Default DNS configuration for servers given by name.
+pub const DEFAULT_RESOLV_CONF: &str = "/etc/resolv.conf";
 /// Default stats listener, as HAProxy admins know it.
 pub const DEFAULT_STATS_BIND: &str = "0.0.0.0:8404";
 
@@ -53,6 +56,8 @@ pub struct Global {
     pub stop_deadline: Dur,
     /// Mode tcp: move a direction to splice(2) once it carried 128 KiB.
     pub splice: bool,
+    /// DNS configuration for servers given by name.
+    pub resolv_conf: PathBuf,
     /// Where logs go.
     pub log: LogTarget,
     /// The syslog socket when `log = "syslog"`.
@@ -77,6 +82,7 @@ impl Default for Global {
             reload_deadline: Dur::secs(3600),
             stop_deadline: Dur::secs(10),
             splice: true,
+            resolv_conf: PathBuf::from(DEFAULT_RESOLV_CONF),
             log: LogTarget::Stderr,
             syslog_socket: PathBuf::from(crate::syslog::DEFAULT_SYSLOG_SOCKET),
         }
@@ -227,8 +233,9 @@ pub struct Backend {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
-    /// `IP:port`. Host names are not supported yet (the appliance has no NSS).
-    pub address: SocketAddr,
+    /// `IP:port` or `host:port`; names are resolved by lbd (no NSS) and
+    /// retried until they resolve.
+    pub address: ServerAddr,
     /// 0..=256 as in HAProxy; 0 takes no new connections from balancing.
     #[serde(default = "default_weight")]
     pub weight: u32,

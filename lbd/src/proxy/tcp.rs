@@ -51,7 +51,13 @@ pub async fn connect_server(
             Err(AcquireError::NoServer) => return Err(Termination("SC")),
             Err(AcquireError::QueueTimeout) => return Err(Termination("sQ")),
         };
-        let addr = lease.server.addr;
+        let Some(addr) = lease.server.addr() else {
+            // Unresolved servers are never picked; a name that stopped
+            // resolving in between counts as a refused connect.
+            lease.server.connect_errors.fetch_add(1, Ordering::Relaxed);
+            exclude = Some(lease.server.name.clone());
+            continue;
+        };
         match tokio::time::timeout(backend.timeouts.connect, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);

@@ -73,7 +73,7 @@ impl BackendRt {
             .map(|(sname, s)| {
                 let old = prev
                     .and_then(|p| p.server(sname))
-                    .filter(|o| o.addr == s.address)
+                    .filter(|o| o.address == s.address)
                     .map(|o| o.as_ref());
                 Arc::new(ServerRt::new(name, sname, s, checked && s.check, old))
             })

@@ -4,11 +4,11 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Server;
+use crate::config::{Server, ServerAddr};
 
 /// Admin state set by an operator (HAProxy's ready/drain/maint).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -65,7 +65,10 @@ impl AdminState {
 pub struct ServerRt {
     pub name: String,
     pub backend: String,
-    pub addr: SocketAddr,
+    /// As configured (IP or name).
+    pub address: ServerAddr,
+    /// The address connections go to; `None` while a name is unresolved.
+    resolved: RwLock<Option<SocketAddr>>,
     pub backup: bool,
     pub maxconn: Option<u32>,
     pub config_weight: u32,
@@ -105,6 +108,9 @@ impl ServerRt {
         let server = Self::fresh(backend, name, cfg, checked, prev.map(|p| p.active.clone()));
         if let Some(p) = prev {
             server.set_up(p.is_up());
+            if server.addr().is_none() {
+                server.set_resolved(p.addr());
+            }
             for (new, old) in [
                 (&server.total, &p.total),
                 (&server.bytes_in, &p.bytes_in),
@@ -130,7 +136,8 @@ impl ServerRt {
             inherited: active.is_some(),
             name: name.to_string(),
             backend: backend.to_string(),
-            addr: cfg.address,
+            address: cfg.address.clone(),
+            resolved: RwLock::new(cfg.address.ip()),
             backup: cfg.backup,
             maxconn: cfg.maxconn,
             config_weight: cfg.weight,
@@ -152,6 +159,18 @@ impl ServerRt {
             } else {
                 "no check".into()
             }),
+        }
+    }
+
+    /// Where to connect now (`None`: name not resolved yet).
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.resolved.read().map_or(None, |g| *g)
+    }
+
+    /// Records the result of resolving the server's name.
+    pub fn set_resolved(&self, addr: Option<SocketAddr>) {
+        if let Ok(mut g) = self.resolved.write() {
+            *g = addr;
         }
     }
 
@@ -202,7 +221,7 @@ impl ServerRt {
 
     /// Up and ready: may take new connections if it has a free slot.
     pub fn in_service(&self) -> bool {
-        self.is_up() && self.effective_admin() == AdminState::Ready
+        self.is_up() && self.effective_admin() == AdminState::Ready && self.addr().is_some()
     }
 
     /// `in_service` and under maxconn.

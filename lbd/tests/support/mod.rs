@@ -180,6 +180,19 @@ impl Lbd {
         self.wait_for_all(&[part])
     }
 
+    /// Like `wait_for_all`, but also accepts a line logged before now
+    /// (e.g. before "ready").
+    pub fn seen_or_wait(&mut self, parts: &[&str]) -> String {
+        let seen = self
+            .log()
+            .into_iter()
+            .find(|l| parts.iter().all(|p| l.contains(p)));
+        match seen {
+            Some(line) => line,
+            None => self.wait_for_all(parts),
+        }
+    }
+
     /// Every line logged so far.
     pub fn log(&self) -> Vec<String> {
         self.lines.lock().expect("lines").clone()
