@@ -1,11 +1,26 @@
 //! lbd: the appliance's load balancer, usable on any Linux host.
 //!
 //! Inputs: one or more TOML config files layered in order (later wins), the
-//! admin-state file, commands on the control socket. Outputs: proxied
-//! connections, health-check results, logs on stderr, stats.
+//! admin-state file, commands on the control socket and the stats page.
+//! Outputs: proxied connections, health-check results, logs (stderr or
+//! syslog), stats (control socket, HTML/JSON/CSV, Prometheus), events.
 //!
-//! Layout: [`config`] (schema, layering, validation), [`password`] (stats
-//! user hashes). VRRP (issue 4) will live in its own `vrrp` module.
+//! Layout:
+//! - [`config`]: schema, layering with file:line errors, validation.
+//! - [`daemon`]: `lbd run` wiring, reload, stop; [`runtime`]: live state
+//!   per config generation; [`admin`] + [`state`]: ready/drain/maint and
+//!   weights, persisted.
+//! - [`proxy`]: listeners (IP_FREEBIND), mode tcp (copy/splice), mode
+//!   http (hyper), PROXY protocol, routing, TLS termination.
+//! - [`balance`]: algorithms, pure; [`check`]: health FSM (pure), probes,
+//!   agent, tasks; [`resolve`]: servers given by name.
+//! - [`control`]: Unix socket server and `lbd ctl` client; [`stats`]: the
+//!   stats/admin page; [`report`]: the snapshot both show.
+//! - [`password`], [`syslog`], [`rlimit`]: small helpers.
+//!
+//! VRRP (issue 4) will live in its own `vrrp` module with a `[vrrp.NAME]`
+//! config section, and can follow backend health through
+//! `Runtime::events` / the control socket's `events` stream.
 
 pub mod admin;
 pub mod balance;
