@@ -104,13 +104,16 @@ impl Default for Defaults {
                 client: Some(Dur::secs(50)),
                 server: Some(Dur::secs(50)),
                 queue: Some(Dur::secs(10)),
+                tunnel: None,
             },
         }
     }
 }
 
 /// HAProxy's `timeout` family. `client` and `server` are inactivity timeouts
-/// on each side of a proxied connection (they play the role of `tunnel`).
+/// on each side of a proxied connection; `tunnel`, when set (backend or
+/// defaults), replaces both once bytes flow as a tunnel (mode tcp, or an
+/// upgraded HTTP connection), as in HAProxy.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
@@ -118,6 +121,7 @@ pub struct Timeouts {
     pub client: Option<Dur>,
     pub server: Option<Dur>,
     pub queue: Option<Dur>,
+    pub tunnel: Option<Dur>,
 }
 
 /// `tcp` passes bytes (TLS stays end to end); `http` parses requests.

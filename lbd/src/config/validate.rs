@@ -75,6 +75,19 @@ fn frontend(config: &Config, name: &str, fe: &Frontend, out: &mut Vec<Problem>) 
     if fe.maxconn == Some(0) {
         out.push(problem(&key("maxconn"), "must be at least 1"));
     }
+    for (k, set) in [
+        ("connect", fe.timeout.connect.is_some()),
+        ("server", fe.timeout.server.is_some()),
+        ("queue", fe.timeout.queue.is_some()),
+        ("tunnel", fe.timeout.tunnel.is_some()),
+    ] {
+        if set {
+            out.push(problem(
+                &["frontends", name, "timeout", k],
+                "a backend timeout: set it on the backend or in [defaults.timeout]",
+            ));
+        }
+    }
     if fe.mode == Mode::Tcp {
         if fe.tls.is_some() {
             out.push(problem(
@@ -181,6 +194,12 @@ fn frontend(config: &Config, name: &str, fe: &Frontend, out: &mut Vec<Problem>) 
 }
 
 fn backend(name: &str, be: &Backend, out: &mut Vec<Problem>) {
+    if be.timeout.client.is_some() {
+        out.push(problem(
+            &["backends", name, "timeout", "client"],
+            "a frontend timeout: set it on the frontend or in [defaults.timeout]",
+        ));
+    }
     for (sname, server) in &be.servers {
         let key = |k: &'static str| ["backends", name, "servers", sname, k];
         if server.weight > MAX_WEIGHT {

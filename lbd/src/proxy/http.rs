@@ -253,7 +253,7 @@ async fn handle(
             log(&backend.name, &server_name, resp.status());
             let server_side = hyper::upgrade::on(&mut resp);
             if let Some((_, client_side)) = upgrade {
-                let idle = frontend.timeout_client.min(backend.timeouts.server);
+                let (idle, _) = backend.timeouts.tunnel_idle(frontend.timeout_client);
                 tokio::spawn(tunnel(client_side, server_side, idle, lease));
             }
             let (parts, _) = resp.into_parts();

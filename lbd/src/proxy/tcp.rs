@@ -125,10 +125,9 @@ pub async fn serve(
             return;
         }
     }
-    // tcp mode: both inactivity timeouts guard one tunnel; the shorter one
-    // applies and names the side in the log.
-    let client_shorter = frontend.timeout_client <= backend.timeouts.server;
-    let idle = frontend.timeout_client.min(backend.timeouts.server);
+    // tcp mode is a tunnel: timeout.tunnel if set, else the shorter of the
+    // client and server inactivity timeouts (named in the log).
+    let (idle, client_shorter) = backend.timeouts.tunnel_idle(frontend.timeout_client);
     let splice_after = frontend.splice.then_some(SPLICE_AFTER);
     let copy = copy_tcp(&client, &server, idle, splice_after);
     tokio::pin!(copy);

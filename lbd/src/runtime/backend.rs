@@ -27,6 +27,19 @@ pub struct BackendTimeouts {
     pub connect: Duration,
     pub server: Duration,
     pub queue: Duration,
+    /// Replaces client and server inactivity timeouts in tunnels.
+    pub tunnel: Option<Duration>,
+}
+
+impl BackendTimeouts {
+    /// Inactivity limit of a tunnel, and whether it is charged to the
+    /// client side in the log (`cD`) rather than the server side (`sD`).
+    pub fn tunnel_idle(&self, client: Duration) -> (Duration, bool) {
+        match self.tunnel {
+            Some(t) => (t, false),
+            None => (client.min(self.server), client <= self.server),
+        }
+    }
 }
 
 /// One backend's shared state.
@@ -216,6 +229,21 @@ mod tests {
         let _held = be.acquire(None, None).await.expect("free slot");
         let second = be.acquire(None, None).await;
         assert_eq!(second.map(|_| ()), Err(AcquireError::QueueTimeout));
+    }
+
+    #[test]
+    fn tunnel_timeout_replaces_client_and_server() {
+        let s = Duration::from_secs;
+        let mut t = BackendTimeouts {
+            connect: s(5),
+            server: s(30),
+            queue: s(10),
+            tunnel: None,
+        };
+        assert_eq!(t.tunnel_idle(s(20)), (s(20), true));
+        assert_eq!(t.tunnel_idle(s(40)), (s(30), false));
+        t.tunnel = Some(s(3600));
+        assert_eq!(t.tunnel_idle(s(20)), (s(3600), false));
     }
 
     #[tokio::test]

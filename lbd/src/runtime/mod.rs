@@ -91,6 +91,7 @@ impl Runtime {
                     connect: pick(&b.timeout, d, |t| t.connect, 5),
                     server: pick(&b.timeout, d, |t| t.server, 50),
                     queue: pick(&b.timeout, d, |t| t.queue, 10),
+                    tunnel: b.timeout.tunnel.or(d.tunnel).map(|t| t.0),
                 };
                 let old = prev.and_then(|p| p.backends.get(name)).map(|b| b.as_ref());
                 (
