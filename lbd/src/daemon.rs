@@ -159,6 +159,9 @@ impl Daemon {
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
     let config = load_files(&paths)?;
+    for w in crate::config::validate::warnings(&config) {
+        tracing::warn!(key = %w.key.join("."), "config: {}", w.message);
+    }
     match crate::rlimit::raise_nofile() {
         Ok(n) if n < u64::from(config.global.maxconn) * 2 => {
             tracing::warn!(

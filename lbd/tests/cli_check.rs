@@ -26,6 +26,43 @@ fn check_accepts_the_example() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("config OK"));
+    assert!(
+        out.stderr.is_empty(),
+        "the example has no warnings: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn check_warns_but_passes_on_likely_mistakes() {
+    let dir = std::env::temp_dir().join(format!("lbd-warn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("w.toml");
+    std::fs::write(
+        &file,
+        "[backends.lonely]\n[stats]\nbind = \"127.0.0.1:1\"\n",
+    )
+    .expect("write");
+    let out = lbd()
+        .args(["check", "-c"])
+        .arg(&file)
+        .output()
+        .expect("runs lbd");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: backends.lonely: has no servers"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: backends.lonely: no frontend uses it"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: stats.users: no users"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -8,6 +8,9 @@ use super::CliError;
 pub fn run(paths: &[PathBuf]) -> Result<ExitCode, CliError> {
     match lbd::config::load_files(paths) {
         Ok(config) => {
+            for w in lbd::config::validate::warnings(&config) {
+                eprintln!("warning: {}: {}", w.key.join("."), w.message);
+            }
             let servers: usize = config.backends.values().map(|b| b.servers.len()).sum();
             println!(
                 "config OK: {} frontends, {} backends, {} servers",

@@ -305,3 +305,36 @@ fn check_table(name: &str, check: &Check, out: &mut Vec<Problem>) {
         }
     }
 }
+
+/// Things that are valid but probably not meant: printed by `lbd check`
+/// and logged at start, never fatal.
+pub fn warnings(config: &Config) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if let Some(stats) = &config.stats {
+        if stats.users.is_empty() {
+            out.push(problem(
+                &["stats", "users"],
+                "no users: the stats page is open read-only to anyone who reaches it",
+            ));
+        }
+    }
+    for (name, be) in &config.backends {
+        if be.servers.is_empty() {
+            out.push(problem(
+                &["backends", name],
+                "has no servers: its clients get no service",
+            ));
+        }
+        let used = config.frontends.values().any(|f| {
+            f.default_backend.as_deref() == Some(name.as_str())
+                || f.routes.iter().any(|r| &r.backend == name)
+        });
+        if !used {
+            out.push(problem(&["backends", name], "no frontend uses it"));
+        }
+        if !be.servers.is_empty() && be.servers.values().all(|s| s.backup) {
+            out.push(problem(&["backends", name], "all servers are backups"));
+        }
+    }
+    out
+}
