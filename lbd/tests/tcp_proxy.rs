@@ -279,3 +279,29 @@ async fn servers_by_name_resolve_and_unresolvable_names_do_not_stop_startup() {
     assert_eq!(status(&dir, "b/ghost"), "UNRESOLVED");
     assert_eq!(status(&dir, "b/a"), "UP");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_dead_server_fails_fast_after_retries() {
+    let dead = EchoBackend::start("dead").await;
+    dead.kill();
+    let port = free_port();
+    let dir = temp_dir("lonedead");
+    // A long queue timeout: the retries must not wait in the queue.
+    let cfg = config(&dir, port, "roundrobin", &[(&dead, "")]).replace(
+        "balance = \"roundrobin\"\n",
+        "balance = \"roundrobin\"\ntimeout.queue = \"1h\"\n",
+    );
+    let mut lbd = Lbd::start(&dir, &cfg);
+    let mut s = connect_from(SocketAddr::from(([127, 0, 0, 1], port)), None).await;
+    let line = lbd.wait_for_all(&["connection", "term="]);
+    assert!(line.contains("term=\"SC\""), "{line}");
+    let mut rest = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut s, &mut rest).await;
+    assert!(rest.is_empty());
+    let (_, out, _) = ctl(&dir, "show stat");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        v["servers"][0]["connect_errors"], 3,
+        "three attempts: {out}"
+    );
+}

@@ -21,7 +21,8 @@ use crate::runtime::{AcquireError, BackendRt, FrontendRt, Lease};
 /// Bytes a direction carries before it moves to splice(2).
 const SPLICE_AFTER: u64 = 128 * 1024;
 
-/// Connect attempts per connection, each on another server when possible.
+/// Connect attempts per connection (HAProxy's `retries 3`), each on another
+/// server when one is available, else on the same one again.
 const CONNECT_ATTEMPTS: usize = 3;
 
 /// HAProxy-style two-letter termination state: who ended it, and in which
@@ -38,18 +39,20 @@ pub async fn connect_server(
 ) -> Result<(Lease, TcpStream), Termination> {
     let mut exclude: Option<String> = None;
     let mut last = Termination("SC");
-    for _ in 0..CONNECT_ATTEMPTS.min(backend.servers.len().max(1)) {
-        let lease = match backend.acquire(Some(client.ip()), exclude.as_deref()).await {
-            Ok(l) => l,
-            Err(AcquireError::NoServer) if exclude.is_some() => {
-                // Only the failed server is left: try it again.
-                match backend.acquire(Some(client.ip()), None).await {
-                    Ok(l) => l,
-                    Err(_) => return Err(last),
-                }
-            }
-            Err(AcquireError::NoServer) => return Err(Termination("SC")),
-            Err(AcquireError::QueueTimeout) => return Err(Termination("sQ")),
+    for _ in 0..CONNECT_ATTEMPTS {
+        // A retry prefers another server with a free slot now; failing
+        // that, any server (the same one again), queueing as usual.
+        let other = exclude
+            .as_deref()
+            .and_then(|failed| backend.try_acquire(Some(client.ip()), Some(failed)));
+        let lease = match other {
+            Some(l) => l,
+            None => match backend.acquire(Some(client.ip()), None).await {
+                Ok(l) => l,
+                Err(AcquireError::NoServer) if exclude.is_some() => return Err(last),
+                Err(AcquireError::NoServer) => return Err(Termination("SC")),
+                Err(AcquireError::QueueTimeout) => return Err(Termination("sQ")),
+            },
         };
         let Some(addr) = lease.server.addr() else {
             // Unresolved servers are never picked; a name that stopped
