@@ -3,24 +3,31 @@
 //!
 //! ```text
 //! block signals -> mount /proc /sys /dev ... -> consoles -> banner
-//!   -> kernel modules -> hostname -> power button -> "appliance: ready"
-//!   -> loop { SIGCHLD: reap | power signal/button: shutdown }
+//!   -> kernel modules -> settings (all sources) -> hostname
+//!   -> data partition -> lbd config -> firewall -> sysctls, network, DHCP
+//!   -> start lbd -> "appliance: ready"
+//!   -> loop { SIGCHLD: reap, hand lbd's status to its supervisor
+//!             lbd output: console + ring | restart timer: start lbd
+//!             DHCP socket and timers: renew, rebind
+//!             SIGHUP: reload lbd | power signal/button: shutdown }
 //! ```
 
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::reboot::set_cad_enabled;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::SignalFd;
 
-use rootfs::paths::{MODULE_LOAD_ORDER, OS_RELEASE, READY_LINE};
+use rootfs::paths::{DATA_MOUNT, LBD, MODULE_LOAD_ORDER, OS_RELEASE, READY_LINE};
 
 use crate::console::Consoles;
+use crate::data_partition::{self, DataMount};
 use crate::power::{self, PowerAction};
-use crate::{evdev, kmod, mount, reap, sources};
+use crate::supervise::{RestartPolicy, Service, ServiceEvent};
+use crate::{evdev, firewall, kmod, lbd_config, mount, network, reap, sources};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// How often to look again for the power button while it has not appeared
@@ -44,6 +51,16 @@ fn handled_signals() -> SigSet {
         set.add(s);
     }
     set
+}
+
+/// The running appliance: what the event loop watches.
+struct Appliance {
+    consoles: Consoles,
+    signal_fd: Option<SignalFd>,
+    inputs: Vec<(String, File)>,
+    input_rescans: u32,
+    services: Vec<Service>,
+    network: network::Networking,
 }
 
 /// Runs the appliance; never returns.
@@ -75,17 +92,7 @@ pub fn run() -> ! {
         ));
     }
 
-    let modules = kmod::load_modules(MODULE_LOAD_ORDER);
-    consoles.line(&format!("init: loaded {} kernel modules", modules.loaded));
-    if !modules.no_hardware.is_empty() {
-        consoles.line(&format!(
-            "init: no hardware for: {} (not needed on this hypervisor)",
-            modules.no_hardware.join(", ")
-        ));
-    }
-    for (path, reason) in &modules.failed {
-        consoles.line(&format!("init: error: loading module {path}: {reason}"));
-    }
+    load_modules(&mut consoles);
 
     let gathered = sources::gather();
     report_settings(&mut consoles, &gathered);
@@ -97,13 +104,87 @@ pub fn run() -> ! {
         ));
     }
 
-    let mut inputs = evdev::open_event_devices();
+    match data_partition::mount_data() {
+        DataMount::Disk { device } => consoles.line(&format!("init: data partition {device} mounted at {DATA_MOUNT}")),
+        DataMount::Ram { reason } => consoles.line(&format!(
+            "init: error: {reason}; running with state in RAM ({DATA_MOUNT} is a tmpfs, lost at reboot)"
+        )),
+    }
+
+    let files = lbd_config::prepare(settings);
+    for problem in &files.problems {
+        consoles.line(&format!("init: error: {problem}"));
+    }
+    apply_firewall(&mut consoles, settings, &files.configs);
+    raise_open_file_limit(&mut consoles);
+    let network = network::bring_up(&mut consoles, settings);
+    let mut args = vec!["run".to_string()];
+    for c in &files.configs {
+        args.push("-c".into());
+        args.push(c.clone());
+    }
+    let mut lbd = Service::new("lbd", LBD, args, RestartPolicy::default());
+    let started = lbd.start(Instant::now());
+    report_service(&mut consoles, "lbd", &started);
+
+    let inputs = evdev::open_event_devices();
     let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
     let uptime = uptime.split_whitespace().next().unwrap_or("?");
     consoles.line(&format!("init: up {uptime} s after kernel start"));
     consoles.line(READY_LINE);
 
-    event_loop(&mut consoles, signal_fd.as_ref(), &mut inputs)
+    let mut appliance = Appliance {
+        consoles,
+        signal_fd,
+        input_rescans: if inputs.is_empty() { INPUT_RESCANS } else { 0 },
+        inputs,
+        services: vec![lbd],
+        network,
+    };
+    appliance.event_loop()
+}
+
+/// Inbound traffic: lbd's listeners, VRRP from the peers, the admin's extra
+/// ports; everything else dropped. Applied before lbd starts, atomically: on
+/// failure the previous ruleset (none at boot) stays and the console says why.
+fn apply_firewall(consoles: &mut Consoles, settings: &settings::Settings, lbd_configs: &[String]) {
+    let mut input = firewall::FirewallInput::from_settings(settings);
+    input
+        .tcp_ports
+        .extend(lbd_config::listening_ports(lbd_configs));
+    let ruleset = firewall::build_ruleset(&input);
+    consoles.line("init: firewall ruleset:");
+    for line in firewall::render_nft(&ruleset).lines() {
+        consoles.line(&format!("init:   {line}"));
+    }
+    match firewall::apply(&ruleset) {
+        Ok(()) => consoles.line("init: firewall applied"),
+        Err(e) => consoles.line(&format!("init: error: firewall not applied: {e}")),
+    }
+}
+
+/// lbd holds two descriptors per proxied connection; the kernel's default
+/// limit of 1024 (4096 hard) would cap it far below its maxconn.
+fn raise_open_file_limit(consoles: &mut Consoles) {
+    use nix::sys::resource::{setrlimit, Resource};
+    const OPEN_FILES: u64 = 1 << 20;
+    if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, OPEN_FILES, OPEN_FILES) {
+        consoles.line(&format!("init: warning: raising the open-file limit: {e}"));
+    }
+}
+
+fn load_modules(consoles: &mut Consoles) {
+    let modules = kmod::load_modules(MODULE_LOAD_ORDER);
+    consoles.line(&format!("init: loaded {} kernel modules", modules.loaded));
+    if !modules.no_hardware.is_empty() {
+        consoles.line(&format!(
+            "init: no hardware for: {} (not needed on this hypervisor)",
+            modules.no_hardware.join(", ")
+        ));
+    }
+    for (path, reason) in &modules.failed {
+        consoles.line(&format!("init: error: loading module {path}: {reason}"));
+    }
 }
 
 /// Every setting with its source, then every problem: the admin sees on the
@@ -122,6 +203,34 @@ fn report_settings(consoles: &mut Consoles, gathered: &sources::Gathered) {
     }
 }
 
+fn report_service(consoles: &mut Consoles, name: &str, event: &ServiceEvent) {
+    let line = match event {
+        ServiceEvent::Started { pid, start } => {
+            format!("init: {name} started (pid {pid}, start {start})")
+        }
+        ServiceEvent::StartFailed { reason, restart_in } => format!(
+            "init: error: {name} could not start: {reason}; retrying in {} ms",
+            restart_in.as_millis()
+        ),
+        ServiceEvent::Exited {
+            status,
+            restart_in,
+            attempt,
+            crash_loop,
+        } => {
+            let mut l = format!(
+                "init: {name} exited ({status}); restarting in {} ms (attempt {attempt})",
+                restart_in.as_millis()
+            );
+            if *crash_loop {
+                l = format!("init: error: {name} is crash-looping: {l}; see its last lines above");
+            }
+            l
+        }
+    };
+    consoles.line(&line);
+}
+
 fn banner(consoles: &mut Consoles) {
     let os = std::fs::read_to_string(OS_RELEASE).unwrap_or_default();
     let pretty = os
@@ -137,82 +246,197 @@ fn banner(consoles: &mut Consoles) {
     ));
 }
 
-/// Waits for signals and power-button presses until a power request.
-fn event_loop(
-    consoles: &mut Consoles,
-    signal_fd: Option<&SignalFd>,
-    inputs: &mut Vec<(String, File)>,
-) -> ! {
-    let mut rescans = if inputs.is_empty() { INPUT_RESCANS } else { 0 };
-    loop {
-        let timeout = if rescans > 0 {
-            PollTimeout::try_from(INPUT_RESCAN).unwrap_or(PollTimeout::NONE)
-        } else {
-            PollTimeout::NONE
-        };
-        let (signal_ready, ready_inputs) = {
-            let mut fds: Vec<PollFd<'_>> = Vec::new();
-            if let Some(sfd) = signal_fd {
-                fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
-            }
-            let first_input = fds.len();
-            for (_, f) in inputs.iter() {
-                fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
-            }
-            if fds.is_empty() {
-                std::thread::sleep(INPUT_RESCAN);
-            } else if let Err(e) = poll(&mut fds, timeout) {
-                if e != nix::errno::Errno::EINTR {
-                    consoles.line(&format!("init: warning: poll: {e}"));
-                    std::thread::sleep(Duration::from_millis(100));
+/// Which fd a poll slot belongs to.
+#[derive(Clone, Copy)]
+enum Slot {
+    Signals,
+    Input(usize),
+    ServiceOutput,
+    Dhcp,
+}
+
+impl Appliance {
+    /// Waits for signals, button presses, service output and timers until a
+    /// power request.
+    fn event_loop(&mut self) -> ! {
+        loop {
+            let ready = self.wait();
+            let now = Instant::now();
+            let mut power: Option<(PowerAction, String)> = None;
+            let mut output_ready = false;
+            for slot in ready {
+                match slot {
+                    Slot::Signals => power = power.or(self.handle_signals(now)),
+                    Slot::Input(i) => {
+                        if let Some((path, dev)) = self.inputs.get_mut(i) {
+                            if evdev::read_power_press(dev) {
+                                power = Some((
+                                    PowerAction::PowerOff,
+                                    format!("power button pressed ({path})"),
+                                ));
+                            }
+                        }
+                    }
+                    Slot::ServiceOutput => output_ready = true,
+                    Slot::Dhcp => self.network.on_readable(&mut self.consoles, now),
                 }
             }
-            let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-            let signal_ready = signal_fd.is_some() && fds.first().is_some_and(ready);
-            let ready_inputs: Vec<usize> = fds[first_input..]
-                .iter()
-                .enumerate()
-                .filter(|(_, fd)| ready(fd))
-                .map(|(i, _)| i)
-                .collect();
-            (signal_ready, ready_inputs)
-        };
+            if output_ready {
+                self.echo_service_output();
+            }
+            if let Some((action, reason)) = power {
+                self.echo_service_output();
+                let network = &mut self.network;
+                power::shutdown(
+                    &mut self.consoles,
+                    &mut self.services,
+                    &mut |consoles| network.release(consoles),
+                    action,
+                    &reason,
+                );
+            }
+            for i in 0..self.services.len() {
+                if let Some(event) = self.services[i].on_timer(now) {
+                    let name = self.services[i].name.clone();
+                    report_service(&mut self.consoles, &name, &event);
+                }
+            }
+            self.network.on_timer(&mut self.consoles, now);
+            self.rescan_inputs();
+            // A SIGCHLD merged with another or lost while the fd was not
+            // readable: reaping here too keeps zombies from piling up.
+            self.reap(now);
+        }
+    }
 
-        if signal_ready {
-            if let Some(sfd) = signal_fd {
-                while let Ok(Some(info)) = sfd.read_signal() {
-                    let Ok(sig) = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0))
-                    else {
-                        continue;
-                    };
-                    if sig == Signal::SIGCHLD {
-                        reap::reap_zombies();
-                    } else if let Some(action) = power::action_for_signal(sig) {
-                        power::shutdown(consoles, action, &format!("received {sig}"));
-                    } else if sig == Signal::SIGPWR {
-                        power::shutdown(consoles, PowerAction::PowerOff, "received SIGPWR");
+    /// Polls every fd until one is ready or the next timer is due.
+    fn wait(&mut self) -> Vec<Slot> {
+        let now = Instant::now();
+        let mut deadline = self
+            .services
+            .iter()
+            .filter_map(Service::next_deadline)
+            .min();
+        if self.input_rescans > 0 {
+            let rescan = now + INPUT_RESCAN;
+            deadline = Some(deadline.map_or(rescan, |d| d.min(rescan)));
+        }
+        let timeout = match deadline {
+            Some(d) => {
+                PollTimeout::try_from(d.saturating_duration_since(now)).unwrap_or(PollTimeout::MAX)
+            }
+            None => PollTimeout::NONE,
+        };
+        let mut slots = Vec::new();
+        let mut fds: Vec<PollFd<'_>> = Vec::new();
+        if let Some(sfd) = &self.signal_fd {
+            slots.push(Slot::Signals);
+            fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
+        }
+        for (i, (_, f)) in self.inputs.iter().enumerate() {
+            slots.push(Slot::Input(i));
+            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(fd) = self.network.fd() {
+            slots.push(Slot::Dhcp);
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
+        for s in &self.services {
+            for fd in s.fds() {
+                slots.push(Slot::ServiceOutput);
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            }
+        }
+        if fds.is_empty() {
+            std::thread::sleep(INPUT_RESCAN);
+            return Vec::new();
+        }
+        if let Err(e) = poll(&mut fds, timeout) {
+            if e != nix::errno::Errno::EINTR {
+                self.consoles.line(&format!("init: warning: poll: {e}"));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            return Vec::new();
+        }
+        fds.iter()
+            .zip(slots)
+            .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(_, slot)| slot)
+            .collect()
+    }
+
+    /// Reads every pending signal; returns a power request if one came.
+    fn handle_signals(&mut self, now: Instant) -> Option<(PowerAction, String)> {
+        let mut power = None;
+        let mut infos = Vec::new();
+        if let Some(sfd) = &self.signal_fd {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                infos.push(info);
+            }
+        }
+        for info in infos {
+            let Ok(sig) = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0)) else {
+                continue;
+            };
+            match sig {
+                Signal::SIGCHLD => self.reap(now),
+                Signal::SIGHUP => {
+                    for s in &self.services {
+                        match s.signal(Signal::SIGHUP) {
+                            Ok(()) => self
+                                .consoles
+                                .line(&format!("init: SIGHUP: asked {} to reload", s.name)),
+                            Err(e) => self
+                                .consoles
+                                .line(&format!("init: SIGHUP: {} not reloaded: {e}", s.name)),
+                        }
+                    }
+                }
+                Signal::SIGPWR => {
+                    power = Some((PowerAction::PowerOff, "received SIGPWR".to_string()))
+                }
+                other => {
+                    if let Some(action) = power::action_for_signal(other) {
+                        power = Some((action, format!("received {other}")));
                     }
                 }
             }
         }
-        for i in ready_inputs {
-            if let Some((path, dev)) = inputs.get_mut(i) {
-                if evdev::read_power_press(dev) {
-                    let reason = format!("power button pressed ({path})");
-                    power::shutdown(consoles, PowerAction::PowerOff, &reason);
+        power
+    }
+
+    fn reap(&mut self, now: Instant) {
+        for status in reap::reap_zombies() {
+            for i in 0..self.services.len() {
+                if let Some(event) = self.services[i].on_exit(status, now) {
+                    let lines = self.services[i].read_output();
+                    let name = self.services[i].name.clone();
+                    for line in lines {
+                        self.consoles.line(&format!("{name}: {line}"));
+                    }
+                    report_service(&mut self.consoles, &name, &event);
                 }
             }
         }
-        if rescans > 0 {
-            rescans -= 1;
-            let found = evdev::open_event_devices();
-            if !found.is_empty() {
-                *inputs = found;
-                rescans = 0;
+    }
+
+    fn echo_service_output(&mut self) {
+        for s in &mut self.services {
+            for line in s.read_output() {
+                self.consoles.line(&format!("{}: {line}", s.name));
             }
         }
-        // Orphans re-parented to init also arrive as SIGCHLD; reaping here too
-        // covers a signal lost while the fd was not readable.
-        reap::reap_zombies();
+    }
+
+    fn rescan_inputs(&mut self) {
+        if self.input_rescans == 0 {
+            return;
+        }
+        self.input_rescans -= 1;
+        let found = evdev::open_event_devices();
+        if !found.is_empty() {
+            self.inputs = found;
+            self.input_rescans = 0;
+        }
     }
 }

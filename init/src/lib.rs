@@ -6,13 +6,17 @@
 
 pub mod boot;
 pub mod console;
+pub mod data_partition;
 pub mod evdev;
 pub mod firewall;
 pub mod kmod;
+pub mod lbd_config;
 pub mod mount;
 pub mod net;
+pub mod network;
 pub mod power;
 pub mod reap;
 pub mod sources;
+pub mod supervise;
 pub mod sysctl;
 pub mod vmware;

@@ -13,12 +13,17 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{sync, Pid};
 
-use rootfs::paths::{POWEROFF_LINE, REBOOT_LINE};
+use rootfs::paths::{DATA_MOUNT, POWEROFF_LINE, REBOOT_LINE};
 
 use crate::console::Consoles;
+use crate::data_partition;
+use crate::supervise::Service;
 
-/// How long services get between SIGTERM and SIGKILL.
-pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
+/// How long lbd gets to finish after SIGTERM (it sends its priority-0
+/// VRRP advert at once; the rest is letting connections end).
+pub const SERVICE_STOP_DEADLINE: Duration = Duration::from_secs(10);
+/// How long any other process gets between SIGTERM and SIGKILL.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PowerAction {
@@ -35,14 +40,32 @@ pub fn action_for_signal(sig: Signal) -> Option<PowerAction> {
     }
 }
 
-/// Stops every process, syncs and powers off or reboots. Never returns.
-pub fn shutdown(consoles: &mut Consoles, action: PowerAction, reason: &str) -> ! {
+/// Stops the services (lbd first: it gives up its virtual IPs), releases
+/// the DHCP lease, stops every other process, syncs, unmounts the data
+/// partition and powers off or reboots. Never returns.
+pub fn shutdown(
+    consoles: &mut Consoles,
+    services: &mut [Service],
+    release_network: &mut dyn FnMut(&mut Consoles),
+    action: PowerAction,
+    reason: &str,
+) -> ! {
     let what = match action {
         PowerAction::PowerOff => "power off",
         PowerAction::Reboot => "reboot",
     };
     consoles.line(&format!("init: {reason}: shutting down to {what}"));
+    for service in services.iter_mut() {
+        let how = service.stop(SERVICE_STOP_DEADLINE);
+        consoles.line(&format!("init: {} stopped ({how})", service.name));
+    }
+    release_network(consoles);
     stop_all_processes(consoles);
+    sync();
+    match data_partition::unmount_data() {
+        Ok(()) => consoles.line(&format!("init: {DATA_MOUNT} unmounted")),
+        Err(e) => consoles.line(&format!("init: warning: {DATA_MOUNT}: {e}")),
+    }
     sync();
     consoles.line(match action {
         PowerAction::PowerOff => POWEROFF_LINE,

@@ -6,6 +6,7 @@
 //! runs on a snapshot overlay, so tests can run in parallel.
 
 pub mod image;
+pub mod netns;
 pub mod qmp;
 pub mod vm;
 

@@ -19,6 +19,9 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/curl", "curl"),
     ("/usr/bin/openssl", "openssl"),
     ("/usr/bin/xorriso", "xorriso"),
+    ("/usr/sbin/dnsmasq", "dnsmasq-base"),
+    ("/usr/sbin/nft", "nftables"),
+    ("/usr/bin/ping", "iputils-ping"),
 ];
 
 /// Installs missing packages as root; otherwise fails with the command.

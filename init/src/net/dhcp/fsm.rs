@@ -18,7 +18,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
-use dhcproto::{Decodable, Encodable};
+use dhcproto::{Decodable, Decoder, Encodable};
 use serde::{Deserialize, Serialize};
 
 use super::lease::Lease;
@@ -407,9 +407,11 @@ impl Fsm {
     }
 
     fn message(&self, kind: MessageType, ciaddr: Ipv4Addr) -> Message {
-        let zero = Ipv4Addr::UNSPECIFIED;
-        let mut msg = Message::new_with_id(self.xid, ciaddr, zero, zero, zero, &self.config.mac);
-        msg.set_opcode(Opcode::BootRequest);
+        let mut msg = blank_message();
+        msg.set_xid(self.xid)
+            .set_ciaddr(ciaddr)
+            .set_chaddr(&self.config.mac)
+            .set_opcode(Opcode::BootRequest);
         let opts = msg.opts_mut();
         opts.insert(DhcpOption::MessageType(kind));
         let mut client_id = vec![1];
@@ -465,6 +467,19 @@ impl Fsm {
     }
 }
 
+/// An empty BOOTREQUEST, decoded from bytes. Not `Message::new_with_id`:
+/// dhcproto's `Default` draws a random xid from `rand`, whose getrandom(2)
+/// blocks until the kernel's RNG is seeded, which at early boot on a VM
+/// without RDRAND (QEMU TCG) takes minutes. PID 1 must not wait for that.
+fn blank_message() -> Message {
+    // op=1 htype=1 hlen=6, zeros up to the options, magic cookie, END.
+    let mut bytes = [0u8; 241];
+    bytes[..3].copy_from_slice(&[1, 1, 6]);
+    bytes[236..240].copy_from_slice(&[99, 130, 83, 99]);
+    bytes[240] = 255;
+    Message::decode(&mut Decoder::new(&bytes)).expect("a fixed, well-formed BOOTP header decodes")
+}
+
 fn server_id(msg: &Message) -> Option<Ipv4Addr> {
     match msg.opts().get(OptionCode::ServerIdentifier) {
         Some(DhcpOption::ServerIdentifier(ip)) if !ip.is_unspecified() => Some(*ip),
@@ -484,3 +499,17 @@ fn kind_name(kind: MessageType) -> &'static str {
 #[cfg(test)]
 #[path = "fsm_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod blank_message_tests {
+    use super::*;
+
+    /// The template decodes to an empty BOOTREQUEST with no random xid.
+    #[test]
+    fn blank_message_is_an_empty_bootrequest() {
+        let m = blank_message();
+        assert_eq!(m.xid(), 0);
+        assert_eq!(m.opcode(), Opcode::BootRequest);
+        assert!(m.opts().iter().next().is_none());
+    }
+}

@@ -1,0 +1,19 @@
+//! Supervising lbd: start it, keep its last lines of output, restart it
+//! with backoff when it exits, stop it first at shutdown.
+//!
+//! ```text
+//!        start ──> Running ──exit──> Waiting(backoff) ──timer──> start
+//!                     │                                         
+//!                  stop(): SIGTERM, deadline, SIGKILL ──> Stopped
+//! ```
+//! The restart policy is plain data ([`backoff`]); the process handling is
+//! in [`service`]. init's loop owns the clock and `waitpid`, and hands each
+//! exit status here, so reaping orphans never steals lbd's status.
+
+pub mod backoff;
+pub mod log_ring;
+pub mod service;
+
+pub use backoff::{Backoff, RestartPolicy};
+pub use log_ring::LogRing;
+pub use service::{Service, ServiceEvent};

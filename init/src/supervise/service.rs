@@ -1,0 +1,350 @@
+//! One supervised process: spawned in its own process group with its
+//! stdout and stderr piped back, restarted per [`Backoff`].
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::backoff::{Backoff, RestartPolicy};
+use super::log_ring::LogRing;
+
+/// Lines of output kept for the status screen.
+const RING_LINES: usize = 200;
+
+#[derive(Debug)]
+enum State {
+    Running { pid: Pid },
+    Waiting { until: Instant },
+    Stopped,
+}
+
+/// Something the console should show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceEvent {
+    Started {
+        pid: i32,
+        start: u32,
+    },
+    StartFailed {
+        reason: String,
+        restart_in: Duration,
+    },
+    Exited {
+        status: String,
+        restart_in: Duration,
+        attempt: u32,
+        crash_loop: bool,
+    },
+}
+
+pub struct Service {
+    pub name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    state: State,
+    backoff: Backoff,
+    ring: LogRing,
+    pipes: Vec<File>,
+    starts: u32,
+}
+
+impl Service {
+    pub fn new(
+        name: &str,
+        program: impl Into<PathBuf>,
+        args: Vec<String>,
+        policy: RestartPolicy,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            program: program.into(),
+            args,
+            state: State::Stopped,
+            backoff: Backoff::new(policy),
+            ring: LogRing::new(RING_LINES),
+            pipes: Vec::new(),
+            starts: 0,
+        }
+    }
+
+    pub fn pid(&self) -> Option<Pid> {
+        match self.state {
+            State::Running { pid } => Some(pid),
+            _ => None,
+        }
+    }
+
+    /// The last lines of output.
+    pub fn recent_output(&self) -> impl Iterator<Item = &str> {
+        self.ring.lines()
+    }
+
+    /// Spawns the process now.
+    pub fn start(&mut self, now: Instant) -> ServiceEvent {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group: stopping it signals every process it
+            // started too (gokrazy does the same, for the same reason).
+            .process_group(0);
+        match cmd.spawn() {
+            Ok(mut child) => {
+                // The child is reaped by init's waitpid(-1) loop, not through
+                // `Child`, so dropping it here does not lose the status.
+                let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
+                let pipes: Vec<OwnedFd> = [
+                    child.stdout.take().map(OwnedFd::from),
+                    child.stderr.take().map(OwnedFd::from),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                self.pipes = pipes
+                    .into_iter()
+                    .filter_map(|fd| set_nonblocking(&fd).ok().map(|()| File::from(fd)))
+                    .collect();
+                self.backoff.on_start(now);
+                self.starts += 1;
+                self.state = State::Running { pid };
+                ServiceEvent::Started {
+                    pid: pid.as_raw(),
+                    start: self.starts,
+                }
+            }
+            Err(e) => {
+                let plan = self.backoff.on_exit(now);
+                self.state = State::Waiting {
+                    until: now + plan.delay,
+                };
+                ServiceEvent::StartFailed {
+                    reason: format!("{}: {e}", self.program.display()),
+                    restart_in: plan.delay,
+                }
+            }
+        }
+    }
+
+    /// Output pipes to poll.
+    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.pipes.iter().map(AsFd::as_fd).collect()
+    }
+
+    /// Reads what the pipes hold without blocking; returns complete lines.
+    pub fn read_output(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut buf = [0u8; 8192];
+        let mut open = Vec::new();
+        for mut pipe in self.pipes.drain(..) {
+            let mut eof = false;
+            loop {
+                match pipe.read(&mut buf) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => lines.extend(self.ring.push_bytes(&buf[..n])),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break, // EAGAIN: drained for now
+                }
+            }
+            if !eof {
+                open.push(pipe);
+            }
+        }
+        self.pipes = open;
+        lines
+    }
+
+    /// Hands over an exit status from init's reaper; `None` if it was not ours.
+    pub fn on_exit(&mut self, status: WaitStatus, now: Instant) -> Option<ServiceEvent> {
+        let pid = status.pid()?;
+        if self.pid() != Some(pid) {
+            return None;
+        }
+        let plan = self.backoff.on_exit(now);
+        self.state = State::Waiting {
+            until: now + plan.delay,
+        };
+        Some(ServiceEvent::Exited {
+            status: describe(status),
+            restart_in: plan.delay,
+            attempt: plan.attempt,
+            crash_loop: plan.crash_loop,
+        })
+    }
+
+    /// When init's loop must wake up for this service.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::Waiting { until } => Some(until),
+            _ => None,
+        }
+    }
+
+    /// Restarts the service if its backoff delay has passed.
+    pub fn on_timer(&mut self, now: Instant) -> Option<ServiceEvent> {
+        match self.state {
+            State::Waiting { until } if now >= until => Some(self.start(now)),
+            _ => None,
+        }
+    }
+
+    /// Sends `sig` to the service's process group (SIGHUP: reload).
+    pub fn signal(&self, sig: Signal) -> Result<(), Errno> {
+        match self.pid() {
+            Some(pid) => kill(Pid::from_raw(-pid.as_raw()), sig),
+            None => Err(Errno::ESRCH),
+        }
+    }
+
+    /// Stops the service for shutdown: SIGTERM, up to `deadline` for it to
+    /// exit, then SIGKILL. Returns how it ended, for the console.
+    pub fn stop(&mut self, deadline: Duration) -> String {
+        let Some(pid) = self.pid() else {
+            self.state = State::Stopped;
+            return "not running".into();
+        };
+        self.state = State::Stopped;
+        let group = Pid::from_raw(-pid.as_raw());
+        let _ = kill(group, Signal::SIGTERM);
+        let until = Instant::now() + deadline;
+        loop {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {}
+                Ok(status) => {
+                    let _ = kill(group, Signal::SIGKILL); // helpers it left behind
+                    return describe(status);
+                }
+                Err(e) => return format!("gone ({e})"),
+            }
+            if Instant::now() >= until {
+                let _ = kill(group, Signal::SIGKILL);
+                let status = waitpid(pid, None).map(describe).unwrap_or_default();
+                return format!("killed after {} s: {status}", deadline.as_secs());
+            }
+            self.read_output();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> nix::Result<()> {
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(|_| ())
+}
+
+/// "exit status 1", "killed by SIGKILL", as the console says it.
+pub fn describe(status: WaitStatus) -> String {
+    match status {
+        WaitStatus::Exited(_, code) => format!("exit status {code}"),
+        WaitStatus::Signaled(_, sig, core) => {
+            format!(
+                "killed by {sig}{}",
+                if core { " (core dumped)" } else { "" }
+            )
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Input: /bin/sh printing two lines and exiting 3.
+    /// Output: a Started event, the two lines from the pipes, and an Exited
+    /// event with "exit status 3" and the first backoff delay.
+    #[test]
+    fn runs_collects_output_and_reports_exit() {
+        let mut s = Service::new(
+            "sh",
+            "/bin/sh",
+            vec!["-c".into(), "echo out; echo err >&2; exit 3".into()],
+            RestartPolicy::default(),
+        );
+        let t0 = Instant::now();
+        assert!(matches!(
+            s.start(t0),
+            ServiceEvent::Started { start: 1, .. }
+        ));
+        let pid = s.pid().unwrap();
+        let status = waitpid(pid, None).unwrap();
+        let mut lines = Vec::new();
+        while !s.fds().is_empty() {
+            lines.extend(s.read_output());
+        }
+        lines.sort();
+        assert_eq!(lines, ["err", "out"]);
+        let ev = s.on_exit(status, t0).unwrap();
+        assert_eq!(
+            ev,
+            ServiceEvent::Exited {
+                status: "exit status 3".into(),
+                restart_in: Duration::from_millis(100),
+                attempt: 1,
+                crash_loop: false
+            }
+        );
+        assert_eq!(s.next_deadline(), Some(t0 + Duration::from_millis(100)));
+        assert!(s.on_timer(t0).is_none(), "not yet due");
+        assert!(matches!(
+            s.on_timer(t0 + Duration::from_millis(100)),
+            Some(ServiceEvent::Started { start: 2, .. })
+        ));
+        let status = waitpid(s.pid().unwrap(), None).unwrap();
+        let ev = s.on_exit(status, t0 + Duration::from_millis(110)).unwrap();
+        assert!(
+            matches!(ev, ServiceEvent::Exited { restart_in, attempt: 2, .. } if restart_in == Duration::from_millis(200)),
+            "{ev:?}"
+        );
+        assert_eq!(s.stop(Duration::from_secs(5)), "not running");
+    }
+
+    #[test]
+    fn stop_escalates_to_sigkill_and_foreign_pids_are_ignored() {
+        let mut s = Service::new(
+            "stubborn",
+            "/bin/sh",
+            vec![
+                "-c".into(),
+                "trap '' TERM; while :; do sleep 0.05; done".into(),
+            ],
+            RestartPolicy::default(),
+        );
+        s.start(Instant::now());
+        // Give the shell time to install its trap.
+        std::thread::sleep(Duration::from_millis(200));
+        let other = WaitStatus::Exited(Pid::from_raw(1), 0);
+        assert!(s.on_exit(other, Instant::now()).is_none());
+        let how = s.stop(Duration::from_millis(300));
+        assert!(
+            how.contains("killed after") && how.contains("SIGKILL"),
+            "{how}"
+        );
+    }
+
+    #[test]
+    fn missing_program_is_a_start_failure_with_backoff() {
+        let mut s = Service::new("nope", "/nonexistent/lbd", vec![], RestartPolicy::default());
+        let now = Instant::now();
+        match s.start(now) {
+            ServiceEvent::StartFailed { reason, restart_in } => {
+                assert!(reason.contains("/nonexistent/lbd"), "{reason}");
+                assert_eq!(restart_in, Duration::from_millis(100));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
