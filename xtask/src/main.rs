@@ -6,14 +6,17 @@ use std::process::ExitCode;
 
 use xshell::{cmd, Shell};
 
+mod bench;
 mod packages;
 
-const USAGE: &str = "usage: cargo xtask test    fmt, clippy, unit and integration tests, build the image, QEMU tests";
+const USAGE: &str = "usage: cargo xtask test          fmt, clippy, unit and integration tests, build the image, QEMU tests
+       cargo xtask bench NAME    run a benchmark (see BENCHMARKS.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("bench") => bench::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
