@@ -37,3 +37,4 @@ pub mod runtime;
 pub mod state;
 pub mod stats;
 pub mod syslog;
+pub mod vrrp;
