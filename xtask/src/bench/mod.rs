@@ -1,8 +1,28 @@
 //! Benchmarks: `cargo xtask bench <name>`. Not tests: they measure, side by
 //! side with the peer (HAProxy, Keepalived) in the same run, and write
 //! BENCHMARKS.md.
+//!
+//! - `lb`: lbd against HAProxy (lb.rs), in three network namespaces
+//!   (netns.rs), with nginx and iperf3 behind (servers.rs), wrk and iperf3
+//!   in front (load.rs), idle connections for RSS (idle.rs), and the table
+//!   (report.rs, sysinfo.rs).
+
+mod error;
+mod idle;
+mod lb;
+mod load;
+mod netns;
+mod procs;
+mod report;
+mod servers;
+mod sysinfo;
 
 /// Runs the named benchmark.
 pub fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
-    Err(format!("unknown benchmark {:?}", args.first()).into())
+    match args.first().map(String::as_str) {
+        Some("lb") => lb::run(&args[1..]),
+        // The helper the lb bench runs in the client namespace.
+        Some(idle::SUBCOMMAND) => Ok(idle::client(&args[1..])?),
+        other => Err(format!("unknown benchmark {other:?}; known: lb").into()),
+    }
 }

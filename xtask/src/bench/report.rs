@@ -1,0 +1,209 @@
+//! The results table: per row, the median and the spread (min-max) of each
+//! proxy's runs, side by side, and whether lbd is at or above HAProxy.
+
+use std::collections::BTreeMap;
+
+use super::servers::Proxy;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    KeepAliveRps,
+    P50Ms,
+    P99Ms,
+    CpuUsPerRequest,
+    CloseConnPerS,
+    CpuUsPerConnection,
+    Iperf1Gbps,
+    Iperf8Gbps,
+    CpuMsPerGb,
+    RssStartMb,
+    RssIdleMb,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 11] = [
+        Metric::KeepAliveRps,
+        Metric::P50Ms,
+        Metric::P99Ms,
+        Metric::CpuUsPerRequest,
+        Metric::CloseConnPerS,
+        Metric::CpuUsPerConnection,
+        Metric::Iperf1Gbps,
+        Metric::Iperf8Gbps,
+        Metric::CpuMsPerGb,
+        Metric::RssStartMb,
+        Metric::RssIdleMb,
+    ];
+
+    pub fn label(self, idle: usize) -> String {
+        match self {
+            Metric::KeepAliveRps => "keep-alive req/s".into(),
+            Metric::P50Ms => "keep-alive p50 latency (ms)".into(),
+            Metric::P99Ms => "keep-alive p99 latency (ms)".into(),
+            Metric::CpuUsPerRequest => "proxy CPU per keep-alive request (us)".into(),
+            Metric::CloseConnPerS => "Connection: close conn/s".into(),
+            Metric::CpuUsPerConnection => "proxy CPU per connection (us)".into(),
+            Metric::Iperf1Gbps => "iperf3 1 stream (Gbit/s)".into(),
+            Metric::Iperf8Gbps => "iperf3 8 streams (Gbit/s)".into(),
+            Metric::CpuMsPerGb => "proxy CPU per GB, iperf3 1 stream (ms)".into(),
+            Metric::RssStartMb => "RSS after start (MB)".into(),
+            Metric::RssIdleMb => format!("RSS with {idle} idle connections (MB)"),
+        }
+    }
+
+    pub fn higher_is_better(self) -> bool {
+        matches!(
+            self,
+            Metric::KeepAliveRps | Metric::CloseConnPerS | Metric::Iperf1Gbps | Metric::Iperf8Gbps
+        )
+    }
+
+    fn decimals(self) -> usize {
+        match self {
+            Metric::KeepAliveRps | Metric::CloseConnPerS | Metric::CpuMsPerGb => 0,
+            Metric::Iperf1Gbps | Metric::Iperf8Gbps | Metric::RssStartMb | Metric::RssIdleMb => 2,
+            Metric::CpuUsPerRequest | Metric::CpuUsPerConnection => 1,
+            Metric::P50Ms | Metric::P99Ms => 3,
+        }
+    }
+}
+
+/// One proxy's values per metric, one per round.
+pub type Samples = BTreeMap<Proxy, BTreeMap<Metric, Vec<f64>>>;
+
+#[derive(Debug, PartialEq)]
+pub struct Summary {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+pub fn summarize(values: &[f64]) -> Option<Summary> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Some(Summary {
+        median,
+        min: v[0],
+        max: v[n - 1],
+    })
+}
+
+fn cell(s: Option<&Summary>, decimals: usize) -> (String, String) {
+    match s {
+        Some(s) => (
+            format!("{:.*}", decimals, s.median),
+            format!("{:.*}-{:.*}", decimals, s.min, decimals, s.max),
+        ),
+        None => ("-".into(), "-".into()),
+    }
+}
+
+/// The Markdown table.
+pub fn table(samples: &Samples, idle: usize) -> String {
+    let mut out = String::from(
+        "| row | lbd median | lbd spread | HAProxy median | HAProxy spread | lbd vs HAProxy |\n\
+         | --- | ---: | ---: | ---: | ---: | --- |\n",
+    );
+    for m in Metric::ALL {
+        let get = |p: Proxy| {
+            samples
+                .get(&p)
+                .and_then(|r| r.get(&m))
+                .and_then(|v| summarize(v))
+        };
+        let (l, h) = (get(Proxy::Lbd), get(Proxy::Haproxy));
+        let (lm, ls) = cell(l.as_ref(), m.decimals());
+        let (hm, hs) = cell(h.as_ref(), m.decimals());
+        out.push_str(&format!(
+            "| {} | {lm} | {ls} | {hm} | {hs} | {} |\n",
+            m.label(idle),
+            verdict(m, l.as_ref(), h.as_ref())
+        ));
+    }
+    out
+}
+
+/// `+12.3 % (better)`: the median difference, signed so that + means lbd
+/// has more, and whether that is at or above HAProxy for this row.
+fn verdict(m: Metric, lbd: Option<&Summary>, hap: Option<&Summary>) -> String {
+    let (Some(l), Some(h)) = (lbd, hap) else {
+        return "-".into();
+    };
+    if h.median == 0.0 {
+        return "-".into();
+    }
+    let diff = (l.median - h.median) / h.median * 100.0;
+    let ok = if m.higher_is_better() {
+        l.median >= h.median
+    } else {
+        l.median <= h.median
+    };
+    format!(
+        "{diff:+.1} % ({})",
+        if ok { "at or above" } else { "below" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_spread() {
+        let s = summarize(&[3.0, 1.0, 2.0]).expect("values");
+        assert_eq!(
+            s,
+            Summary {
+                median: 2.0,
+                min: 1.0,
+                max: 3.0
+            }
+        );
+        let s = summarize(&[4.0, 1.0, 2.0, 3.0]).expect("values");
+        assert_eq!(s.median, 2.5);
+        assert_eq!(summarize(&[f64::NAN]), None);
+    }
+
+    #[test]
+    fn lower_is_better_for_latency_and_cpu() {
+        let fast = Summary {
+            median: 1.0,
+            min: 1.0,
+            max: 1.0,
+        };
+        let slow = Summary {
+            median: 2.0,
+            min: 2.0,
+            max: 2.0,
+        };
+        assert!(verdict(Metric::P99Ms, Some(&fast), Some(&slow)).contains("at or above"));
+        assert!(verdict(Metric::KeepAliveRps, Some(&fast), Some(&slow)).contains("below"));
+        assert_eq!(verdict(Metric::KeepAliveRps, Some(&fast), None), "-");
+    }
+
+    #[test]
+    fn table_has_a_row_per_metric_side_by_side() {
+        let mut samples = Samples::new();
+        for (p, v) in [(Proxy::Lbd, 110.0), (Proxy::Haproxy, 100.0)] {
+            samples
+                .entry(p)
+                .or_default()
+                .insert(Metric::KeepAliveRps, vec![v, v - 10.0, v + 10.0]);
+        }
+        let t = table(&samples, 10000);
+        assert_eq!(t.lines().count(), 2 + Metric::ALL.len());
+        assert!(t.contains(
+            "| keep-alive req/s | 110 | 100-120 | 100 | 90-110 | +10.0 % (at or above) |"
+        ));
+        assert!(t.contains("RSS with 10000 idle connections"));
+    }
+}

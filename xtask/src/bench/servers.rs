@@ -1,0 +1,264 @@
+//! Config files and start commands for the backend (nginx, iperf3 -s) and
+//! the two proxies (lbd, HAProxy), all in the bench's temp dir: our own
+//! instances with our own pid files, never the system's services.
+//!
+//! Both proxies get the same job: mode tcp, frontend :80 to nginx and
+//! :5201 to iperf3, one thread, connect 5s / client 50s / server 50s /
+//! queue 10s, maxconn 20000, no logs. Everything else is each one's default
+//! (lbd splices after 128 KiB by default; HAProxy does not splice unless
+//! told to).
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::error::BenchError;
+use super::netns::{Ns, Topology, BACKEND_ADDR, PROXY_FRONT_ADDR};
+use super::procs::{comm, listening_ports, Daemon};
+
+pub const HTTP_PORT: u16 = 80;
+pub const IPERF_PORT: u16 = 5201;
+/// The static file wrk fetches.
+pub const FILE_PATH: &str = "/index.html";
+const FILE_BODY: &str = "<html><body>lbd bench: a small static file.</body></html>\n";
+/// CPU of the backend and the load generators.
+pub const LOAD_CPU: &str = "0";
+/// CPU of the proxy.
+pub const PROXY_CPU: &str = "1";
+/// Open-file limit for every process that holds the idle connections.
+pub const NOFILE: &str = "65536";
+const MAXCONN: u32 = 20000;
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Proxy {
+    Lbd,
+    Haproxy,
+}
+
+impl Proxy {
+    pub const ALL: [Proxy; 2] = [Proxy::Lbd, Proxy::Haproxy];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Proxy::Lbd => "lbd",
+            Proxy::Haproxy => "HAProxy",
+        }
+    }
+
+    fn comm(self) -> &'static str {
+        match self {
+            Proxy::Lbd => "lbd",
+            Proxy::Haproxy => "haproxy",
+        }
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), BenchError> {
+    std::fs::write(path, text).map_err(|source| BenchError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn wait_listening(d: &mut Daemon, ports: &[u16]) -> Result<(), BenchError> {
+    let until = format!("listen on port(s) {ports:?}");
+    d.wait_until(&until, START_TIMEOUT, |pid| {
+        let open = listening_ports(pid);
+        ports.iter().all(|p| open.contains(p))
+    })
+}
+
+/// nginx serving FILE_PATH on BACKEND_ADDR:80, one process on LOAD_CPU.
+pub fn start_nginx(topo: &Topology, dir: &Path) -> Result<Daemon, BenchError> {
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).map_err(|source| BenchError::Write {
+        path: www.clone(),
+        source,
+    })?;
+    write(&www.join(FILE_PATH.trim_start_matches('/')), FILE_BODY)?;
+    let d = dir.display();
+    // keepalive_requests: nginx would otherwise close a keep-alive
+    // connection after 1000 requests and wrk would measure reconnects.
+    let conf = format!(
+        "user root;
+worker_processes 1;
+daemon off;
+master_process off;
+worker_rlimit_nofile {NOFILE};
+pid {d}/nginx.pid;
+error_log {d}/nginx-error.log warn;
+events {{ worker_connections 30000; }}
+http {{
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    client_body_temp_path {d}/nginx-body;
+    server {{
+        listen {BACKEND_ADDR}:{HTTP_PORT} backlog=4096;
+        root {d}/www;
+    }}
+}}
+"
+    );
+    let path = dir.join("nginx.conf");
+    write(&path, &conf)?;
+    let mut cmd = topo.exec(Ns::Backend);
+    cmd.args(["taskset", "-c", LOAD_CPU, "nginx", "-p"])
+        .arg(dir)
+        .arg("-e")
+        .arg(dir.join("nginx-error.log"))
+        .arg("-c")
+        .arg(&path);
+    let mut nginx = Daemon::spawn("nginx", cmd, &dir.join("nginx.log"))?;
+    wait_listening(&mut nginx, &[HTTP_PORT])?;
+    Ok(nginx)
+}
+
+/// iperf3 server on BACKEND_ADDR:5201, on LOAD_CPU.
+pub fn start_iperf3(topo: &Topology, dir: &Path) -> Result<Daemon, BenchError> {
+    let mut cmd = topo.exec(Ns::Backend);
+    cmd.args([
+        "taskset",
+        "-c",
+        LOAD_CPU,
+        "iperf3",
+        "-s",
+        "-B",
+        BACKEND_ADDR,
+        "-p",
+    ])
+    .arg(IPERF_PORT.to_string());
+    let mut iperf = Daemon::spawn("iperf3 -s", cmd, &dir.join("iperf3-server.log"))?;
+    wait_listening(&mut iperf, &[IPERF_PORT])?;
+    Ok(iperf)
+}
+
+fn lbd_config(dir: &Path) -> String {
+    let d = dir.display();
+    let mut conf = format!(
+        "[global]
+control_socket = \"{d}/lbd.sock\"
+state_file = \"{d}/lbd-state.json\"
+maxconn = {MAXCONN}
+
+[defaults.timeout]
+connect = \"5s\"
+client = \"50s\"
+server = \"50s\"
+queue = \"10s\"
+"
+    );
+    for (name, port) in [("http", HTTP_PORT), ("iperf", IPERF_PORT)] {
+        conf.push_str(&format!(
+            "
+[frontends.{name}]
+bind = [\"{PROXY_FRONT_ADDR}:{port}\"]
+mode = \"tcp\"
+default_backend = \"{name}\"
+
+[backends.{name}]
+mode = \"tcp\"
+
+[backends.{name}.servers.s1]
+address = \"{BACKEND_ADDR}:{port}\"
+"
+        ));
+    }
+    conf
+}
+
+fn haproxy_config() -> String {
+    let mut conf = format!(
+        "global
+    nbthread 1
+    maxconn {MAXCONN}
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 50s
+    timeout server 50s
+    timeout queue 10s
+"
+    );
+    for (name, port) in [("http", HTTP_PORT), ("iperf", IPERF_PORT)] {
+        conf.push_str(&format!(
+            "
+frontend {name}
+    bind {PROXY_FRONT_ADDR}:{port}
+    default_backend {name}
+
+backend {name}
+    server s1 {BACKEND_ADDR}:{port}
+"
+        ));
+    }
+    conf
+}
+
+/// Starts the proxy in the proxy namespace on PROXY_CPU with a raised
+/// open-file limit, and waits until both frontends listen.
+pub fn start_proxy(
+    topo: &Topology,
+    dir: &Path,
+    proxy: Proxy,
+    lbd_bin: &Path,
+) -> Result<Daemon, BenchError> {
+    let mut cmd = topo.exec(Ns::Proxy);
+    cmd.args(["prlimit", &format!("--nofile={NOFILE}:{NOFILE}")])
+        .args(["taskset", "-c", PROXY_CPU]);
+    match proxy {
+        Proxy::Lbd => {
+            let path = dir.join("lbd.toml");
+            write(&path, &lbd_config(dir))?;
+            // Logs off: one line per connection is lbd's info level.
+            cmd.env("LBD_LOG", "error")
+                .arg(lbd_bin)
+                .arg("run")
+                .arg("-c")
+                .arg(&path);
+        }
+        Proxy::Haproxy => {
+            let path = dir.join("haproxy.cfg");
+            write(&path, &haproxy_config())?;
+            // -db: stay in the foreground, one process; no `log` line: no logs.
+            cmd.args(["haproxy", "-db", "-f"]).arg(&path);
+        }
+    }
+    let log = dir.join(format!("{}.log", proxy.comm()));
+    let mut d = Daemon::spawn(proxy.label(), cmd, &log)?;
+    wait_listening(&mut d, &[HTTP_PORT, IPERF_PORT])?;
+    // prlimit, taskset and `ip netns exec` all exec: the pid is the proxy's.
+    let name = comm(d.pid());
+    if name != proxy.comm() {
+        return Err(BenchError::NotReady {
+            what: proxy.label().into(),
+            until: format!("be the process we measure (pid {} is {name:?})", d.pid()),
+            seconds: 0,
+            log: d.log_tail(),
+        });
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_proxies_get_the_same_timeouts_and_frontends() {
+        let lbd = lbd_config(Path::new("/tmp/x"));
+        let hap = haproxy_config();
+        for t in ["connect", "client", "server", "queue"] {
+            assert!(hap.contains(&format!("timeout {t} ")), "{t}");
+            assert!(lbd.contains(&format!("\n{t} = ")), "{t}");
+        }
+        for port in [HTTP_PORT, IPERF_PORT] {
+            let bind = format!("{PROXY_FRONT_ADDR}:{port}");
+            let server = format!("{BACKEND_ADDR}:{port}");
+            assert!(lbd.contains(&bind) && hap.contains(&bind));
+            assert!(lbd.contains(&server) && hap.contains(&server));
+        }
+        assert!(hap.contains("nbthread 1") && !hap.contains("\n    log"));
+    }
+}

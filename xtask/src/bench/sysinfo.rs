@@ -1,0 +1,149 @@
+//! What BENCHMARKS.md says besides the table: the command, the machine, the
+//! versions and the date, each read from the system (never typed in).
+
+use std::path::Path;
+use std::process::Command;
+
+use super::lb::Options;
+
+pub struct Machine {
+    pub date: String,
+    pub nproc: String,
+    pub cpu: String,
+    pub kernel: String,
+    pub loadavg: String,
+    pub versions: Vec<(&'static str, String)>,
+}
+
+/// First non-empty line of a command's stdout, else stderr (nginx -v and
+/// wrk -v print there), or what went wrong.
+fn first_line(program: &str, args: &[&str]) -> String {
+    match Command::new(program).args(args).output() {
+        Ok(o) => [o.stdout, o.stderr]
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .find_map(|t| t.lines().find(|l| !l.trim().is_empty()).map(str::to_string))
+            .unwrap_or_else(|| format!("({program} printed nothing)")),
+        Err(e) => format!("({program}: {e})"),
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "(no model name in /proc/cpuinfo)".into())
+}
+
+pub fn machine(lbd_bin: &Path) -> Machine {
+    let lbd = lbd_bin.to_string_lossy();
+    Machine {
+        date: first_line("date", &["-u"]),
+        nproc: first_line("nproc", &[]),
+        cpu: cpu_model(),
+        kernel: first_line("uname", &["-r"]),
+        loadavg: std::fs::read_to_string("/proc/loadavg")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+        versions: vec![
+            ("lbd", first_line(&lbd, &["--version"])),
+            ("haproxy", first_line("haproxy", &["-v"])),
+            ("nginx", first_line("nginx", &["-v"])),
+            ("wrk", first_line("wrk", &["-v"])),
+            ("iperf3", first_line("iperf3", &["--version"])),
+        ],
+    }
+}
+
+impl Machine {
+    pub fn describe(&self) -> Vec<String> {
+        let mut v = vec![
+            format!("- date (`date -u` at start): {}", self.date),
+            format!(
+                "- machine: {} CPUs (`nproc`), {} (/proc/cpuinfo), kernel {} (`uname -r`)",
+                self.nproc, self.cpu, self.kernel
+            ),
+            format!("- load average at start (/proc/loadavg): {}", self.loadavg),
+        ];
+        for (name, ver) in &self.versions {
+            v.push(format!("- {name}: `{ver}`"));
+        }
+        v
+    }
+}
+
+pub fn document(
+    command: &str,
+    machine: &Machine,
+    opts: &Options,
+    table: &str,
+    warnings: &[String],
+) -> String {
+    let mut doc = format!(
+        "# Benchmarks
+
+Written by `cargo xtask bench lb` (xtask/src/bench/); rerun it to reproduce.
+Do not edit the numbers by hand.
+
+## lbd against HAProxy, mode tcp
+
+Command (as root):
+
+    {command}
+
+{}
+
+### Results
+
+{} rounds, each proxy started fresh per round, runs alternating (lbd,
+HAProxy, lbd, HAProxy, ...); {} s per load. Median and spread (min-max)
+over the rounds. \"lbd vs HAProxy\" is the difference of the medians; \"at
+or above\" means lbd is as good or better on that row (higher req/s,
+conn/s, Gbit/s; lower latency, CPU and RSS).
+
+{table}
+",
+        machine.describe().join("\n"),
+        opts.rounds,
+        opts.duration_s,
+    );
+    if !warnings.is_empty() {
+        doc.push_str("Errors wrk reported during the runs:\n\n");
+        for w in warnings {
+            doc.push_str(&format!("- {w}\n"));
+        }
+        doc.push('\n');
+    }
+    doc.push_str(&format!(
+        "### Setup
+
+- Three network namespaces (client, proxy, backend) made by the bench,
+  joined by veth pairs at MTU 1500 (client 10.77.1.1 - 10.77.1.2 proxy
+  10.77.2.1 - 10.77.2.2 backend), removed at the end, also on error or
+  Ctrl-C.
+- Backend: nginx (one process, keep-alive without a request limit, access
+  log off) serving a 58-byte static file, and an iperf3 server, on CPU 0.
+- Proxy on CPU 1 (`taskset -c 1`), mode tcp, one frontend to nginx (:80)
+  and one to iperf3 (:5201); timeouts connect 5s, client 50s, server 50s,
+  queue 10s; maxconn 20000; logs off (HAProxy: no `log` line; lbd:
+  `LBD_LOG=error`). HAProxy: `nbthread 1`. lbd: one CPU, so one tokio
+  worker; its defaults otherwise (splice(2) after 128 KiB per direction).
+- Load on CPU 0: `wrk -t1 -c32 --latency` keep-alive and with
+  `-H 'Connection: close'`; `iperf3 -c` through the proxy with `-P 1` and
+  `-P 8`. The load and nginx share CPU 0, so keep-alive req/s is bounded by
+  the client core: compare proxies on CPU per request there.
+- Proxy CPU: utime+stime delta from /proc/PID/stat over each load, divided
+  by the requests wrk completed (or by the GB iperf3 received).
+- RSS: VmRSS from /proc/PID/status right after start, and once the proxy
+  holds {} idle TCP connections opened from the client namespace (both
+  sides: two descriptors each).
+",
+        opts.idle
+    ));
+    doc
+}
