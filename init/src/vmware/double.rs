@@ -7,8 +7,14 @@
 //! wrong one fails with status 0, as the VMX does. It can inject a
 //! checkpoint (CPT) mid-message and answers RPCI `info-get` from a
 //! guestinfo store.
+//!
+//! It also plays the host side of TCLO: every message the guest sends on
+//! a TCLO channel is its reply to the previous command; the host answers
+//! with the next queued command, or with nothing (no DORECV) when the
+//! queue is empty. `host_reset` drops every channel, as the VMX does on
+//! vMotion or snapshot restore.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::backdoor::{
     halves, high16, Backdoor, Registers, BDOOR_CMD_MESSAGE, BDOOR_MAGIC, BDOOR_PORT,
@@ -56,10 +62,24 @@ pub struct FakeHypervisor {
     pub messages: Vec<Vec<u8>>,
     /// Calls that broke the protocol, described.
     pub violations: Vec<String>,
+    /// TCLO commands the host will send, in order.
+    pub tclo_commands: VecDeque<Vec<u8>>,
+    /// Each TCLO command the host sent with the guest's reply to it.
+    pub tclo_exchanges: Vec<(String, String)>,
+    /// Every complete RPCI message, in order.
+    pub rpci: Vec<Vec<u8>>,
+    /// RPCI commands starting with one of these are answered
+    /// `0 Unknown command`, as an older host would.
+    pub rpci_unknown: Vec<String>,
     // Host state: `pub(super)` only so tests can build scenarios with
     // struct update syntax; nothing outside the double touches them.
     pub(super) channels: [Option<HostChannel>; MAX_CHANNELS],
     pub(super) cookie_seed: u32,
+    /// The TCLO command awaiting the guest's reply.
+    pub(super) tclo_pending: Option<Vec<u8>>,
+    /// Channels the host dropped; calls on them fail without counting as
+    /// a guest violation.
+    pub(super) dropped: Vec<u16>,
 }
 
 impl Default for FakeHypervisor {
@@ -75,8 +95,14 @@ impl Default for FakeHypervisor {
             calls: Vec::new(),
             messages: Vec::new(),
             violations: Vec::new(),
+            tclo_commands: VecDeque::new(),
+            tclo_exchanges: Vec::new(),
+            rpci: Vec::new(),
+            rpci_unknown: Vec::new(),
             channels: Default::default(),
             cookie_seed: 0x1234_5678,
+            tclo_pending: None,
+            dropped: Vec::new(),
         }
     }
 }
@@ -91,6 +117,31 @@ impl FakeHypervisor {
                 .collect(),
             ..Self::default()
         }
+    }
+
+    /// Queues a TCLO command.
+    pub fn queue(&mut self, command: &str) {
+        self.tclo_commands.push_back(command.as_bytes().to_vec());
+    }
+
+    /// The RPCI messages as text, trailing NUL shown as `\0`.
+    pub fn rpci_texts(&self) -> Vec<String> {
+        self.rpci
+            .iter()
+            .map(|m| String::from_utf8_lossy(m).replace('\0', "\\0"))
+            .collect()
+    }
+
+    /// Drops every channel, as the VMX does on vMotion or snapshot restore;
+    /// a command sent but not yet answered is lost.
+    pub fn host_reset(&mut self) {
+        for (id, ch) in self.channels.iter_mut().enumerate() {
+            if ch.take().is_some() {
+                self.dropped
+                    .push(u16::try_from(id).expect("slot index below MAX_CHANNELS fits u16"));
+            }
+        }
+        self.tclo_pending = None;
     }
 
     /// How many channels are open now.
@@ -138,6 +189,7 @@ impl FakeHypervisor {
             state: State::Idle,
         });
         let id = u16::try_from(slot).expect("slot index below MAX_CHANNELS fits u16");
+        self.dropped.retain(|d| *d != id);
         let (esi, edi) = cookies.unwrap_or((0, 0));
         Registers {
             ecx: halves(status::SUCCESS, 0),
@@ -148,24 +200,76 @@ impl FakeHypervisor {
         }
     }
 
-    /// Handles a complete message on a channel: the host's RPCI server.
-    fn process(&mut self, protocol: u32, message: Vec<u8>) -> Vec<u8> {
+    /// Handles a complete message on a channel and returns the channel's
+    /// next state: the RPCI server's reply, or TCLO's next command.
+    fn process(&mut self, protocol: u32, message: Vec<u8>) -> State {
         self.messages.push(message.clone());
+        if protocol == PROTO_TCLO {
+            return self.tclo(message);
+        }
+        self.rpci.push(message.clone());
         if let Some(reply) = self.reply_override.take() {
-            return reply;
+            return State::ReplyReady(reply);
         }
-        if protocol != PROTO_RPCI {
-            return Vec::new();
+        State::ReplyReady(self.rpci_reply(&message))
+    }
+
+    /// The TCLO host: `message` answers the pending command, if any.
+    fn tclo(&mut self, message: Vec<u8>) -> State {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        if let Some(command) = self.tclo_pending.take() {
+            self.tclo_exchanges.push((text(&command), text(&message)));
+        } else if !message.is_empty() {
+            self.violations.push(format!(
+                "TCLO reply {:?} with no command pending",
+                text(&message)
+            ));
         }
-        let text = String::from_utf8_lossy(&message);
+        match self.tclo_commands.pop_front() {
+            Some(command) => {
+                self.tclo_pending = Some(command.clone());
+                State::ReplyReady(command)
+            }
+            None => State::Idle,
+        }
+    }
+
+    /// What the VMX answers to an RPCI command.
+    fn rpci_reply(&mut self, message: &[u8]) -> Vec<u8> {
+        let text = String::from_utf8_lossy(message);
+        let text = text.strip_suffix('\0').unwrap_or(&text);
+        if self
+            .rpci_unknown
+            .iter()
+            .any(|p| text.starts_with(p.as_str()))
+        {
+            return b"0 Unknown command".to_vec();
+        }
         if let Some(name) = text.strip_prefix("info-get ") {
             return match self.guestinfo.get(name.trim()) {
                 Some(v) => format!("1 {v}").into_bytes(),
                 None => b"0 No value found".to_vec(),
             };
         }
+        if let Some(value) = text.strip_prefix("info-set guestinfo.ip ") {
+            // The tools' own key (broadcastIP); the VMX takes it.
+            self.guestinfo
+                .insert("guestinfo.ip".to_owned(), value.to_owned());
+            return b"1 ".to_vec();
+        }
         if text.starts_with("info-set ") {
             return b"0 Guest is not allowed to set this key".to_vec();
+        }
+        const ACCEPTED: [&str; 6] = [
+            "tools.capability.",
+            "tools.set.version ",
+            "tools.os.statechange.status ",
+            "vmx.capability.unified_loop ",
+            "SetGuestInfo  ",
+            "log ",
+        ];
+        if ACCEPTED.iter().any(|p| text.starts_with(p)) {
+            return b"1 ".to_vec();
         }
         b"0 Unknown command".to_vec()
     }
@@ -173,6 +277,10 @@ impl FakeHypervisor {
     fn message(&mut self, sub: u16, regs: Registers) -> Registers {
         let id = high16(regs.edx);
         let idx = usize::from(id);
+        if self.dropped.contains(&id) {
+            // The host dropped it: fails, as the guest cannot know yet.
+            return Registers::default();
+        }
         let Some(ch) = self.channels.get_mut(idx).and_then(Option::as_mut) else {
             return self.fail(format!("subtype {sub} on channel {id}, which is not open"));
         };
@@ -193,8 +301,8 @@ impl FakeHypervisor {
                     return self.fail(format!("SENDSIZE of {len} bytes"));
                 }
                 if len == 0 {
-                    let reply = self.process(protocol, Vec::new());
-                    self.state(idx, State::ReplyReady(reply));
+                    let next = self.process(protocol, Vec::new());
+                    self.state(idx, next);
                 } else {
                     ch.state = State::Sending {
                         len,
@@ -214,8 +322,8 @@ impl FakeHypervisor {
                 let take = (len - buf.len()).min(4);
                 buf.extend_from_slice(&regs.ebx.to_le_bytes()[..take]);
                 if buf.len() == len {
-                    let reply = self.process(protocol, buf);
-                    self.state(idx, State::ReplyReady(reply));
+                    let next = self.process(protocol, buf);
+                    self.state(idx, next);
                 } else {
                     ch.state = State::Sending { len, buf };
                 }
