@@ -22,6 +22,7 @@ mod channel;
 mod detect;
 mod guestinfo;
 mod nicinfo;
+mod report;
 mod rpci;
 mod tclo;
 

@@ -30,7 +30,7 @@
 
 use std::net::IpAddr;
 
-use super::tclo::GuestNic;
+use super::report::GuestNic;
 
 /// `NicInfoVersion::NIC_INFO_V3`.
 const NIC_INFO_V3: u32 = 3;

@@ -22,20 +22,22 @@
 //! ```
 //!
 //! Once registered, the host name (`SetGuestInfo  1`) and the NICs
-//! (`SetGuestInfo  10` + XDR, see `nicinfo`) are sent whenever they change.
+//! (`SetGuestInfo  10` + XDR, see `nicinfo`) are sent whenever they change
+//! (see `report`).
 //! [`Tools`] is a state machine: init's poll loop calls
 //! [`Tools::on_timer`] at [`Tools::next_deadline`] with the backdoor, the
 //! time and what it knows of the guest, and acts on the returned actions.
 //! Nothing here sleeps or reads a clock.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::backdoor::Backdoor;
 use super::channel::{Channel, ChannelError, PROTO_TCLO};
-use super::nicinfo::{encode_nic_info_v3, primary_ip, MAX_IPS_V2, MAX_IPS_V3};
-use super::rpci::{quote, rpci_call, RpciError};
+use super::report::{rpci_logged, Reporter};
+use super::rpci::{quote, RpciError};
+
+pub use super::report::{GuestInfo, GuestNic};
 
 /// Our name on the TCLO channel; vmtoolsd's main service uses the same.
 pub const APP_NAME: &str = "toolbox";
@@ -52,9 +54,6 @@ pub const POLL_DELAY_MAX: Duration = Duration::from_millis(100);
 pub const RETRY_DELAY_FIRST: Duration = Duration::from_millis(100);
 /// The longest wait before reopening after repeated channel errors.
 pub const RETRY_DELAY_MAX: Duration = Duration::from_secs(1);
-/// After a failed guest-info update, the wait before trying again
-/// (open-vm-tools gathers guest info every 30 s).
-pub const REPORT_RETRY: Duration = Duration::from_secs(30);
 /// Commands handled in one `on_timer` call before giving the loop back.
 pub const MAX_COMMANDS_PER_TIMER: usize = 16;
 /// Unknown command names remembered so each is logged once.
@@ -68,37 +67,6 @@ mod os_state {
     pub const POWERON: u32 = 3;
     pub const RESUME: u32 = 4;
     pub const SUSPEND: u32 = 5;
-}
-
-/// `GuestInfoType` from open-vm-tools' `guestInfo.h`: the number after
-/// `SetGuestInfo  `.
-mod info_type {
-    /// The host name (vCenter's "DNS name").
-    pub const DNS_NAME: u32 = 1;
-    /// NIC info, for hosts that lack `IPADDRESS_V3` (at most 64 IPs a NIC).
-    pub const IPADDRESS_V2: u32 = 9;
-    /// NIC info, XDR `GuestNicProto`.
-    pub const IPADDRESS_V3: u32 = 10;
-}
-
-/// One network interface as init knows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GuestNic {
-    /// Kernel name (`eth0`), for logs only: the host matches NICs by MAC.
-    pub name: String,
-    /// Its MAC address; all zero (loopback) is not reported.
-    pub mac: [u8; 6],
-    /// Its addresses with prefix lengths; loopback ones are not reported.
-    pub addrs: Vec<(IpAddr, u8)>,
-}
-
-/// What init tells vCenter about the guest (not guestinfo variables).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GuestInfo {
-    /// The host name; empty: not reported.
-    pub hostname: String,
-    /// The NICs, primary first.
-    pub nics: Vec<GuestNic>,
 }
 
 /// What init must do after a call.
@@ -140,18 +108,6 @@ pub enum ToolsError {
     },
 }
 
-/// What the host was last told, so updates go out only on change.
-#[derive(Debug, Default)]
-struct Reported {
-    hostname: Option<String>,
-    nics: Option<Vec<GuestNic>>,
-    ip: Option<IpAddr>,
-    /// After a failure: no new attempt before this.
-    retry_at: Option<Instant>,
-    /// The host refused `IPADDRESS_V3`: use `IPADDRESS_V2`.
-    nic_info_v2: bool,
-}
-
 /// The TCLO loop. See the module doc.
 #[derive(Debug)]
 pub struct Tools {
@@ -164,12 +120,11 @@ pub struct Tools {
     failures: u32,
     /// `Capabilities_Register` came since the last reset.
     registered: bool,
-    broadcast_ip: bool,
     /// Send `vmx.capability.unified_loop` once the reset reply is out.
     announce_unified_loop: bool,
     /// A power action was returned already; later ones are not repeated.
     power_requested: bool,
-    reported: Reported,
+    reporter: Reporter,
     unknown_logged: BTreeSet<String>,
 }
 
@@ -183,10 +138,9 @@ impl Tools {
             poll_delay: Duration::ZERO,
             failures: 0,
             registered: false,
-            broadcast_ip: false,
             announce_unified_loop: false,
             power_requested: false,
-            reported: Reported::default(),
+            reporter: Reporter::default(),
             unknown_logged: BTreeSet::new(),
         }
     }
@@ -242,7 +196,9 @@ impl Tools {
             // Commands keep coming: the last reply goes out at once.
             Duration::ZERO
         };
-        self.report(bd, now, info, &mut actions);
+        if self.channel.is_some() && self.registered {
+            self.reporter.report(bd, now, info, &mut actions);
+        }
         self.next_poll = now + self.poll_delay;
         actions
     }
@@ -289,7 +245,7 @@ impl Tools {
             // vmtoolsd says this after each reset: the VMX then sends
             // Set_Option and the like on this one channel.
             let msg = format!("vmx.capability.unified_loop {APP_NAME}\0");
-            self.rpci_logged(bd, msg.as_bytes(), actions);
+            rpci_logged(bd, msg.as_bytes(), actions);
         }
         let command = ch.receive(bd)?.unwrap_or_default();
         if command.is_empty() {
@@ -330,7 +286,7 @@ impl Tools {
             "reset" => {
                 // The host forgot everything: register and report again.
                 self.registered = false;
-                self.reported = Reported::default();
+                self.reporter.forget();
                 self.announce_unified_loop = true;
                 format!("OK ATR {APP_NAME}")
             }
@@ -349,11 +305,7 @@ impl Tools {
             "OS_PowerOn" => self.state_change(bd, os_state::POWERON, None, actions),
             "OS_Resume" => {
                 // As vmtoolsd: after a resume, send everything again.
-                let v2 = self.reported.nic_info_v2;
-                self.reported = Reported {
-                    nic_info_v2: v2,
-                    ..Reported::default()
-                };
+                self.reporter.forget();
                 self.state_change(bd, os_state::RESUME, None, actions)
             }
             "OS_Suspend" => self.state_change(bd, os_state::SUSPEND, None, actions),
@@ -375,9 +327,9 @@ impl Tools {
     fn register(&mut self, bd: &mut impl Backdoor, actions: &mut Vec<ToolsAction>) {
         // As vmtoolsd: a capability without a value goes with its trailing
         // space and without the NUL the other commands carry.
-        self.rpci_logged(bd, b"tools.capability.statechange ", actions);
+        rpci_logged(bd, b"tools.capability.statechange ", actions);
         let version = format!("tools.set.version {TOOLS_VERSION_UNMANAGED}\0");
-        self.rpci_logged(bd, version.as_bytes(), actions);
+        rpci_logged(bd, version.as_bytes(), actions);
         self.registered = true;
     }
 
@@ -399,35 +351,12 @@ impl Tools {
         };
         if option == "broadcastIP" {
             match value {
-                "1" => {
-                    self.broadcast_ip = true;
-                    self.reported.ip = None;
-                    self.broadcast(bd, info, actions);
-                }
-                "0" => self.broadcast_ip = false,
+                "1" => self.reporter.set_broadcast_ip(bd, true, info, actions),
+                "0" => self.reporter.set_broadcast_ip(bd, false, info, actions),
                 _ => return INVALID,
             }
         }
         "OK "
-    }
-
-    /// `info-set guestinfo.ip <primary IP>`: the tools' own key behind
-    /// vCenter's IP column, not one of the admin's settings.
-    fn broadcast(
-        &mut self,
-        bd: &mut impl Backdoor,
-        info: &GuestInfo,
-        actions: &mut Vec<ToolsAction>,
-    ) -> bool {
-        let Some(ip) = primary_ip(&info.nics) else {
-            return true;
-        };
-        let msg = format!("info-set guestinfo.ip {ip}\0");
-        let ok = self.rpci_logged(bd, msg.as_bytes(), actions);
-        if ok {
-            self.reported.ip = Some(ip);
-        }
-        ok
     }
 
     fn state_change(
@@ -440,7 +369,7 @@ impl Tools {
         // "1": we always succeed (no scripts to run). The VMX waits for
         // this before it suspends, or counts the halt as done.
         let msg = format!("tools.os.statechange.status 1 {state}\0");
-        self.rpci_logged(bd, msg.as_bytes(), actions);
+        rpci_logged(bd, msg.as_bytes(), actions);
         if let Some(action) = action {
             if self.power_requested {
                 actions.push(ToolsAction::Log(format!(
@@ -455,94 +384,6 @@ impl Tools {
             }
         }
         "OK ".to_owned()
-    }
-
-    /// Sends what changed in `info` since it was last reported.
-    fn report(
-        &mut self,
-        bd: &mut impl Backdoor,
-        now: Instant,
-        info: &GuestInfo,
-        actions: &mut Vec<ToolsAction>,
-    ) {
-        if self.channel.is_none() || !self.registered {
-            return;
-        }
-        if self.reported.retry_at.is_some_and(|t| now < t) {
-            return;
-        }
-        let mut ok = true;
-        let hostname_ok = !info.hostname.is_empty()
-            && info.hostname.len() <= 255
-            && !info.hostname.contains('\0');
-        if hostname_ok && self.reported.hostname.as_deref() != Some(info.hostname.as_str()) {
-            let msg = format!("SetGuestInfo  {} {}\0", info_type::DNS_NAME, info.hostname);
-            if self.rpci_logged(bd, msg.as_bytes(), actions) {
-                self.reported.hostname = Some(info.hostname.clone());
-            } else {
-                ok = false;
-            }
-        }
-        if self.reported.nics.as_ref() != Some(&info.nics) {
-            if self.send_nic_info(bd, &info.nics, actions) {
-                self.reported.nics = Some(info.nics.clone());
-            } else {
-                ok = false;
-            }
-        }
-        if self.broadcast_ip && self.reported.ip != primary_ip(&info.nics) {
-            ok &= self.broadcast(bd, info, actions);
-        }
-        self.reported.retry_at = (!ok).then(|| now + REPORT_RETRY);
-    }
-
-    /// `SetGuestInfo  10 ` + XDR; on a host that refuses type 10, type 9
-    /// with at most 64 addresses a NIC, as vmtoolsd falls back.
-    fn send_nic_info(
-        &mut self,
-        bd: &mut impl Backdoor,
-        nics: &[GuestNic],
-        actions: &mut Vec<ToolsAction>,
-    ) -> bool {
-        if !self.reported.nic_info_v2 {
-            let mut msg = format!("SetGuestInfo  {} ", info_type::IPADDRESS_V3).into_bytes();
-            msg.extend(encode_nic_info_v3(nics, MAX_IPS_V3));
-            if self.rpci(bd, &msg).is_ok() {
-                return true;
-            }
-            self.reported.nic_info_v2 = true;
-        }
-        let mut msg = format!("SetGuestInfo  {} ", info_type::IPADDRESS_V2).into_bytes();
-        msg.extend(encode_nic_info_v3(nics, MAX_IPS_V2));
-        self.rpci_logged(bd, &msg, actions)
-    }
-
-    /// One RPCI call; `Ok` if the host answered `1 ...`.
-    fn rpci(&mut self, bd: &mut impl Backdoor, command: &[u8]) -> Result<(), ToolsError> {
-        match rpci_call(bd, command) {
-            Ok(reply) if reply.ok => Ok(()),
-            Ok(reply) => Err(ToolsError::Refused {
-                command: quote(command.split(|b| *b == 0).next().unwrap_or_default()),
-                reply: quote(&reply.body),
-            }),
-            Err(source) => Err(ToolsError::Rpci { source }),
-        }
-    }
-
-    /// [`Tools::rpci`], logging a failure; true on success.
-    fn rpci_logged(
-        &mut self,
-        bd: &mut impl Backdoor,
-        command: &[u8],
-        actions: &mut Vec<ToolsAction>,
-    ) -> bool {
-        match self.rpci(bd, command) {
-            Ok(()) => true,
-            Err(e) => {
-                actions.push(ToolsAction::Log(e.to_string()));
-                false
-            }
-        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::*;
 use crate::vmware::double::FakeHypervisor;
 use crate::vmware::nicinfo::encode_nic_info_v3;
+use crate::vmware::report::REPORT_RETRY;
 
 const MAC: [u8; 6] = [0x00, 0x50, 0x56, 0x99, 0xc0, 0x4c];
 
