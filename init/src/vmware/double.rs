@@ -68,6 +68,9 @@ pub struct FakeHypervisor {
     pub tclo_exchanges: Vec<(String, String)>,
     /// Every complete RPCI message, in order.
     pub rpci: Vec<Vec<u8>>,
+    /// With no TCLO command queued, answer with an empty message (DORECV,
+    /// length 0) instead of no message at all; hosts may do either.
+    pub tclo_empty_reply: bool,
     /// RPCI commands starting with one of these are answered
     /// `0 Unknown command`, as an older host would.
     pub rpci_unknown: Vec<String>,
@@ -98,6 +101,7 @@ impl Default for FakeHypervisor {
             tclo_commands: VecDeque::new(),
             tclo_exchanges: Vec::new(),
             rpci: Vec::new(),
+            tclo_empty_reply: false,
             rpci_unknown: Vec::new(),
             channels: Default::default(),
             cookie_seed: 0x1234_5678,
@@ -230,6 +234,7 @@ impl FakeHypervisor {
                 self.tclo_pending = Some(command.clone());
                 State::ReplyReady(command)
             }
+            None if self.tclo_empty_reply => State::ReplyReady(Vec::new()),
             None => State::Idle,
         }
     }

@@ -371,14 +371,20 @@ impl Tools {
         let msg = format!("tools.os.statechange.status 1 {state}\0");
         rpci_logged(bd, msg.as_bytes(), actions);
         if let Some(action) = action {
+            let what = match action {
+                ToolsAction::Reboot => "Restart Guest OS (OS_Reboot)",
+                _ => "Shut Down Guest OS (OS_Halt)",
+            };
             if self.power_requested {
+                // One request starts the shutdown; a second one would make
+                // init force it, which vCenter's retries must not do.
                 actions.push(ToolsAction::Log(format!(
-                    "VMware tools: host asked {action:?} again; shutdown is under way"
+                    "VMware tools: vCenter asked {what} again; shutdown is already under way"
                 )));
             } else {
                 self.power_requested = true;
                 actions.push(ToolsAction::Log(format!(
-                    "VMware tools: host asked {action:?}"
+                    "VMware tools: vCenter asked {what}"
                 )));
                 actions.push(action);
             }

@@ -276,6 +276,26 @@ fn polls_back_off_to_100_ms_and_a_command_resets_the_wait() {
 }
 
 #[test]
+fn an_empty_message_from_the_host_means_no_command() {
+    // Input: a host that answers "nothing to do" with a 0-byte message.
+    // Output: the same backoff as with no message; nothing is replied.
+    let t0 = Instant::now();
+    let mut host = FakeHypervisor {
+        tclo_empty_reply: true,
+        ..FakeHypervisor::default()
+    };
+    let mut tools = Tools::new(t0);
+    tools.on_timer(&mut host, t0, &info());
+    assert_eq!(tools.next_deadline() - t0, POLL_DELAY_FIRST);
+    host.queue("ping");
+    let now = tools.next_deadline();
+    tools.on_timer(&mut host, now, &info());
+    assert_eq!(exchanges(&host), vec![("ping", "OK ")]);
+    assert_eq!(tools.next_deadline() - now, POLL_DELAY_FIRST);
+    assert!(host.violations.is_empty(), "{:?}", host.violations);
+}
+
+#[test]
 fn a_burst_of_commands_is_handled_in_slices() {
     let t0 = Instant::now();
     let (mut host, mut tools) = registered(t0);
