@@ -18,9 +18,9 @@
 //!   stats/admin page; [`report`]: the snapshot both show.
 //! - [`password`], [`syslog`], [`rlimit`]: small helpers.
 //!
-//! VRRP (issue 4) will live in its own `vrrp` module with a `[vrrp.NAME]`
-//! config section, and can follow backend health through
-//! `Runtime::events` / the control socket's `events` stream.
+//! - [`vrrp`]: VRRP v2/v3 (issue 4): advert codec and state machine (pure),
+//!   `[vrrp.NAME]` config; it follows backend health through
+//!   `Runtime::events` / the control socket's `events` stream.
 
 pub mod admin;
 pub mod balance;

@@ -4,7 +4,7 @@
 //! Named tables (`[frontends.NAME]`, `[backends.NAME]`,
 //! `[backends.NAME.servers.NAME]`, `[stats.users.NAME]`) let an overlay file
 //! change one key of one server; arrays (`bind`, `routes`) are replaced whole.
-//! A `[vrrp.NAME]` section is reserved for VRRP instances (issue 4).
+//! `[vrrp.NAME]` tables are VRRP instances, defined in [`crate::vrrp::config`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -38,6 +38,9 @@ pub struct Config {
     pub backends: BTreeMap<String, Backend>,
     #[serde(default)]
     pub stats: Option<Stats>,
+    /// VRRP instances (see [`crate::vrrp::config`]).
+    #[serde(default)]
+    pub vrrp: BTreeMap<String, crate::vrrp::config::Instance>,
 }
 
 /// Process-wide settings.

@@ -64,6 +64,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
             }
         }
     }
+    crate::vrrp::config::validate(config, &mut out);
     out
 }
 

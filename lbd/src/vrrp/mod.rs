@@ -1,8 +1,10 @@
 //! VRRP (issue 4): v3 (RFC 5798) and Keepalived-compatible v2 (RFC 3768).
 //!
 //! - [`packet`]: advert codec, pure, never panics on input.
+//! - [`config`]: `[vrrp.NAME]` schema and `lbd check` validation.
 //! - [`fsm`]: the RFC 5798 state machine, pure: `now` and an input in,
 //!   actions out.
 
+pub mod config;
 pub mod fsm;
 pub mod packet;

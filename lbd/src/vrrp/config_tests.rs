@@ -1,0 +1,233 @@
+use std::path::PathBuf;
+
+use super::*;
+use crate::config::load_texts;
+
+const BACKEND: &str = "[backends.web.servers.a]\naddress = \"10.9.0.1:80\"\n";
+
+/// Loads `vrrp` (a `[vrrp.vi]` body) and returns the error text, if any.
+fn check(vrrp: &str) -> Result<Config, String> {
+    let text = format!("{BACKEND}[vrrp.vi]\n{vrrp}");
+    load_texts(vec![(PathBuf::from("t.toml"), text)]).map_err(|e| e.to_string())
+}
+
+const BASE: &str = "interface = \"eth0\"\nvrid = 51\npriority = 100\n\
+                    virtual_ips = [\"10.0.0.100/24\"]\n";
+
+fn expect_err(extra: &str, needle: &str) {
+    let err = check(&format!("{BASE}{extra}")).expect_err(needle);
+    assert!(err.contains(needle), "expected `{needle}` in:\n{err}");
+}
+
+#[test]
+fn minimal_instance_takes_defaults() {
+    let config = check(BASE).expect("valid");
+    let vi = &config.vrrp["vi"];
+    assert_eq!(vi.version, 3);
+    assert_eq!(vi.advert_interval(), Duration::from_secs(1));
+    assert!(vi.preempts());
+    assert_eq!(vi.garp_delay, DEFAULT_GARP_DELAY);
+    assert!(vi.is_ipv4());
+    assert_eq!(
+        vi.advertised_ips(),
+        vec!["10.0.0.100".parse::<IpAddr>().expect("ip")]
+    );
+}
+
+#[test]
+fn keepalived_v2_unicast_with_tracking() {
+    let config = check(&format!(
+        "{BASE}version = 2\nunicast_src_ip = \"10.0.0.1\"\nunicast_peers = [\"10.0.0.2\"]\n\
+         auth_pass = \"secret\"\nnopreempt = true\n\
+         [vrrp.vi.track_backend.web]\nweight = 30\n"
+    ))
+    .expect("valid");
+    let vi = &config.vrrp["vi"];
+    assert!(!vi.preempts());
+    assert_eq!(vi.track_backend["web"].weight, Some(30));
+}
+
+#[test]
+fn mixed_families_advertise_one() {
+    let config = check(
+        "interface = \"eth0\"\nvrid = 1\npriority = 100\nunicast_src_ip = \"fe80::1\"\n\
+         virtual_ips = [\"10.0.0.100/24\", \"2001:db8::100/64\"]\n",
+    )
+    .expect("valid");
+    let vi = &config.vrrp["vi"];
+    assert!(!vi.is_ipv4());
+    assert_eq!(
+        vi.advertised_ips(),
+        vec!["2001:db8::100".parse::<IpAddr>().expect("ip")]
+    );
+}
+
+#[test]
+fn errors_name_file_line_and_key() {
+    // `priority` is on line 6 of the file (2 backend lines, the table, 3 of BASE).
+    let err =
+        check("interface = \"eth0\"\nvrid = 51\npriority = 0\nvirtual_ips = [\"10.0.0.1\"]\n")
+            .expect_err("priority 0");
+    assert!(
+        err.contains("t.toml:6: vrrp.vi.priority: must be 1 to 254"),
+        "{err}"
+    );
+}
+
+#[test]
+fn vrid_zero() {
+    let err = check("interface = \"eth0\"\nvrid = 0\npriority = 1\nvirtual_ips = [\"10.0.0.1\"]\n")
+        .expect_err("vrid 0");
+    assert!(err.contains("vrrp.vi.vrid: must be 1 to 255"), "{err}");
+}
+
+#[test]
+fn vrid_too_big_is_a_type_error() {
+    let err =
+        check("interface = \"eth0\"\nvrid = 256\npriority = 1\nvirtual_ips = [\"10.0.0.1\"]\n")
+            .expect_err("vrid 256");
+    assert!(err.contains("vrrp.vi.vrid"), "{err}");
+}
+
+#[test]
+fn priority_255_needs_ownership() {
+    let owner = "interface = \"eth0\"\nvrid = 1\npriority = 255\nunicast_src_ip = \"10.0.0.100\"\n\
+                 virtual_ips = [\"10.0.0.100/24\"]\n";
+    check(owner).expect("owner is fine");
+    let err =
+        check("interface = \"eth0\"\nvrid = 1\npriority = 255\nvirtual_ips = [\"10.0.0.100\"]\n")
+            .expect_err("not owner");
+    assert!(err.contains("255 is for the address owner"), "{err}");
+}
+
+#[test]
+fn auth_pass_with_v3_rejected() {
+    expect_err("auth_pass = \"secret\"\n", "VRRP v3 has no authentication");
+}
+
+#[test]
+fn auth_pass_longer_than_8() {
+    expect_err(
+        "version = 2\nauth_pass = \"123456789\"\n",
+        "1 to 8 ASCII characters",
+    );
+}
+
+#[test]
+fn v2_interval_whole_seconds() {
+    expect_err(
+        "version = 2\nadvert_int = \"500ms\"\n",
+        "VRRP v2 counts whole seconds",
+    );
+}
+
+#[test]
+fn v3_interval_centiseconds() {
+    expect_err("advert_int = \"15ms\"\n", "VRRP v3 counts centiseconds");
+    expect_err("advert_int = \"41s\"\n", "VRRP v3 counts centiseconds");
+    check(&format!("{BASE}advert_int = \"100ms\"\n")).expect("0.1 s is fine");
+}
+
+#[test]
+fn bad_version() {
+    expect_err("version = 4\n", "4 is not a VRRP version");
+}
+
+#[test]
+fn v2_over_ipv6() {
+    let err = check(
+        "interface = \"eth0\"\nvrid = 1\npriority = 1\nversion = 2\nvirtual_ips = [\"2001:db8::1\"]\n",
+    )
+    .expect_err("v2 v6");
+    assert!(err.contains("VRRP v2 is IPv4 only"), "{err}");
+}
+
+#[test]
+fn vip_checks() {
+    let vips = |list: &str| {
+        check(&format!(
+            "interface = \"eth0\"\nvrid = 1\npriority = 1\nvirtual_ips = [{list}]\n"
+        ))
+        .expect_err(list)
+    };
+    assert!(vips("").contains("needs at least one address"));
+    assert!(vips("\"10.0.0.0/24\"").contains("network or broadcast"));
+    assert!(vips("\"10.0.0.255/24\"").contains("network or broadcast"));
+    assert!(vips("\"224.0.0.1\"").contains("not a unicast address"));
+    assert!(vips("\"10.0.0.1\", \"10.0.0.1/24\"").contains("listed twice"));
+    assert!(vips("\"10.0.0.1/33\"").contains("prefix length must be 0 to 32"));
+    assert!(vips("\"eth0\"").contains("is not an IP address"));
+    // /31 and /32 have no network or broadcast address.
+    check("interface = \"e\"\nvrid = 1\npriority = 1\nvirtual_ips = [\"10.0.0.0/31\"]\n")
+        .expect("/31");
+}
+
+#[test]
+fn unicast_checks() {
+    expect_err(
+        "unicast_peers = [\"10.0.0.2\"]\n",
+        "unicast needs `unicast_src_ip`",
+    );
+    expect_err(
+        "unicast_src_ip = \"10.0.0.1\"\nunicast_peers = [\"10.0.0.1\"]\n",
+        "is unicast_src_ip itself",
+    );
+    expect_err(
+        "unicast_src_ip = \"10.0.0.1\"\nunicast_peers = [\"fe80::2\"]\n",
+        "not of the same family",
+    );
+    expect_err(
+        "unicast_src_ip = \"10.0.0.1\"\nunicast_peers = [\"10.0.0.2\", \"10.0.0.2\"]\n",
+        "listed twice",
+    );
+}
+
+#[test]
+fn preempt_conflicts() {
+    expect_err(
+        "preempt = true\nnopreempt = true\n",
+        "contradicts `preempt`",
+    );
+    expect_err(
+        "nopreempt = true\npreempt_delay = \"5s\"\n",
+        "has no effect without preemption",
+    );
+}
+
+#[test]
+fn tracking_checks() {
+    expect_err(
+        "[vrrp.vi.track_backend.nope]\nfault = true\n",
+        "no backend `nope` to track",
+    );
+    expect_err("[vrrp.vi.track_backend.web]\n", "set exactly one of");
+    expect_err(
+        "[vrrp.vi.track_backend.web]\nweight = 5\nfault = true\n",
+        "set exactly one of",
+    );
+    expect_err(
+        "[vrrp.vi.track_backend.web]\nweight = 0\n",
+        "weight must be 1 to 254",
+    );
+}
+
+#[test]
+fn interface_name() {
+    let err = check("interface = \"a-very-long-interface-name\"\nvrid = 1\npriority = 1\nvirtual_ips = [\"10.0.0.1\"]\n")
+        .expect_err("long name");
+    assert!(err.contains("vrrp.vi.interface"), "{err}");
+}
+
+#[test]
+fn duplicate_vrid_on_interface() {
+    let text = format!("[vrrp.a]\n{BASE}[vrrp.b]\n{BASE}");
+    let err = load_texts(vec![(PathBuf::from("t.toml"), text)])
+        .expect_err("duplicate")
+        .to_string();
+    assert!(err.contains("is also used by vrrp.a"), "{err}");
+}
+
+#[test]
+fn unknown_key_is_an_error() {
+    expect_err("advert_intt = \"1s\"\n", "advert_intt");
+}
