@@ -2,7 +2,10 @@
 //! (`SetGuestInfo  10` + XDR, see `nicinfo`) and, when the host asked with
 //! `Set_Option broadcastIP 1`, the primary IP (`info-set guestinfo.ip`).
 //! Each goes out when it changed since it was last accepted; after a
-//! refusal, not again for [`REPORT_RETRY`].
+//! refusal, not again for [`REPORT_RETRY`]. The uptime (`SetGuestInfo  7`,
+//! hundredths of a second) goes out at registration and every
+//! [`UPTIME_INTERVAL`]: the VMX uses it to notice a guest that rebooted by
+//! itself.
 //!
 //! Messages are byte for byte what vmtoolsd sends (`guestInfoServer.c`):
 //! key/value ones end in a NUL, the XDR one does not.
@@ -18,12 +21,16 @@ use super::tclo::{ToolsAction, ToolsError};
 /// After a failed guest-info update, the wait before trying again
 /// (open-vm-tools gathers guest info every 30 s).
 pub const REPORT_RETRY: Duration = Duration::from_secs(30);
+/// How often the uptime is sent (open-vm-tools' guest-info gather interval).
+pub const UPTIME_INTERVAL: Duration = Duration::from_secs(30);
 
 /// `GuestInfoType` from open-vm-tools' `guestInfo.h`: the number after
 /// `SetGuestInfo  `.
 mod info_type {
     /// The host name (vCenter's "DNS name").
     pub const DNS_NAME: u32 = 1;
+    /// Time since boot in hundredths of a second.
+    pub const UPTIME: u32 = 7;
     /// NIC info, for hosts that lack `IPADDRESS_V3` (at most 64 IPs a NIC).
     pub const IPADDRESS_V2: u32 = 9;
     /// NIC info, XDR `GuestNicProto`.
@@ -48,6 +55,8 @@ pub struct GuestInfo {
     pub hostname: String,
     /// The NICs, primary first.
     pub nics: Vec<GuestNic>,
+    /// Time since boot (`CLOCK_BOOTTIME`); zero: not reported.
+    pub uptime: Duration,
 }
 
 /// What the host was last told, so updates go out only on change.
@@ -57,6 +66,8 @@ pub(super) struct Reporter {
     hostname: Option<String>,
     nics: Option<Vec<GuestNic>>,
     ip: Option<IpAddr>,
+    /// When the uptime last went out.
+    uptime_sent: Option<Instant>,
     /// After a failure: no new attempt before this.
     retry_at: Option<Instant>,
     /// The host refused `IPADDRESS_V3`: use `IPADDRESS_V2`.
@@ -139,6 +150,18 @@ impl Reporter {
         }
         if self.broadcast_ip && self.ip != primary_ip(&info.nics) {
             ok &= self.broadcast(bd, info, actions);
+        }
+        let uptime_due = self
+            .uptime_sent
+            .is_none_or(|t| now.saturating_duration_since(t) >= UPTIME_INTERVAL);
+        if !info.uptime.is_zero() && uptime_due {
+            let cs = info.uptime.as_millis() / 10;
+            let msg = format!("SetGuestInfo  {} {cs}\0", info_type::UPTIME);
+            if rpci_logged(bd, msg.as_bytes(), actions) {
+                self.uptime_sent = Some(now);
+            } else {
+                ok = false;
+            }
         }
         self.retry_at = (!ok).then(|| now + REPORT_RETRY);
     }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::*;
 use crate::vmware::double::FakeHypervisor;
 use crate::vmware::nicinfo::encode_nic_info_v3;
-use crate::vmware::report::REPORT_RETRY;
+use crate::vmware::report::{REPORT_RETRY, UPTIME_INTERVAL};
 
 const MAC: [u8; 6] = [0x00, 0x50, 0x56, 0x99, 0xc0, 0x4c];
 
@@ -18,6 +18,7 @@ fn info() -> GuestInfo {
             mac: MAC,
             addrs: vec![(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)), 24)],
         }],
+        uptime: Duration::ZERO,
     }
 }
 
@@ -392,6 +393,34 @@ fn checkpoint_during_a_reply_is_retried() {
         vec![("reset", "OK ATR toolbox"), ("ping", "OK ")]
     );
     assert!(host.violations.is_empty(), "{:?}", host.violations);
+}
+
+#[test]
+fn uptime_goes_out_at_registration_and_every_30_s() {
+    // Input: uptime 12.34 s at registration, later 42.34 s. Output:
+    // SetGuestInfo 7 in hundredths of a second, right after
+    // Capabilities_Register and again once 30 s have passed, not before.
+    let t0 = Instant::now();
+    let mut host = FakeHypervisor::default();
+    let mut tools = Tools::new(t0);
+    let mut guest = GuestInfo {
+        uptime: Duration::from_millis(12_345),
+        ..info()
+    };
+    host.queue("reset");
+    host.queue("Capabilities_Register");
+    tools.on_timer(&mut host, t0, &guest);
+    let rpci = host.rpci_texts();
+    assert_eq!(
+        rpci.last().map(String::as_str),
+        Some("SetGuestInfo  7 1234\\0")
+    );
+    host.rpci.clear();
+    tools.on_timer(&mut host, tools.next_deadline(), &guest);
+    assert!(host.rpci.is_empty(), "{:?}", host.rpci_texts());
+    guest.uptime += Duration::from_secs(30);
+    tools.on_timer(&mut host, t0 + UPTIME_INTERVAL, &guest);
+    assert_eq!(host.rpci_texts(), vec!["SetGuestInfo  7 4234\\0"]);
 }
 
 #[test]
