@@ -7,4 +7,8 @@
 
 pub mod config;
 pub mod fsm;
+pub mod garp;
+pub mod netlink;
 pub mod packet;
+pub mod receive;
+pub mod socket;
