@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::error::BenchError;
 use super::netns::{Ns, Topology, PROXY_FRONT_ADDR};
 use super::procs::{describe, fd_count, rss_kib, Daemon};
-use super::servers::{HTTP_PORT, LOAD_CPU, NOFILE};
+use super::servers::{Limits, HTTP_PORT, LOAD_CPU};
 
 pub const SUBCOMMAND: &str = "lb-idle-client";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,14 +55,20 @@ pub fn client(args: &[String]) -> Result<(), BenchError> {
 }
 
 /// Opens `count` idle connections through the proxy and returns the proxy's
-/// VmRSS in KiB once it holds them all.
-pub fn rss_with_idle(topo: &Topology, proxy: &mut Daemon, count: usize) -> Result<u64, BenchError> {
+/// VmRSS in KiB before and once it holds them all.
+pub fn rss_with_idle(
+    topo: &Topology,
+    proxy: &mut Daemon,
+    count: usize,
+    limits: Limits,
+) -> Result<(u64, u64), BenchError> {
+    let before_kib = rss_kib(proxy.pid())?;
     let exe = std::env::current_exe().map_err(|source| BenchError::Io {
         what: "finding the xtask binary for the idle client".into(),
         source,
     })?;
     let mut cmd = topo.exec(Ns::Client);
-    cmd.args(["prlimit", &format!("--nofile={NOFILE}:{NOFILE}")])
+    cmd.args(["prlimit", &limits.prlimit()])
         .args(["taskset", "-c", LOAD_CPU])
         .arg(exe)
         .args(["bench", SUBCOMMAND])
@@ -92,6 +98,7 @@ pub fn rss_with_idle(topo: &Topology, proxy: &mut Daemon, count: usize) -> Resul
                 |pid| fd_count(pid) >= 2 * count,
             )
             .and_then(|()| rss_kib(proxy.pid()))
+            .map(|with| (before_kib, with))
     } else {
         let mut err = String::new();
         if let Some(mut e) = child.stderr.take() {

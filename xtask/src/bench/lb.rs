@@ -19,7 +19,8 @@ use super::netns::{Ns, Topology, PROXY_FRONT_ADDR};
 use super::procs::{self, catch_interrupts, check_interrupted, cpu_ticks, rss_kib, run_to_end};
 use super::report::{table, Metric, Samples};
 use super::servers::{
-    start_iperf3, start_nginx, start_proxy, Proxy, FILE_PATH, HTTP_PORT, IPERF_PORT, LOAD_CPU,
+    start_iperf3, start_nginx, start_proxy, Limits, Proxy, FILE_PATH, HTTP_PORT, IPERF_PORT,
+    LOAD_CPU,
 };
 use super::sysinfo;
 
@@ -134,24 +135,35 @@ pub fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     crate::section("network namespaces, nginx and iperf3 backend");
     let topo = Topology::create()?;
     let dir = tempfile::Builder::new().prefix("lbbench-").tempdir()?;
-    let _nginx = start_nginx(&topo, dir.path())?;
+    let limits = Limits::probe(opts.idle);
+    let idle = limits.idle(opts.idle);
+    let mut warnings = Vec::new();
+    if idle < opts.idle {
+        let w = format!(
+            "the open-file hard limit here is {} and may not be raised (no CAP_SYS_RESOURCE): maxconn {} for both proxies, {idle} idle connections instead of {}",
+            limits.nofile, limits.maxconn, opts.idle
+        );
+        eprintln!("  warning: {w}");
+        warnings.push(w);
+    }
+    let opts = Options { idle, ..opts };
+    let _nginx = start_nginx(&topo, dir.path(), limits)?;
     let _iperf = start_iperf3(&topo, dir.path())?;
     let clk = procs::clock_ticks_per_second();
 
+    let bench = Bench {
+        topo: &topo,
+        dir: dir.path(),
+        lbd_bin: &lbd_bin,
+        opts: &opts,
+        limits,
+        clk,
+    };
     let mut samples = Samples::new();
-    let mut warnings = Vec::new();
     for round in 1..=opts.rounds {
         for proxy in Proxy::ALL {
             crate::section(&format!("round {round}/{}: {}", opts.rounds, proxy.label()));
-            let run = one_run(
-                &topo,
-                dir.path(),
-                proxy,
-                &lbd_bin,
-                &opts,
-                clk,
-                &mut warnings,
-            )?;
+            let run = one_run(&bench, proxy, &mut warnings)?;
             let entry = samples.entry(proxy).or_default();
             for (m, v) in run {
                 entry.entry(m).or_default().push(v);
@@ -244,20 +256,28 @@ fn cpu_during<T>(
     Ok((out, secs))
 }
 
+/// What every run shares.
+struct Bench<'a> {
+    topo: &'a Topology,
+    dir: &'a Path,
+    lbd_bin: &'a Path,
+    opts: &'a Options,
+    limits: Limits,
+    /// Clock ticks per second of /proc/PID/stat.
+    clk: u64,
+}
+
 #[allow(clippy::cast_precision_loss)] // counts far below 2^52
 fn one_run(
-    topo: &Topology,
-    dir: &Path,
+    b: &Bench,
     proxy: Proxy,
-    lbd_bin: &Path,
-    opts: &Options,
-    clk: u64,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(Metric, f64)>, BenchError> {
-    let mut d = start_proxy(topo, dir, proxy, lbd_bin)?;
+    let mut d = start_proxy(b.topo, b.dir, proxy, b.lbd_bin, b.limits)?;
     let pid = d.pid();
     let mut out = vec![(Metric::RssStartMb, rss_kib(pid)? as f64 / 1024.0)];
     let name = proxy.label();
+    let (topo, dir, opts, clk) = (b.topo, b.dir, b.opts, b.clk);
 
     for close in [false, true] {
         let what = if close {
@@ -321,9 +341,14 @@ fn one_run(
     }
 
     check_interrupted()?;
-    let rss = rss_with_idle(topo, &mut d, opts.idle)? as f64 / 1024.0;
-    eprintln!("  RSS with {} idle connections: {rss:.2} MB", opts.idle);
-    out.push((Metric::RssIdleMb, rss));
+    let (before, with) = rss_with_idle(topo, &mut d, opts.idle, b.limits)?;
+    let (before, with) = (before as f64 / 1024.0, with as f64 / 1024.0);
+    eprintln!(
+        "  RSS {before:.2} MB, with {} idle connections {with:.2} MB",
+        opts.idle
+    );
+    out.push((Metric::RssAfterLoadMb, before));
+    out.push((Metric::RssIdleMb, with));
     drop(d);
     procs::sleep(SETTLE)?;
     Ok(out)

@@ -17,11 +17,12 @@ pub enum Metric {
     Iperf8Gbps,
     CpuMsPerGb,
     RssStartMb,
+    RssAfterLoadMb,
     RssIdleMb,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 11] = [
+    pub const ALL: [Metric; 12] = [
         Metric::KeepAliveRps,
         Metric::P50Ms,
         Metric::P99Ms,
@@ -32,6 +33,7 @@ impl Metric {
         Metric::Iperf8Gbps,
         Metric::CpuMsPerGb,
         Metric::RssStartMb,
+        Metric::RssAfterLoadMb,
         Metric::RssIdleMb,
     ];
 
@@ -47,6 +49,7 @@ impl Metric {
             Metric::Iperf8Gbps => "iperf3 8 streams (Gbit/s)".into(),
             Metric::CpuMsPerGb => "proxy CPU per GB, iperf3 1 stream (ms)".into(),
             Metric::RssStartMb => "RSS after start (MB)".into(),
+            Metric::RssAfterLoadMb => "RSS after the loads, no connections (MB)".into(),
             Metric::RssIdleMb => format!("RSS with {idle} idle connections (MB)"),
         }
     }
@@ -61,7 +64,11 @@ impl Metric {
     fn decimals(self) -> usize {
         match self {
             Metric::KeepAliveRps | Metric::CloseConnPerS | Metric::CpuMsPerGb => 0,
-            Metric::Iperf1Gbps | Metric::Iperf8Gbps | Metric::RssStartMb | Metric::RssIdleMb => 2,
+            Metric::Iperf1Gbps
+            | Metric::Iperf8Gbps
+            | Metric::RssStartMb
+            | Metric::RssAfterLoadMb
+            | Metric::RssIdleMb => 2,
             Metric::CpuUsPerRequest | Metric::CpuUsPerConnection => 1,
             Metric::P50Ms | Metric::P99Ms => 3,
         }

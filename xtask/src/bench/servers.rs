@@ -9,6 +9,7 @@
 //! told to).
 
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use super::error::BenchError;
@@ -24,10 +25,76 @@ const FILE_BODY: &str = "<html><body>lbd bench: a small static file.</body></htm
 pub const LOAD_CPU: &str = "0";
 /// CPU of the proxy.
 pub const PROXY_CPU: &str = "1";
-/// Open-file limit for every process that holds the idle connections.
-pub const NOFILE: &str = "65536";
-const MAXCONN: u32 = 20000;
+/// maxconn of both proxies unless the open-file limit is lower (lbd's
+/// default).
+const MAXCONN: u64 = 20000;
+/// Descriptors a proxy needs besides two per connection (listeners, epoll,
+/// pipes, HAProxy's own reserve).
+const SPARE_FDS: u64 = 128;
 const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Open files for the processes that hold the idle connections, and the
+/// maxconn that fits in them (HAProxy refuses to start when 2 x maxconn
+/// descriptors do not fit).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    pub nofile: u64,
+    pub maxconn: u64,
+}
+
+impl Limits {
+    /// Room for `idle` proxied connections (two descriptors each) if the
+    /// hard limit may be raised (root with CAP_SYS_RESOURCE), else the hard
+    /// limit we have, with maxconn cut to fit.
+    pub fn probe(idle: usize) -> Limits {
+        let wanted = 2 * idle as u64 + 2 * SPARE_FDS;
+        let raised = Command::new("prlimit")
+            .arg(format!("--nofile={wanted}:{wanted}"))
+            .arg("true")
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        // Lowering always works: a failure means `wanted` is above the
+        // hard limit and we may not raise it.
+        let nofile = if raised {
+            wanted
+        } else {
+            hard_nofile().unwrap_or(1024)
+        };
+        Limits::for_nofile(nofile)
+    }
+
+    fn for_nofile(nofile: u64) -> Limits {
+        Limits {
+            nofile,
+            maxconn: MAXCONN.min(nofile.saturating_sub(SPARE_FDS) / 2),
+        }
+    }
+
+    /// How many idle connections fit under maxconn.
+    pub fn idle(&self, wanted: usize) -> usize {
+        let room = usize::try_from(self.maxconn.saturating_sub(16)).unwrap_or(usize::MAX);
+        wanted.min(room)
+    }
+
+    pub fn prlimit(&self) -> String {
+        format!("--nofile={0}:{0}", self.nofile)
+    }
+}
+
+/// The hard RLIMIT_NOFILE of this process, from /proc/self/limits.
+fn hard_nofile() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_hard_nofile(&limits)
+}
+
+fn parse_hard_nofile(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    match line.split_whitespace().nth(4)? {
+        "unlimited" => Some(u64::MAX),
+        n => n.parse().ok(),
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Proxy {
@@ -69,7 +136,7 @@ fn wait_listening(d: &mut Daemon, ports: &[u16]) -> Result<(), BenchError> {
 }
 
 /// nginx serving FILE_PATH on BACKEND_ADDR:80, one process on LOAD_CPU.
-pub fn start_nginx(topo: &Topology, dir: &Path) -> Result<Daemon, BenchError> {
+pub fn start_nginx(topo: &Topology, dir: &Path, limits: Limits) -> Result<Daemon, BenchError> {
     let www = dir.join("www");
     std::fs::create_dir_all(&www).map_err(|source| BenchError::Write {
         path: www.clone(),
@@ -77,6 +144,7 @@ pub fn start_nginx(topo: &Topology, dir: &Path) -> Result<Daemon, BenchError> {
     })?;
     write(&www.join(FILE_PATH.trim_start_matches('/')), FILE_BODY)?;
     let d = dir.display();
+    let nofile = limits.nofile;
     // keepalive_requests: nginx would otherwise close a keep-alive
     // connection after 1000 requests and wrk would measure reconnects.
     let conf = format!(
@@ -84,7 +152,7 @@ pub fn start_nginx(topo: &Topology, dir: &Path) -> Result<Daemon, BenchError> {
 worker_processes 1;
 daemon off;
 master_process off;
-worker_rlimit_nofile {NOFILE};
+worker_rlimit_nofile {nofile};
 pid {d}/nginx.pid;
 error_log {d}/nginx-error.log warn;
 events {{ worker_connections 30000; }}
@@ -103,7 +171,8 @@ http {{
     let path = dir.join("nginx.conf");
     write(&path, &conf)?;
     let mut cmd = topo.exec(Ns::Backend);
-    cmd.args(["taskset", "-c", LOAD_CPU, "nginx", "-p"])
+    cmd.args(["prlimit", &limits.prlimit()])
+        .args(["taskset", "-c", LOAD_CPU, "nginx", "-p"])
         .arg(dir)
         .arg("-e")
         .arg(dir.join("nginx-error.log"))
@@ -133,13 +202,13 @@ pub fn start_iperf3(topo: &Topology, dir: &Path) -> Result<Daemon, BenchError> {
     Ok(iperf)
 }
 
-fn lbd_config(dir: &Path) -> String {
+fn lbd_config(dir: &Path, maxconn: u64) -> String {
     let d = dir.display();
     let mut conf = format!(
         "[global]
 control_socket = \"{d}/lbd.sock\"
 state_file = \"{d}/lbd-state.json\"
-maxconn = {MAXCONN}
+maxconn = {maxconn}
 
 [defaults.timeout]
 connect = \"5s\"
@@ -167,11 +236,11 @@ address = \"{BACKEND_ADDR}:{port}\"
     conf
 }
 
-fn haproxy_config() -> String {
+fn haproxy_config(maxconn: u64) -> String {
     let mut conf = format!(
         "global
     nbthread 1
-    maxconn {MAXCONN}
+    maxconn {maxconn}
 
 defaults
     mode tcp
@@ -203,14 +272,15 @@ pub fn start_proxy(
     dir: &Path,
     proxy: Proxy,
     lbd_bin: &Path,
+    limits: Limits,
 ) -> Result<Daemon, BenchError> {
     let mut cmd = topo.exec(Ns::Proxy);
-    cmd.args(["prlimit", &format!("--nofile={NOFILE}:{NOFILE}")])
+    cmd.args(["prlimit", &limits.prlimit()])
         .args(["taskset", "-c", PROXY_CPU]);
     match proxy {
         Proxy::Lbd => {
             let path = dir.join("lbd.toml");
-            write(&path, &lbd_config(dir))?;
+            write(&path, &lbd_config(dir, limits.maxconn))?;
             // Logs off: one line per connection is lbd's info level.
             cmd.env("LBD_LOG", "error")
                 .arg(lbd_bin)
@@ -220,7 +290,7 @@ pub fn start_proxy(
         }
         Proxy::Haproxy => {
             let path = dir.join("haproxy.cfg");
-            write(&path, &haproxy_config())?;
+            write(&path, &haproxy_config(limits.maxconn))?;
             // -db: stay in the foreground, one process; no `log` line: no logs.
             cmd.args(["haproxy", "-db", "-f"]).arg(&path);
         }
@@ -247,8 +317,8 @@ mod tests {
 
     #[test]
     fn both_proxies_get_the_same_timeouts_and_frontends() {
-        let lbd = lbd_config(Path::new("/tmp/x"));
-        let hap = haproxy_config();
+        let lbd = lbd_config(Path::new("/tmp/x"), 9000);
+        let hap = haproxy_config(9000);
         for t in ["connect", "client", "server", "queue"] {
             assert!(hap.contains(&format!("timeout {t} ")), "{t}");
             assert!(lbd.contains(&format!("\n{t} = ")), "{t}");
@@ -260,5 +330,27 @@ mod tests {
             assert!(lbd.contains(&server) && hap.contains(&server));
         }
         assert!(hap.contains("nbthread 1") && !hap.contains("\n    log"));
+        assert!(hap.contains("maxconn 9000") && lbd.contains("maxconn = 9000"));
+    }
+
+    #[test]
+    fn maxconn_fits_the_open_file_limit() {
+        // HAProxy needs two descriptors per connection plus its reserve.
+        let l = Limits::for_nofile(20000);
+        assert_eq!(l.maxconn, 9936);
+        assert!(2 * l.maxconn + SPARE_FDS <= 20000);
+        assert_eq!(l.idle(10_000), 9920);
+        assert_eq!(Limits::for_nofile(1 << 20).maxconn, MAXCONN);
+        assert_eq!(Limits::for_nofile(1 << 20).idle(10_000), 10_000);
+    }
+
+    #[test]
+    fn hard_limit_is_the_second_number() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 20000                files\n";
+        assert_eq!(parse_hard_nofile(limits), Some(20000));
+        assert_eq!(
+            parse_hard_nofile("Max open files  unlimited  unlimited  files"),
+            Some(u64::MAX)
+        );
     }
 }

@@ -113,7 +113,7 @@ conn/s, Gbit/s; lower latency, CPU and RSS).
         opts.duration_s,
     );
     if !warnings.is_empty() {
-        doc.push_str("Errors wrk reported during the runs:\n\n");
+        doc.push_str("Notes from the run:\n\n");
         for w in warnings {
             doc.push_str(&format!("- {w}\n"));
         }
@@ -139,9 +139,9 @@ conn/s, Gbit/s; lower latency, CPU and RSS).
   the client core: compare proxies on CPU per request there.
 - Proxy CPU: utime+stime delta from /proc/PID/stat over each load, divided
   by the requests wrk completed (or by the GB iperf3 received).
-- RSS: VmRSS from /proc/PID/status right after start, and once the proxy
-  holds {} idle TCP connections opened from the client namespace (both
-  sides: two descriptors each).
+- RSS: VmRSS from /proc/PID/status right after start, after the loads
+  (no connection open), and once the proxy holds {} idle TCP connections
+  opened from the client namespace (both sides: two descriptors each).
 ",
         opts.idle
     ));
