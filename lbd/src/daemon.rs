@@ -33,6 +33,8 @@ use crate::runtime::{Event, Runtime, EVENT_BACKLOG};
 pub enum DaemonError {
     #[error("config rejected:\n{0}")]
     Config(#[from] ConfigErrors),
+    #[error("starting VRRP: {0}")]
+    Vrrp(#[from] crate::vrrp::driver::DriverError),
     #[error("{0}")]
     Listen(#[from] ListenError),
     #[error("installing signal handler: {0}")]
@@ -208,6 +210,7 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
     }
     crate::resolve::spawn_all(&runtime);
     crate::check::driver::spawn_all(&runtime);
+    let vrrp = crate::vrrp::service::Service::start(&daemon)?;
     let addrs: Vec<SocketAddr> = runtime
         .frontends
         .values()
@@ -225,6 +228,9 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
             }
         }
     }
+    // VRRP first: priority 0 out and VIPs gone, so a backup takes over
+    // after skew time while connections here drain.
+    vrrp.stop().await;
     let _ = stop_tx.send(true);
     let _ = daemon.runtime().superseded.send(true);
     // Every connection holds one global slot: all slots back means all done.

@@ -29,4 +29,11 @@ pub enum Event {
     },
     /// A reload was tried.
     Reload { ok: bool, message: String },
+    /// A VRRP instance changed state.
+    Vrrp {
+        instance: String,
+        from: crate::vrrp::fsm::State,
+        to: crate::vrrp::fsm::State,
+        reason: crate::vrrp::fsm::Reason,
+    },
 }

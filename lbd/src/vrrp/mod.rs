@@ -6,9 +6,12 @@
 //!   actions out.
 
 pub mod config;
+pub mod driver;
 pub mod fsm;
 pub mod garp;
 pub mod netlink;
 pub mod packet;
 pub mod receive;
+pub mod service;
 pub mod socket;
+pub mod track;

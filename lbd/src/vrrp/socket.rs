@@ -50,12 +50,12 @@ impl VrrpSocket {
     }
 
     /// Waits for the next datagram (IPv4 header included).
-    pub async fn recv(&mut self) -> io::Result<&[u8]> {
+    pub async fn recv(&mut self) -> io::Result<Vec<u8>> {
         loop {
             let mut guard = self.fd.readable().await?;
             let buf = &mut self.buf;
             match guard.try_io(|inner| (&mut inner.get_ref()).read(buf)) {
-                Ok(Ok(n)) => return Ok(&self.buf[..n]),
+                Ok(Ok(n)) => return Ok(self.buf[..n].to_vec()),
                 Ok(Err(e)) => return Err(e),
                 Err(_would_block) => continue,
             }
