@@ -300,3 +300,32 @@ proptest::proptest! {
         proptest::prop_assert_eq!(Advert::decode(&bytes, s, d), Ok(a));
     }
 }
+
+/// Captured from Keepalived 2.2.7 (Debian 12) with a raw socket in the
+/// peer's namespace: `vrrp_instance` with `virtual_router_id 42`,
+/// `priority 100`, `advert_int 1`, `auth_type PASS`, `auth_pass secret`,
+/// `unicast_src_ip 10.77.0.2`, peer 10.77.0.1, VIP 10.77.0.100/24.
+/// The IPv4 header (TTL 255, protocol 112) is kept as received.
+const KEEPALIVED_V2_DATAGRAM: [u8; 40] = [
+    0x45, 0xc0, 0x00, 0x28, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0xa6, 0x08, 0x0a, 0x4d, 0x00, 0x02,
+    0x0a, 0x4d, 0x00, 0x01, 0x21, 0x2a, 0x64, 0x01, 0x01, 0x01, 0x32, 0xd6, 0x0a, 0x4d, 0x00, 0x64,
+    0x73, 0x65, 0x63, 0x72, 0x65, 0x74, 0x00, 0x00,
+];
+
+#[test]
+fn keepalived_v2_capture_decodes_and_encodes_identically() {
+    let (ip, payload) = decode_ipv4(&KEEPALIVED_V2_DATAGRAM).expect("IPv4");
+    assert_eq!((ip.ttl, ip.protocol), (255, IPPROTO_VRRP));
+    let (s, d) = (IpAddr::V4(ip.src), IpAddr::V4(ip.dst));
+    let advert = Advert {
+        version: Version::V2,
+        vrid: 42,
+        priority: 100,
+        advert_int_cs: 100,
+        auth: Auth::pass("secret"),
+        addrs: vec![v4("10.77.0.100")],
+    };
+    assert_eq!(Advert::decode(payload, s, d), Ok(advert.clone()));
+    // What lbd sends in the same role is byte-for-byte Keepalived's.
+    assert_eq!(advert.encode(s, d).as_deref(), Ok(payload));
+}
