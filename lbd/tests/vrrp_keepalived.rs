@@ -1,0 +1,195 @@
+//! Interop with a real Keepalived (Debian's package): lbd in v2 with PASS
+//! auth and unicast peers forms a pair with it, both ways round, and the
+//! VIP moves both ways. Needs root and `keepalived` on PATH
+//! (`apt-get install -y keepalived`); skipped with a message otherwise.
+
+mod vrrp_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use vrrp_support::{root, sh, Net, Node, VIP};
+
+const PASS: &str = "secret";
+
+fn keepalived_present() -> bool {
+    let found = sh(&["keepalived", "--version"]);
+    if !found {
+        eprintln!("skipped: keepalived is not installed");
+    }
+    found
+}
+
+/// lbd's side: v2, 1 s, PASS, unicast.
+fn lbd_config(dir: &Path, prio: u8, me: &str, peer: &str) -> PathBuf {
+    let file = dir.join("lbd.toml");
+    let text = format!(
+        "[global]\ncontrol_socket = \"{d}/lbd.sock\"\nstate_file = \"{d}/lbd.json\"\n\
+         [vrrp.vi]\ninterface = \"veth0\"\nvrid = 42\npriority = {prio}\nversion = 2\n\
+         advert_int = \"1s\"\nauth_pass = \"{PASS}\"\nunicast_src_ip = \"{me}\"\n\
+         unicast_peers = [\"{peer}\"]\nvirtual_ips = [\"{VIP}/24\"]\n",
+        d = dir.display()
+    );
+    std::fs::write(&file, text).expect("write lbd config");
+    file
+}
+
+/// A Keepalived VRRP process in a namespace; killed on drop.
+struct Keepalived {
+    child: Child,
+    vrrp_pid: PathBuf,
+}
+
+impl Keepalived {
+    fn start(net: &Net, node: &str, dir: &Path, prio: u8, me: &str, peer: &str) -> Self {
+        let conf = dir.join("keepalived.conf");
+        let text = format!(
+            "global_defs {{\n  router_id ka\n  enable_script_security\n}}\n\
+             vrrp_instance VI {{\n  state BACKUP\n  interface veth0\n  virtual_router_id 42\n  \
+             priority {prio}\n  advert_int 1\n  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n  \
+             authentication {{\n    auth_type PASS\n    auth_pass {PASS}\n  }}\n  \
+             virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n"
+        );
+        std::fs::write(&conf, text).expect("write keepalived config");
+        let pid = |n: &str| dir.join(n);
+        let vrrp_pid = pid("vrrp.pid");
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &net.ns(node),
+                "keepalived",
+                "-n",
+                "-l",
+                "-P",
+                "-f",
+            ])
+            .arg(&conf)
+            .arg("-p")
+            .arg(pid("keepalived.pid"))
+            .arg("-r")
+            .arg(&vrrp_pid)
+            .arg("-c")
+            .arg(pid("checkers.pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn keepalived");
+        Self { child, vrrp_pid }
+    }
+
+    /// SIGTERM: Keepalived sends priority 0 and removes its VIPs.
+    fn terminate(&mut self) {
+        sh(&["kill", "-TERM", &self.child.id().to_string()]);
+        let _ = self.child.wait();
+    }
+
+    /// kill -9 of its VRRP process first (else the parent's death would
+    /// stop it gracefully), then of the parent.
+    fn kill9(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.vrrp_pid) {
+            assert!(
+                sh(&["kill", "-KILL", pid.trim()]),
+                "kill -9 of Keepalived's VRRP process"
+            );
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.vrrp_pid) {
+            sh(&["kill", "-KILL", pid.trim()]);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dirs(tag: &str) -> (PathBuf, PathBuf) {
+    let base = std::env::temp_dir().join(format!("lbd-ka-{tag}-{}", std::process::id()));
+    let (a, b) = (base.join("a"), base.join("b"));
+    std::fs::create_dir_all(&a).expect("dir a");
+    std::fs::create_dir_all(&b).expect("dir b");
+    (a, b)
+}
+
+#[test]
+fn lbd_master_keepalived_backup() {
+    if !root() || !keepalived_present() {
+        return;
+    }
+    let net = Net::new("k");
+    let (da, db) = dirs("lm");
+    let lbd_cfg = lbd_config(&da, 150, "10.77.0.1", "10.77.0.2");
+    let mut ka = Keepalived::start(&net, "b", &db, 100, "10.77.0.2", "10.77.0.1");
+    let mut lbd = Node::start(&net, "a", &lbd_cfg);
+    net.wait("lbd master, Keepalived backup", |n| {
+        n.holds_vip("a") && !n.holds_vip("b")
+    });
+    net.wait("client reaches the VIP on lbd", Net::ping_vip);
+
+    // lbd killed: Keepalived takes over after its master-down interval.
+    lbd.kill9();
+    net.wait("Keepalived takes the VIP", |n| n.holds_vip("b"));
+    net.wait("client reaches the VIP on Keepalived", Net::ping_vip);
+
+    // lbd back: stale VIP removed, then it preempts Keepalived.
+    let mut lbd = Node::start(&net, "a", &lbd_cfg);
+    net.wait("lbd preempts Keepalived", |n| {
+        n.holds_vip("a") && !n.holds_vip("b")
+    });
+
+    // Graceful stop of lbd: priority 0, Keepalived takes over.
+    lbd.terminate();
+    assert!(
+        !net.holds_vip("a"),
+        "lbd kept the VIP after a graceful stop"
+    );
+    net.wait("Keepalived takes the VIP after lbd stops", |n| {
+        n.holds_vip("b")
+    });
+    net.wait("client reaches the VIP on Keepalived", Net::ping_vip);
+    ka.terminate();
+}
+
+#[test]
+fn keepalived_master_lbd_backup() {
+    if !root() || !keepalived_present() {
+        return;
+    }
+    let net = Net::new("j");
+    let (da, db) = dirs("km");
+    let lbd_cfg = lbd_config(&da, 100, "10.77.0.1", "10.77.0.2");
+    let mut ka = Keepalived::start(&net, "b", &db, 150, "10.77.0.2", "10.77.0.1");
+    net.wait("Keepalived master alone", |n| n.holds_vip("b"));
+    let mut lbd = Node::start(&net, "a", &lbd_cfg);
+    net.wait("lbd started", |_| da.join("lbd.sock").exists());
+    assert!(
+        !net.holds_vip("a"),
+        "lbd took the VIP from a higher Keepalived"
+    );
+
+    // Keepalived stops gracefully (priority 0): lbd takes over.
+    ka.terminate();
+    net.wait("lbd takes the VIP", |n| {
+        n.holds_vip("a") && !n.holds_vip("b")
+    });
+    net.wait("client reaches the VIP on lbd", Net::ping_vip);
+
+    // Keepalived returns and preempts lbd.
+    let mut ka = Keepalived::start(&net, "b", &db, 150, "10.77.0.2", "10.77.0.1");
+    net.wait("Keepalived preempts lbd", |n| {
+        n.holds_vip("b") && !n.holds_vip("a")
+    });
+
+    // Keepalived killed with -9 (its VIP stays on its interface): lbd
+    // takes over all the same.
+    ka.kill9();
+    net.wait("lbd takes the VIP after Keepalived is killed", |n| {
+        n.holds_vip("a")
+    });
+    lbd.terminate();
+}
