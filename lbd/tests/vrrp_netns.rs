@@ -87,3 +87,141 @@ fn nopreempt_keeps_the_current_master() {
     a.terminate();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A TCP listener on 127.0.0.1:8081 inside a namespace (the tracked
+/// backend's only server); killed on drop.
+struct Listener(std::process::Child);
+
+impl Listener {
+    fn start(net: &Net, node: &str) -> Self {
+        let script = "import socket,time\n\
+                      s=socket.socket()\n\
+                      s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+                      s.bind(('127.0.0.1', 8081))\n\
+                      s.listen(64)\n\
+                      time.sleep(600)\n";
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &net.ns(node), "python3", "-c", script])
+            .spawn()
+            .expect("spawn listener");
+        Self(child)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn backend_failure_on_master_moves_the_vip() {
+    if !root() {
+        return;
+    }
+    let net = Net::new("t");
+    let dir = std::env::temp_dir().join(format!("lbd-vrrp-tr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // A (150) tracks backend `web` with weight 100: 50 when it is down.
+    let track = "[vrrp.vi.track_backend.web]\nweight = 100\n\
+                 [backends.web.check]\ntype = \"tcp\"\ninter = \"200ms\"\nrise = 1\nfall = 1\n\
+                 [backends.web.servers.s1]\naddress = \"127.0.0.1:8081\"\n";
+    let a_cfg = config(&dir, "a", 150, "10.77.0.1", "10.77.0.2", track);
+    let b_cfg = config(&dir, "b", 100, "10.77.0.2", "10.77.0.1", "");
+    let listener = Listener::start(&net, "a");
+    net.wait("backend listening", |n| {
+        vrrp_support::sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &n.ns("a"),
+            "python3",
+            "-c",
+            "import socket; socket.create_connection(('127.0.0.1', 8081), 1)",
+        ])
+    });
+    let mut a = Node::start(&net, "a", &a_cfg);
+    let mut b = Node::start(&net, "b", &b_cfg);
+    net.wait("A master with its backend up", |n| {
+        n.holds_vip("a") && !n.holds_vip("b")
+    });
+
+    // The backend dies: A drops to 50, B (100) takes over.
+    drop(listener);
+    net.wait("B takes over when A's backend fails", |n| {
+        n.holds_vip("b") && !n.holds_vip("a")
+    });
+
+    // The backend returns: A is back at 150 and preempts.
+    let _listener = Listener::start(&net, "a");
+    net.wait("A preempts once its backend is back", |n| {
+        n.holds_vip("a") && !n.holds_vip("b")
+    });
+    a.terminate();
+    b.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn link_down_moves_the_vip_and_split_brain_heals() {
+    if !root() {
+        return;
+    }
+    let net = Net::new("l");
+    let dir = std::env::temp_dir().join(format!("lbd-vrrp-ld-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // The second GARP burst is pushed out of the test's reach, so only the
+    // split-brain GARPs can move the client's ARP entry back to A.
+    let late = "garp_delay = \"600s\"\n";
+    let a_cfg = config(&dir, "a", 150, "10.77.0.1", "10.77.0.2", late);
+    let b_cfg = config(&dir, "b", 100, "10.77.0.2", "10.77.0.1", late);
+    let mut a = Node::start(&net, "a", &a_cfg);
+    let mut b = Node::start(&net, "b", &b_cfg);
+    net.wait("A master", |n| n.holds_vip("a") && !n.holds_vip("b"));
+
+    // A's cable pulled (its switch port down): B hears nothing and takes
+    // over; A, alone, stays master too (a split brain).
+    vrrp_support::must(&["ip", "-n", &net.ns("s"), "link", "set", "pa", "down"]);
+    net.wait("B takes over while A is cut off", |n| n.holds_vip("b"));
+    net.wait("client reaches the VIP on B", Net::ping_vip);
+
+    net.wait("client's ARP entry points at B", |n| {
+        client_sees_mac_of(n, "b")
+    });
+
+    // Cable back: B yields to A's higher adverts, and A, hearing another
+    // master, sends gratuitous ARPs: the client's entry (which no traffic
+    // refreshes here) moves back to A's MAC. Keepalived does not do this.
+    vrrp_support::must(&["ip", "-n", &net.ns("s"), "link", "set", "pa", "up"]);
+    net.wait("B yields when the split brain heals", |n| {
+        n.holds_vip("a") && !n.holds_vip("b")
+    });
+    net.wait("client's ARP entry back on A without traffic", |n| {
+        client_sees_mac_of(n, "a")
+    });
+    net.wait("client reaches the VIP on A", Net::ping_vip);
+    a.terminate();
+    b.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The client's ARP entry for the VIP is node's MAC.
+fn client_sees_mac_of(net: &Net, node: &str) -> bool {
+    let out = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default()
+    };
+    let link = out(&["-n", &net.ns(node), "-o", "link", "show", "dev", "veth0"]);
+    let mac = link
+        .split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .unwrap_or("none")
+        .to_string();
+    let neigh = out(&["-n", &net.ns("c"), "neigh", "show", vrrp_support::VIP]);
+    neigh.contains(&mac)
+}
