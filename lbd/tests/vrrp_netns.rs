@@ -225,3 +225,59 @@ fn client_sees_mac_of(net: &Net, node: &str) -> bool {
     let neigh = out(&["-n", &net.ns("c"), "neigh", "show", vrrp_support::VIP]);
     neigh.contains(&mac)
 }
+
+#[test]
+fn multicast_v3_election_with_events_on_the_control_socket() {
+    use std::io::{BufRead, BufReader};
+
+    if !root() {
+        return;
+    }
+    let net = Net::new("m");
+    let dir = std::env::temp_dir().join(format!("lbd-vrrp-mc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // No unicast peers: adverts go to 224.0.0.18 from the interface address.
+    let multicast = |node: &str, prio: u8| {
+        let file = dir.join(format!("{node}.toml"));
+        let text = format!(
+            "[global]\ncontrol_socket = \"{d}/{node}.sock\"\nstate_file = \"{d}/{node}.json\"\n\
+             [vrrp.vi]\ninterface = \"veth0\"\nvrid = 7\npriority = {prio}\n\
+             advert_int = \"100ms\"\nvirtual_ips = [\"{vip}/24\"]\n",
+            d = dir.display(),
+            vip = vrrp_support::VIP
+        );
+        std::fs::write(&file, text).expect("write config");
+        file
+    };
+    let mut b = Node::start(&net, "b", &multicast("b", 100));
+    net.wait("B master alone", |n| n.holds_vip("b"));
+    net.wait("B's control socket", |_| dir.join("b.sock").exists());
+    let mut events = std::process::Command::new(env!("CARGO_BIN_EXE_lbd"))
+        .args(["ctl", "--socket"])
+        .arg(dir.join("b.sock"))
+        .arg("events")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("lbd ctl events");
+    let stdout = events.stdout.take().expect("stdout");
+    let mut a = Node::start(&net, "a", &multicast("a", 150));
+    net.wait("A preempts B over multicast", |n| {
+        n.holds_vip("a") && !n.holds_vip("b")
+    });
+    // B's event stream shows it leaving Master for A.
+    let line = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("\"vrrp\""))
+        .expect("a vrrp event");
+    assert!(
+        line.contains("\"from\":\"Master\"") && line.contains("\"to\":\"Backup\""),
+        "{line}"
+    );
+    assert!(line.contains("10.77.0.1"), "{line}");
+    let _ = events.kill();
+    let _ = events.wait();
+    a.terminate();
+    b.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+}

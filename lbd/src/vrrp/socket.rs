@@ -35,10 +35,14 @@ impl VrrpSocket {
         socket.set_multicast_ttl_v4(u32::from(VRRP_TTL))?;
         socket.set_multicast_loop_v4(false)?;
         socket.set_multicast_if_v4(&src)?;
-        // Binding to the source address makes the kernel send from it.
-        socket.bind(&SockAddr::from(SocketAddrV4::new(src, 0)))?;
         if multicast {
+            // A raw socket bound to an address only receives datagrams sent
+            // to it, so a multicast socket stays unbound: IP_MULTICAST_IF
+            // above gives its adverts their source address.
             socket.join_multicast_v4_n(&VRRP_GROUP_V4, &InterfaceIndexOrAddress::Index(ifindex))?;
+        } else {
+            // Unicast: binding makes the kernel send from `src`.
+            socket.bind(&SockAddr::from(SocketAddrV4::new(src, 0)))?;
         }
         // SAFETY: `socket` owns an open fd and moves into the AsyncFd,
         // which keeps it (and so the same fd) until it is dropped.
