@@ -47,9 +47,7 @@ pub fn machine(lbd_bin: &Path) -> Machine {
         nproc: first_line("nproc", &[]),
         cpu: cpu_model(),
         kernel: first_line("uname", &["-r"]),
-        loadavg: std::fs::read_to_string("/proc/loadavg")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default(),
+        loadavg: loadavg(),
         versions: vec![
             ("lbd", first_line(&lbd, &["--version"])),
             ("haproxy", first_line("haproxy", &["-v"])),
@@ -77,13 +75,34 @@ impl Machine {
     }
 }
 
+/// Load average (1 min) above which the doc warns that other work shared
+/// the two cores.
+const BUSY_LOAD: f64 = 0.5;
+
+/// The 1-minute load average from /proc/loadavg text.
+fn load1(loadavg: &str) -> Option<f64> {
+    loadavg.split_whitespace().next()?.parse().ok()
+}
+
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
 pub fn document(
     command: &str,
     machine: &Machine,
     opts: &Options,
+    maxconn: u64,
     table: &str,
     warnings: &[String],
 ) -> String {
+    let end_load = loadavg();
+    let busy = [machine.loadavg.as_str(), end_load.as_str()]
+        .iter()
+        .filter_map(|l| load1(l))
+        .any(|l| l > BUSY_LOAD);
     let mut doc = format!(
         "# Benchmarks
 
@@ -97,7 +116,8 @@ Command (as root):
     {command}
 
 {}
-
+- load average at the end (/proc/loadavg): {end_load}
+{}
 ### Results
 
 {} rounds, each proxy started fresh per round, runs alternating (lbd,
@@ -109,6 +129,13 @@ conn/s, Gbit/s; lower latency, CPU and RSS).
 {table}
 ",
         machine.describe().join("\n"),
+        if busy {
+            "\nOther work was running on this machine (load average above 0.5): the\n\
+             throughput and latency rows are noisy (see the spreads); CPU per request,\n\
+             per connection and per GB, and RSS, depend less on it.\n"
+        } else {
+            ""
+        },
         opts.rounds,
         opts.duration_s,
     );
@@ -130,7 +157,7 @@ conn/s, Gbit/s; lower latency, CPU and RSS).
   log off) serving a 58-byte static file, and an iperf3 server, on CPU 0.
 - Proxy on CPU 1 (`taskset -c 1`), mode tcp, one frontend to nginx (:80)
   and one to iperf3 (:5201); timeouts connect 5s, client 50s, server 50s,
-  queue 10s; maxconn 20000; logs off (HAProxy: no `log` line; lbd:
+  queue 10s; maxconn {maxconn}; logs off (HAProxy: no `log` line; lbd:
   `LBD_LOG=error`). HAProxy: `nbthread 1`. lbd: one CPU, so one tokio
   worker; its defaults otherwise (splice(2) after 128 KiB per direction).
 - Load on CPU 0: `wrk -t1 -c32 --latency` keep-alive and with
@@ -146,4 +173,61 @@ conn/s, Gbit/s; lower latency, CPU and RSS).
         opts.idle
     ));
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(loadavg: &str) -> Machine {
+        Machine {
+            date: "Sun Nov 22 01:25:08 UTC 2026".into(),
+            nproc: "2".into(),
+            cpu: "AMD EPYC".into(),
+            kernel: "6.1.0".into(),
+            loadavg: loadavg.into(),
+            versions: vec![("haproxy", "HAProxy version 2.6.12".into())],
+        }
+    }
+
+    fn opts() -> Options {
+        Options {
+            rounds: 3,
+            duration_s: 10,
+            idle: 10_000,
+            output: "BENCHMARKS.md".into(),
+        }
+    }
+
+    #[test]
+    fn document_carries_command_machine_and_table() {
+        let doc = document(
+            "cargo xtask bench lb --rounds 3",
+            &machine("0.00 0.00 0.00 1/100 1"),
+            &opts(),
+            9936,
+            "| row |\n",
+            &["a note".into()],
+        );
+        for want in [
+            "    cargo xtask bench lb --rounds 3\n",
+            "Sun Nov 22 01:25:08 UTC 2026",
+            "2 CPUs",
+            "`HAProxy version 2.6.12`",
+            "| row |",
+            "- a note",
+            "maxconn 9936",
+            "10000 idle TCP connections",
+        ] {
+            assert!(doc.contains(want), "{want}");
+        }
+    }
+
+    #[test]
+    fn a_busy_machine_is_said() {
+        let doc = document("c", &machine("3.65 3.9 3.6 3/121 1"), &opts(), 1, "", &[]);
+        assert!(doc.contains("Other work was running"));
+        assert_eq!(load1("0.25 0.1 0.1 1/1 1"), Some(0.25));
+        assert_eq!(load1(""), None);
+    }
 }
