@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    #[error("{0}\nusage: cargo xtask bench lb [--rounds N] [--duration 10s] [--idle-connections N] [--output FILE]")]
+    #[error("{0}\nusage: cargo xtask bench lb [--rounds N] [--duration 10s] [--idle-connections N] [--lbd-splice on|off] [--output FILE]")]
     Usage(String),
     #[error("interrupted (Ctrl-C or SIGTERM); namespaces and processes cleaned up")]
     Interrupted,

@@ -50,6 +50,8 @@ pub struct Options {
     pub duration_s: u64,
     pub idle: usize,
     pub output: PathBuf,
+    /// `[global] splice` for lbd; None keeps lbd's default.
+    pub lbd_splice: Option<bool>,
 }
 
 fn usage(msg: String) -> BenchError {
@@ -62,6 +64,7 @@ pub fn parse_args(args: &[String], default_output: PathBuf) -> Result<Options, B
         duration_s: DEFAULT_DURATION_S,
         idle: DEFAULT_IDLE,
         output: default_output,
+        lbd_splice: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -99,6 +102,14 @@ pub fn parse_args(args: &[String], default_output: PathBuf) -> Result<Options, B
                     .ok_or_else(|| usage(format!("--idle-connections {v}: want 1..=30000")))?;
             }
             "--output" => o.output = PathBuf::from(value()?),
+            "--lbd-splice" => {
+                let v = value()?;
+                o.lbd_splice = Some(match v.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(usage(format!("--lbd-splice {v}: want on or off"))),
+                });
+            }
             other => return Err(usage(format!("unknown argument {other:?}"))),
         }
     }
@@ -273,7 +284,7 @@ fn one_run(
     proxy: Proxy,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(Metric, f64)>, BenchError> {
-    let mut d = start_proxy(b.topo, b.dir, proxy, b.lbd_bin, b.limits)?;
+    let mut d = start_proxy(b.topo, b.dir, proxy, b.lbd_bin, b.limits, b.opts.lbd_splice)?;
     let pid = d.pid();
     let mut out = vec![(Metric::RssStartMb, rss_kib(pid)? as f64 / 1024.0)];
     let name = proxy.label();
@@ -372,6 +383,9 @@ mod tests {
         )
         .expect("flags");
         assert_eq!((o.rounds, o.duration_s), (5, 7));
+        assert_eq!(o.lbd_splice, None);
+        let o = parse_args(&args(&["--lbd-splice", "off"]), PathBuf::new()).expect("splice");
+        assert_eq!(o.lbd_splice, Some(false));
     }
 
     #[test]

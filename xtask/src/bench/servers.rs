@@ -202,14 +202,15 @@ pub fn start_iperf3(topo: &Topology, dir: &Path) -> Result<Daemon, BenchError> {
     Ok(iperf)
 }
 
-fn lbd_config(dir: &Path, maxconn: u64) -> String {
+fn lbd_config(dir: &Path, maxconn: u64, splice: Option<bool>) -> String {
     let d = dir.display();
+    let splice = splice.map_or(String::new(), |on| format!("splice = {on}\n"));
     let mut conf = format!(
         "[global]
 control_socket = \"{d}/lbd.sock\"
 state_file = \"{d}/lbd-state.json\"
 maxconn = {maxconn}
-
+{splice}
 [defaults.timeout]
 connect = \"5s\"
 client = \"50s\"
@@ -273,6 +274,7 @@ pub fn start_proxy(
     proxy: Proxy,
     lbd_bin: &Path,
     limits: Limits,
+    lbd_splice: Option<bool>,
 ) -> Result<Daemon, BenchError> {
     let mut cmd = topo.exec(Ns::Proxy);
     cmd.args(["prlimit", &limits.prlimit()])
@@ -280,7 +282,7 @@ pub fn start_proxy(
     match proxy {
         Proxy::Lbd => {
             let path = dir.join("lbd.toml");
-            write(&path, &lbd_config(dir, limits.maxconn))?;
+            write(&path, &lbd_config(dir, limits.maxconn, lbd_splice))?;
             // Logs off: one line per connection is lbd's info level.
             cmd.env("LBD_LOG", "error")
                 .arg(lbd_bin)
@@ -317,7 +319,7 @@ mod tests {
 
     #[test]
     fn both_proxies_get_the_same_timeouts_and_frontends() {
-        let lbd = lbd_config(Path::new("/tmp/x"), 9000);
+        let lbd = lbd_config(Path::new("/tmp/x"), 9000, None);
         let hap = haproxy_config(9000);
         for t in ["connect", "client", "server", "queue"] {
             assert!(hap.contains(&format!("timeout {t} ")), "{t}");
@@ -331,6 +333,8 @@ mod tests {
         }
         assert!(hap.contains("nbthread 1") && !hap.contains("\n    log"));
         assert!(hap.contains("maxconn 9000") && lbd.contains("maxconn = 9000"));
+        assert!(!lbd.contains("splice"));
+        assert!(lbd_config(Path::new("/x"), 1, Some(false)).contains("\nsplice = false\n"));
     }
 
     #[test]

@@ -159,7 +159,7 @@ conn/s, Gbit/s; lower latency, CPU and RSS).
   and one to iperf3 (:5201); timeouts connect 5s, client 50s, server 50s,
   queue 10s; maxconn {maxconn}; logs off (HAProxy: no `log` line; lbd:
   `LBD_LOG=error`). HAProxy: `nbthread 1`. lbd: one CPU, so one tokio
-  worker; its defaults otherwise (splice(2) after 128 KiB per direction).
+  worker; its defaults otherwise{}.
 - Load on CPU 0: `wrk -t1 -c32 --latency` keep-alive and with
   `-H 'Connection: close'`; `iperf3 -c` through the proxy with `-P 1` and
   `-P 8`. The load and nginx share CPU 0, so keep-alive req/s is bounded by
@@ -170,7 +170,12 @@ conn/s, Gbit/s; lower latency, CPU and RSS).
   (no connection open), and once the proxy holds {} idle TCP connections
   opened from the client namespace (both sides: two descriptors each).
 ",
-        opts.idle
+        match opts.lbd_splice {
+            None => " (splice(2) after 128 KiB per direction)",
+            Some(true) => ", `splice = true` (`--lbd-splice on`)",
+            Some(false) => ", `splice = false` (`--lbd-splice off`)",
+        },
+        opts.idle,
     ));
     doc
 }
@@ -196,6 +201,7 @@ mod tests {
             duration_s: 10,
             idle: 10_000,
             output: "BENCHMARKS.md".into(),
+            lbd_splice: None,
         }
     }
 
