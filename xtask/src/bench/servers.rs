@@ -20,7 +20,7 @@ pub const HTTP_PORT: u16 = 80;
 pub const IPERF_PORT: u16 = 5201;
 /// The static file wrk fetches.
 pub const FILE_PATH: &str = "/index.html";
-const FILE_BODY: &str = "<html><body>lbd bench: a small static file.</body></html>\n";
+pub const FILE_BODY: &str = "<html><body>lbd bench: a small static file.</body></html>\n";
 /// CPU of the backend and the load generators.
 pub const LOAD_CPU: &str = "0";
 /// CPU of the proxy.

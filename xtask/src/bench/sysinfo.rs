@@ -154,7 +154,7 @@ conn/s, Gbit/s; lower latency, CPU and RSS).
   10.77.2.1 - 10.77.2.2 backend), removed at the end, also on error or
   Ctrl-C.
 - Backend: nginx (one process, keep-alive without a request limit, access
-  log off) serving a 58-byte static file, and an iperf3 server, on CPU 0.
+  log off) serving a {}-byte static file, and an iperf3 server, on CPU 0.
 - Proxy on CPU 1 (`taskset -c 1`), mode tcp, one frontend to nginx (:80)
   and one to iperf3 (:5201); timeouts connect 5s, client 50s, server 50s,
   queue 10s; maxconn {maxconn}; logs off (HAProxy: no `log` line; lbd:
@@ -170,6 +170,7 @@ conn/s, Gbit/s; lower latency, CPU and RSS).
   (no connection open), and once the proxy holds {} idle TCP connections
   opened from the client namespace (both sides: two descriptors each).
 ",
+        super::servers::FILE_BODY.len(),
         match opts.lbd_splice {
             None => " (splice(2) after 128 KiB per direction)",
             Some(true) => ", `splice = true` (`--lbd-splice on`)",
@@ -224,6 +225,7 @@ mod tests {
             "- a note",
             "maxconn 9936",
             "10000 idle TCP connections",
+            "a 58-byte static file",
         ] {
             assert!(doc.contains(want), "{want}");
         }
