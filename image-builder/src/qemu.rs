@@ -53,6 +53,9 @@ pub struct VmSpec {
     pub fw_cfg: Vec<(String, PathBuf)>,
     /// An ISO attached as an IDE CD-ROM.
     pub cdrom: Option<PathBuf>,
+    /// Tests only: a second serial port on this Unix socket, and the fw_cfg
+    /// switch that makes init listen there for debug commands.
+    pub debug_socket: Option<PathBuf>,
 }
 
 impl VmSpec {
@@ -67,6 +70,7 @@ impl VmSpec {
             qmp: None,
             fw_cfg: vec![],
             cdrom: None,
+            debug_socket: None,
         }
     }
 
@@ -160,6 +164,17 @@ impl VmSpec {
         push("std");
         push("-serial");
         push("stdio");
+        if let Some(sock) = &self.debug_socket {
+            push("-chardev");
+            push(&format!(
+                "socket,id=debug,path={},server=on,wait=off",
+                sock.display()
+            ));
+            push("-device");
+            push("isa-serial,chardev=debug");
+            push("-fw_cfg");
+            push("name=opt/appliance/debug,string=1");
+        }
         if let Some(qmp) = &self.qmp {
             push("-qmp");
             push(&format!("unix:{},server=on,wait=off", qmp.display()));

@@ -14,17 +14,20 @@
 
 use std::fs::File;
 use std::os::fd::AsFd;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::reboot::set_cad_enabled;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::SignalFd;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use rootfs::paths::{DATA_MOUNT, LBD, MODULE_LOAD_ORDER, OS_RELEASE, READY_LINE};
 
+use crate::applog::{self, LogFile};
 use crate::console::Consoles;
 use crate::data_partition::{self, DataMount};
+use crate::debug_port::{Command as DebugCommand, DebugPort};
 use crate::power::{self, PowerAction};
 use crate::supervise::{RestartPolicy, Service, ServiceEvent};
 use crate::{evdev, firewall, kmod, lbd_config, mount, network, reap, sources};
@@ -61,6 +64,8 @@ struct Appliance {
     input_rescans: u32,
     services: Vec<Service>,
     network: network::Networking,
+    /// QEMU tests only (fw_cfg `opt/appliance/debug`).
+    debug: Option<DebugPort>,
 }
 
 /// Runs the appliance; never returns.
@@ -68,8 +73,11 @@ pub fn run() -> ! {
     let mut consoles = Consoles::early();
     let signals = handled_signals();
     let signal_fd = match nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)
-        .and_then(|()| SignalFd::new(&signals))
-    {
+        // Non-blocking: the loop reads until EAGAIN; a blocking read after
+        // the last pending signal would stop PID 1 until the next one.
+        .and_then(|()| {
+            SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        }) {
         Ok(fd) => Some(fd),
         Err(e) => {
             consoles.line(&format!(
@@ -105,9 +113,19 @@ pub fn run() -> ! {
     }
 
     match data_partition::mount_data() {
-        DataMount::Disk { device } => consoles.line(&format!("init: data partition {device} mounted at {DATA_MOUNT}")),
+        DataMount::Disk { device } => {
+            consoles.line(&format!("init: data partition {device} mounted at {DATA_MOUNT}"));
+            report_previous_logs(&mut consoles);
+        }
         DataMount::Ram { reason } => consoles.line(&format!(
             "init: error: {reason}; running with state in RAM ({DATA_MOUNT} is a tmpfs, lost at reboot)"
+        )),
+    }
+    match LogFile::open(Path::new(applog::LOG_DIR)) {
+        Ok(log) => consoles.attach_log(log),
+        Err(e) => consoles.line(&format!(
+            "init: error: log file in {}: {e}",
+            applog::LOG_DIR
         )),
     }
 
@@ -128,6 +146,9 @@ pub fn run() -> ! {
     report_service(&mut consoles, "lbd", &started);
 
     let inputs = evdev::open_event_devices();
+    // Opened before "ready": a test sends commands as soon as it sees that
+    // line, and a serial port drops what arrives while it is closed.
+    let debug = DebugPort::open_if_enabled();
     let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
     let uptime = uptime.split_whitespace().next().unwrap_or("?");
     consoles.line(&format!("init: up {uptime} s after kernel start"));
@@ -140,6 +161,7 @@ pub fn run() -> ! {
         inputs,
         services: vec![lbd],
         network,
+        debug,
     };
     appliance.event_loop()
 }
@@ -170,6 +192,30 @@ fn raise_open_file_limit(consoles: &mut Consoles) {
     const OPEN_FILES: u64 = 1 << 20;
     if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, OPEN_FILES, OPEN_FILES) {
         consoles.line(&format!("init: warning: raising the open-file limit: {e}"));
+    }
+}
+
+/// What the last boot left in the log: proof after a power cut that the
+/// files are intact, and the last thing the appliance said.
+fn report_previous_logs(consoles: &mut Consoles) {
+    let check = applog::check_logs(Path::new(applog::LOG_DIR));
+    if check.files == 0 {
+        consoles.line("init: no logs from a previous boot");
+        return;
+    }
+    let verdict = if check.problems.is_empty() {
+        "intact"
+    } else {
+        "DAMAGED"
+    };
+    consoles.line(&format!(
+        "init: previous logs {verdict}: {} files, {} lines; last: {}",
+        check.files,
+        check.lines,
+        check.last_line.as_deref().unwrap_or("(none)")
+    ));
+    for p in &check.problems {
+        consoles.line(&format!("init: error: log {p}"));
     }
 }
 
@@ -253,6 +299,7 @@ enum Slot {
     Input(usize),
     ServiceOutput,
     Dhcp,
+    Debug,
 }
 
 impl Appliance {
@@ -279,6 +326,7 @@ impl Appliance {
                     }
                     Slot::ServiceOutput => output_ready = true,
                     Slot::Dhcp => self.network.on_readable(&mut self.consoles, now),
+                    Slot::Debug => self.debug_commands(),
                 }
             }
             if output_ready {
@@ -336,6 +384,10 @@ impl Appliance {
         for (i, (_, f)) in self.inputs.iter().enumerate() {
             slots.push(Slot::Input(i));
             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(port) = &self.debug {
+            slots.push(Slot::Debug);
+            fds.push(PollFd::new(port.fd(), PollFlags::POLLIN));
         }
         if let Some(fd) = self.network.fd() {
             slots.push(Slot::Dhcp);
@@ -416,6 +468,54 @@ impl Appliance {
                     }
                     report_service(&mut self.consoles, &name, &event);
                 }
+            }
+        }
+    }
+
+    fn debug_commands(&mut self) {
+        let Some(port) = self.debug.as_mut() else {
+            return;
+        };
+        for command in port.read_commands() {
+            let answer = match command {
+                DebugCommand::KillLbd => {
+                    match self.services.first().map(|s| s.signal(Signal::SIGKILL)) {
+                        Some(Ok(())) => "ok: sent SIGKILL to lbd".to_string(),
+                        Some(Err(e)) => format!("error: lbd not killed: {e}"),
+                        None => "error: no lbd".to_string(),
+                    }
+                }
+                DebugCommand::Log(n) => {
+                    for i in 0..n {
+                        self.consoles
+                            .line(&format!("init: debug log line {i} of {n}"));
+                    }
+                    format!("ok: logged {n} lines")
+                }
+                DebugCommand::Status => {
+                    let now = Instant::now();
+                    let services: Vec<String> = self
+                        .services
+                        .iter()
+                        .map(|s| {
+                            let due = s.next_deadline().map(|d| d.saturating_duration_since(now));
+                            format!(
+                                "{} pid {:?} restart in {:?}",
+                                s.name,
+                                s.pid().map(|p| p.as_raw()),
+                                due
+                            )
+                        })
+                        .collect();
+                    format!("ok: {}", services.join("; "))
+                }
+                DebugCommand::Unknown(line) => {
+                    format!("error: unknown command {line:?} (kill lbd | status | log N)")
+                }
+            };
+            self.consoles.line(&format!("init: debug port: {answer}"));
+            if let Some(port) = self.debug.as_mut() {
+                port.reply(&answer);
             }
         }
     }

@@ -8,12 +8,20 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use nix::fcntl::OFlag;
 
+use crate::applog::LogFile;
+
 const ACTIVE_CONSOLES: &str = "/sys/class/tty/console/active";
 const FALLBACK: &str = "/dev/console";
 
-/// The open console devices; lines written here reach all of them.
+/// Lines kept in memory until the log file on the data partition opens.
+const EARLY_LINES: usize = 2000;
+
+/// The open console devices; lines written here reach all of them, and
+/// the log file once [`Consoles::attach_log`] has been called.
 pub struct Consoles {
     devices: Vec<File>,
+    log: Option<LogFile>,
+    early: Vec<String>,
 }
 
 impl Consoles {
@@ -21,6 +29,8 @@ impl Consoles {
     pub fn early() -> Self {
         Self {
             devices: open(FALLBACK).into_iter().collect(),
+            log: None,
+            early: Vec::new(),
         }
     }
 
@@ -49,7 +59,52 @@ impl Consoles {
         for dev in &mut self.devices {
             let _ = dev.write_all(buf.as_bytes());
         }
+        let stamped = format!("[{}] {text}", uptime());
+        match &mut self.log {
+            Some(log) => {
+                if let Err(e) = log.append(&stamped) {
+                    // Say it once on the consoles and stop logging to disk.
+                    self.log = None;
+                    self.line(&format!(
+                        "init: error: log file: {e}; logging to the console only"
+                    ));
+                }
+            }
+            None if self.early.len() < EARLY_LINES => self.early.push(stamped),
+            None => {}
+        }
     }
+
+    /// Starts writing lines to `log`, beginning with those seen so far.
+    pub fn attach_log(&mut self, mut log: LogFile) {
+        for line in self.early.drain(..) {
+            if log.append(&line).is_err() {
+                return;
+            }
+        }
+        self.log = Some(log);
+    }
+
+    /// Flushes the log file to disk (at shutdown).
+    pub fn sync_log(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.sync();
+        }
+    }
+
+    /// Closes the log file, so the data partition can be unmounted.
+    pub fn detach_log(&mut self) {
+        self.sync_log();
+        self.log = None;
+    }
+}
+
+/// Seconds since boot, for log lines (there is no wall clock before NTP).
+fn uptime() -> String {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|u| u.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn open(path: &str) -> Option<File> {

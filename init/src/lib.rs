@@ -4,9 +4,11 @@
 //! its own module) and then waits for power requests. init never returns
 //! and never panics on bad input: PID 1 exiting panics the kernel.
 
+pub mod applog;
 pub mod boot;
 pub mod console;
 pub mod data_partition;
+pub mod debug_port;
 pub mod evdev;
 pub mod firewall;
 pub mod kmod;

@@ -56,11 +56,15 @@ pub fn shutdown(
     };
     consoles.line(&format!("init: {reason}: shutting down to {what}"));
     for service in services.iter_mut() {
-        let how = service.stop(SERVICE_STOP_DEADLINE);
+        let name = service.name.clone();
+        let how = service.stop(SERVICE_STOP_DEADLINE, &mut |line| {
+            consoles.line(&format!("{name}: {line}"))
+        });
         consoles.line(&format!("init: {} stopped ({how})", service.name));
     }
     release_network(consoles);
     stop_all_processes(consoles);
+    consoles.detach_log();
     sync();
     match data_partition::unmount_data() {
         Ok(()) => consoles.line(&format!("init: {DATA_MOUNT} unmounted")),

@@ -52,6 +52,7 @@ struct Console {
 
 pub struct Vm {
     child: Child,
+    debug_port: Mutex<Option<std::os::unix::net::UnixStream>>,
     console: Arc<(Mutex<Console>, Condvar)>,
     dir: tempfile::TempDir,
     name: String,
@@ -68,6 +69,8 @@ pub struct VmOptions {
     pub disk_copy: Option<PathBuf>,
     /// Run inside this network namespace (`ip netns exec`).
     pub netns: Option<String>,
+    /// Enable init's debug command port (see [`Vm::debug`]).
+    pub debug_port: bool,
 }
 
 impl Vm {
@@ -87,6 +90,9 @@ impl Vm {
         };
         spec.fw_cfg = opts.fw_cfg.clone();
         spec.cdrom = opts.cdrom.clone();
+        if opts.debug_port {
+            spec.debug_socket = Some(dir.path().join("debug.sock"));
+        }
         spec.prepare_vars()
             .map_err(|e| VmError::Start(e.to_string()))?;
         let mut cmd = match &opts.netns {
@@ -123,6 +129,7 @@ impl Vm {
         }
         Ok(Self {
             child,
+            debug_port: Mutex::new(None),
             console,
             dir,
             name: name.to_string(),
@@ -179,6 +186,43 @@ impl Vm {
         qmp.execute("system_powerdown")
             .map_err(|e| VmError::Start(format!("QMP: {e}")))?;
         Ok(())
+    }
+
+    /// Sends one command to init's debug port (`kill lbd`, `log N`); init
+    /// answers on the console as `init: debug port: ...`.
+    pub fn debug(&self, command: &str) -> Result<(), VmError> {
+        use std::io::Write;
+        let mut port = self
+            .debug_port
+            .lock()
+            .map_err(|_| VmError::Start("debug port lock poisoned".into()))?;
+        if port.is_none() {
+            let path = self.dir.path().join("debug.sock");
+            let stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {
+                VmError::Start(format!(
+                    "debug port {}: {e} (start the VM with debug_port)",
+                    path.display()
+                ))
+            })?;
+            *port = Some(stream);
+        }
+        // Kept open: QEMU reads the socket asynchronously.
+        port.as_mut()
+            .map(|s| s.write_all(format!("{command}\n").as_bytes()))
+            .transpose()
+            .map_err(|e| VmError::Start(format!("debug port: {e}")))?;
+        Ok(())
+    }
+
+    /// Kills QEMU at once: a power cut.
+    pub fn pull_the_plug(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The UEFI variable store, to boot the same disk again.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Waits for QEMU to exit by itself.

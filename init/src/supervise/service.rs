@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
@@ -99,6 +99,18 @@ impl Service {
             // Its own process group: stopping it signals every process it
             // started too (gokrazy does the same, for the same reason).
             .process_group(0);
+        // init blocks the signals it reads through its signalfd, and a
+        // blocked mask survives exec: unblock them in the child, or lbd
+        // never sees the SIGTERM that asks it to stop.
+        // SAFETY: the closure runs in the forked child before exec and only
+        // calls sigprocmask(2), which is async-signal-safe; it touches no
+        // memory shared with the parent and allocates nothing.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+                    .map_err(std::io::Error::from)
+            });
+        }
         match cmd.spawn() {
             Ok(mut child) => {
                 // The child is reaped by init's waitpid(-1) loop, not through
@@ -210,8 +222,9 @@ impl Service {
     }
 
     /// Stops the service for shutdown: SIGTERM, up to `deadline` for it to
-    /// exit, then SIGKILL. Returns how it ended, for the console.
-    pub fn stop(&mut self, deadline: Duration) -> String {
+    /// exit, then SIGKILL. Returns how it ended, for the console; what it
+    /// printed meanwhile goes to `output`.
+    pub fn stop(&mut self, deadline: Duration, output: &mut dyn FnMut(String)) -> String {
         let Some(pid) = self.pid() else {
             self.state = State::Stopped;
             return "not running".into();
@@ -225,6 +238,9 @@ impl Service {
                 Ok(WaitStatus::StillAlive) => {}
                 Ok(status) => {
                     let _ = kill(group, Signal::SIGKILL); // helpers it left behind
+                    for line in self.read_output() {
+                        output(line);
+                    }
                     return describe(status);
                 }
                 Err(e) => return format!("gone ({e})"),
@@ -234,7 +250,9 @@ impl Service {
                 let status = waitpid(pid, None).map(describe).unwrap_or_default();
                 return format!("killed after {} s: {status}", deadline.as_secs());
             }
-            self.read_output();
+            for line in self.read_output() {
+                output(line);
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -309,7 +327,7 @@ mod tests {
             matches!(ev, ServiceEvent::Exited { restart_in, attempt: 2, .. } if restart_in == Duration::from_millis(200)),
             "{ev:?}"
         );
-        assert_eq!(s.stop(Duration::from_secs(5)), "not running");
+        assert_eq!(s.stop(Duration::from_secs(5), &mut |_| {}), "not running");
     }
 
     #[test]
@@ -328,7 +346,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
         let other = WaitStatus::Exited(Pid::from_raw(1), 0);
         assert!(s.on_exit(other, Instant::now()).is_none());
-        let how = s.stop(Duration::from_millis(300));
+        let how = s.stop(Duration::from_millis(300), &mut |_| {});
         assert!(
             how.contains("killed after") && how.contains("SIGKILL"),
             "{how}"
