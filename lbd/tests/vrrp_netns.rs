@@ -164,15 +164,14 @@ fn backend_failure_on_master_moves_the_vip() {
 }
 
 #[test]
-fn link_down_moves_the_vip_and_split_brain_heals() {
+fn link_down_moves_the_vip_and_back() {
     if !root() {
         return;
     }
     let net = Net::new("l");
     let dir = std::env::temp_dir().join(format!("lbd-vrrp-ld-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    // The second GARP burst is pushed out of the test's reach, so only the
-    // split-brain GARPs can move the client's ARP entry back to A.
+    // The second GARP burst is pushed out of the test's reach.
     let late = "garp_delay = \"600s\"\n";
     let a_cfg = config(&dir, "a", 150, "10.77.0.1", "10.77.0.2", late);
     let b_cfg = config(&dir, "b", 100, "10.77.0.2", "10.77.0.1", late);
@@ -180,9 +179,10 @@ fn link_down_moves_the_vip_and_split_brain_heals() {
     let mut b = Node::start(&net, "b", &b_cfg);
     net.wait("A master", |n| n.holds_vip("a") && !n.holds_vip("b"));
 
-    // A's cable pulled (its switch port down): B hears nothing and takes
-    // over; A, alone, stays master too (a split brain).
+    // A's cable pulled (its switch port down): A loses carrier, goes to
+    // Fault and drops the VIP; B hears nothing and takes over.
     vrrp_support::must(&["ip", "-n", &net.ns("s"), "link", "set", "pa", "down"]);
+    net.wait("A drops the VIP in Fault", |n| !n.holds_vip("a"));
     net.wait("B takes over while A is cut off", |n| n.holds_vip("b"));
     net.wait("client reaches the VIP on B", Net::ping_vip);
 
@@ -190,11 +190,11 @@ fn link_down_moves_the_vip_and_split_brain_heals() {
         client_sees_mac_of(n, "b")
     });
 
-    // Cable back: B yields to A's higher adverts, and A, hearing another
-    // master, sends gratuitous ARPs: the client's entry (which no traffic
-    // refreshes here) moves back to A's MAC. Keepalived does not do this.
+    // Cable back: A leaves Fault as a backup, preempts B, and its
+    // gratuitous ARPs move the client's entry (which no traffic refreshes
+    // here) back to A's MAC.
     vrrp_support::must(&["ip", "-n", &net.ns("s"), "link", "set", "pa", "up"]);
-    net.wait("B yields when the split brain heals", |n| {
+    net.wait("A preempts when its link is back", |n| {
         n.holds_vip("a") && !n.holds_vip("b")
     });
     net.wait("client's ARP entry back on A without traffic", |n| {
@@ -277,6 +277,65 @@ fn multicast_v3_election_with_events_on_the_control_socket() {
     assert!(line.contains("10.77.0.1"), "{line}");
     let _ = events.kill();
     let _ = events.wait();
+    a.terminate();
+    b.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn split_brain_heals_with_gratuitous_arps() {
+    if !root() {
+        return;
+    }
+    let net = Net::new("b");
+    let dir = std::env::temp_dir().join(format!("lbd-vrrp-sb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // The second GARP burst is pushed out of the test's reach, so only the
+    // split-brain GARPs can move the client's ARP entry back to A.
+    let late = "garp_delay = \"600s\"\n";
+    let a_cfg = config(&dir, "a", 150, "10.77.0.1", "10.77.0.2", late);
+    let b_cfg = config(&dir, "b", 100, "10.77.0.2", "10.77.0.1", late);
+    let b_ns = net.ns("b");
+    // B hears no adverts (nftables drops VRRP on its input): both masters.
+    vrrp_support::must(&[
+        "ip", "netns", "exec", &b_ns, "nft", "add", "table", "inet", "sb",
+    ]);
+    vrrp_support::must(&[
+        "ip",
+        "netns",
+        "exec",
+        &b_ns,
+        "nft",
+        "add",
+        "chain",
+        "inet",
+        "sb",
+        "in",
+        "{ type filter hook input priority 0 ; }",
+    ]);
+    vrrp_support::must(&[
+        "ip", "netns", "exec", &b_ns, "nft", "add", "rule", "inet", "sb", "in", "ip", "protocol",
+        "112", "drop",
+    ]);
+    let mut a = Node::start(&net, "a", &a_cfg);
+    net.wait("A master", |n| n.holds_vip("a"));
+    // The client learns A's MAC (GARPs only update existing entries).
+    net.wait("client reaches the VIP on A", Net::ping_vip);
+    let mut b = Node::start(&net, "b", &b_cfg);
+    net.wait("B master too (split brain)", |n| n.holds_vip("b"));
+    // B's GARPs (when it became master) took the client's entry. A answers
+    // B's adverts with its own GARPs, at most once a second: the entry
+    // moves back to A even before the split brain heals.
+    net.wait("client's entry back on A", |n| client_sees_mac_of(n, "a"));
+
+    // Heal: B hears A, yields; A is the only holder.
+    vrrp_support::must(&[
+        "ip", "netns", "exec", &b_ns, "nft", "delete", "table", "inet", "sb",
+    ]);
+    net.wait("B yields when the split brain heals", |n| {
+        n.holds_vip("a") && !n.holds_vip("b")
+    });
+    net.wait("client reaches the VIP on A", Net::ping_vip);
     a.terminate();
     b.terminate();
     let _ = std::fs::remove_dir_all(&dir);

@@ -5,6 +5,7 @@
 //!   raw socket (proto 112) --accept()--> Input::Advert ---+
 //!   deadlines (sleep_until) ----------> TimerExpired -----+--> Fsm::handle
 //!   tracking watch (backend health) --> Tracking ---------+        |
+//!   link poll (carrier, 100 ms) ------> Tracking fault ---+        |
 //!   stop watch (SIGTERM) -------------> Shutdown ---------+        v
 //!        SendAdvert -> socket; Add/RemoveVips -> netlink; Announce ->
 //!        AF_PACKET GARPs; Set/CancelTimer -> deadlines; StateChange ->
@@ -31,6 +32,8 @@ use crate::runtime::events::Event;
 
 /// Gratuitous ARPs per burst (Keepalived's `garp_master_repeat`).
 const GARP_BURST: usize = 5;
+/// How often the interface's carrier is read (a netlink link dump).
+const LINK_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
@@ -190,12 +193,12 @@ impl Driver {
         mut stop: watch::Receiver<bool>,
         mut tracking: watch::Receiver<Tracking>,
     ) {
-        let t = *tracking.borrow_and_update();
-        self.feed(Input::Tracking {
-            penalty: t.penalty,
-            fault: t.fault,
-        });
+        let mut backends = *tracking.borrow_and_update();
+        let mut link_up = true;
+        self.track(backends, link_up);
         self.feed(Input::Startup);
+        let mut link_poll = tokio::time::interval(LINK_POLL);
+        link_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next = self.deadlines.iter().flatten().min().copied();
             tokio::select! {
@@ -214,13 +217,36 @@ impl Driver {
                 }
                 changed = tracking.changed() => {
                     if changed.is_err() { continue; }
-                    let t = *tracking.borrow_and_update();
-                    self.feed(Input::Tracking { penalty: t.penalty, fault: t.fault });
+                    backends = *tracking.borrow_and_update();
+                    self.track(backends, link_up);
+                }
+                _ = link_poll.tick() => {
+                    let up = match self.netlink.link(&self.cfg.interface) {
+                        Ok(link) => link.is_some_and(|l| l.up),
+                        Err(error) => {
+                            tracing::warn!(instance = %self.name, %error, "reading link state");
+                            link_up
+                        }
+                    };
+                    if up != link_up {
+                        tracing::info!(instance = %self.name, interface = %self.cfg.interface, up, "link state");
+                        link_up = up;
+                        self.track(backends, link_up);
+                    }
                 }
                 _ = stop.changed() => break,
             }
         }
         self.feed(Input::Shutdown);
+    }
+
+    /// Backend tracking plus the interface's carrier: a link without
+    /// carrier puts the instance in Fault.
+    fn track(&mut self, backends: Tracking, link_up: bool) {
+        self.feed(Input::Tracking {
+            penalty: backends.penalty,
+            fault: backends.fault || !link_up,
+        });
     }
 
     fn fire_due(&mut self) {

@@ -25,8 +25,9 @@
 //!
 //! Beyond the RFC, as LB-VRRP.md asks:
 //! - a master that hears a lower-priority advert (two masters: a split
-//!   brain healing) answers at once and sends a gratuitous ARP burst again,
-//!   so the switches learn its MAC back (Keepalived does not);
+//!   brain healing) answers at once and sends a gratuitous ARP burst again
+//!   (at most once per `HEAL_ANNOUNCE_GAP`), so the switches learn its MAC
+//!   back (Keepalived does not);
 //! - a master whose effective priority changes advertises it at once
 //!   instead of at the next interval;
 //! - `preempt_delay`: a backup that hears a lower-priority master keeps
@@ -47,6 +48,9 @@ use super::packet::Version;
 pub const PRIORITY_OWNER: u8 = 255;
 /// Priority a stopping master advertises (RFC 5798 5.2.4).
 pub const PRIORITY_STOP: u8 = 0;
+/// A master hearing another master announces again at most this often
+/// (a one-way split brain would otherwise mean a burst per advert).
+pub const HEAL_ANNOUNCE_GAP: Duration = Duration::from_secs(1);
 
 /// Static parameters of one instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +162,8 @@ pub struct Fsm {
     deadlines: [Option<Instant>; 3],
     /// preempt_delay: until when a lower-priority master is still accepted.
     preempt_at: Option<Instant>,
+    /// Last announce sent because another master was heard.
+    heal_announced_at: Option<Instant>,
 }
 
 fn index(timer: Timer) -> usize {
@@ -179,6 +185,7 @@ impl Fsm {
             master_adver_interval,
             deadlines: [None; 3],
             preempt_at: None,
+            heal_announced_at: None,
         }
     }
 
@@ -385,7 +392,13 @@ impl Fsm {
                     // the segment where the addresses are again.
                     out.push(Action::SendAdvert { priority: local });
                     self.set_timer(now, Timer::Advert, self.params.advert_int, out);
-                    out.push(Action::Announce);
+                    let due = self
+                        .heal_announced_at
+                        .is_none_or(|at| now >= at + HEAL_ANNOUNCE_GAP);
+                    if due {
+                        self.heal_announced_at = Some(now);
+                        out.push(Action::Announce);
+                    }
                 }
             }
         }

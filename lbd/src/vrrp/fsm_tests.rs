@@ -278,17 +278,21 @@ fn equal_priority_tie_broken_by_higher_address() {
 
 #[test]
 fn master_reasserts_on_split_brain_heal() {
-    // Input: Master (prio 100) hears another master at priority 90.
-    // Output: advert now, advert timer re-armed, gratuitous ARPs again.
+    // Input: Master (prio 100) hears another master at priority 90 at 4 s,
+    // 4.5 s and 5 s. Output: an advert each time (timer re-armed); the
+    // gratuitous ARPs at 4 s and 5 s only (at most one burst per second).
     let mut r = Replay::master(params());
+    let reassert = vec![
+        SendAdvert { priority: 100 },
+        set(Timer::Advert, ms(1000)),
+        Announce,
+    ];
+    assert_eq!(r.at(ms(4000), advert("10.0.0.9", 90, ms(1000))), reassert);
     assert_eq!(
-        r.at(ms(4000), advert("10.0.0.9", 90, ms(1000))),
-        vec![
-            SendAdvert { priority: 100 },
-            set(Timer::Advert, ms(1000)),
-            Announce
-        ]
+        r.at(ms(4500), advert("10.0.0.9", 90, ms(1000))),
+        reassert[..2].to_vec()
     );
+    assert_eq!(r.at(ms(5000), advert("10.0.0.9", 90, ms(1000))), reassert);
 }
 
 #[test]
