@@ -30,6 +30,7 @@ use crate::data_partition::{self, DataMount};
 use crate::debug_port::{Command as DebugCommand, DebugPort};
 use crate::power::{self, PowerAction};
 use crate::supervise::{RestartPolicy, Service, ServiceEvent};
+use crate::vmware::{Tools, ToolsAction, VmwareBackdoor};
 use crate::{evdev, firewall, kmod, lbd_config, mount, network, reap, sources};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -66,6 +67,8 @@ struct Appliance {
     network: network::Networking,
     /// QEMU tests only (fw_cfg `opt/appliance/debug`).
     debug: Option<DebugPort>,
+    /// The VMware tools loop (TCLO): "Shut Down Guest OS", IPs in vCenter.
+    vmware: Option<(VmwareBackdoor, Tools)>,
 }
 
 /// Runs the appliance; never returns.
@@ -162,6 +165,8 @@ pub fn run() -> ! {
         services: vec![lbd],
         network,
         debug,
+        // vCenter's tools channel: only on VMware, where the backdoor exists.
+        vmware: VmwareBackdoor::detect().map(|bd| (bd, Tools::new(Instant::now()))),
     };
     appliance.event_loop()
 }
@@ -332,16 +337,8 @@ impl Appliance {
             if output_ready {
                 self.echo_service_output();
             }
-            if let Some((action, reason)) = power {
-                self.echo_service_output();
-                let network = &mut self.network;
-                power::shutdown(
-                    &mut self.consoles,
-                    &mut self.services,
-                    &mut |consoles| network.release(consoles),
-                    action,
-                    &reason,
-                );
+            if let Some((action, reason)) = power.take() {
+                self.shutdown(action, &reason);
             }
             for i in 0..self.services.len() {
                 if let Some(event) = self.services[i].on_timer(now) {
@@ -350,6 +347,12 @@ impl Appliance {
                 }
             }
             self.network.on_timer(&mut self.consoles, now);
+            if let Some(request) = self.vmware_tools(now) {
+                power = Some(request);
+            }
+            if let Some((action, reason)) = power.take() {
+                self.shutdown(action, &reason);
+            }
             self.rescan_inputs();
             // A SIGCHLD merged with another or lost while the fd was not
             // readable: reaping here too keeps zombies from piling up.
@@ -360,10 +363,14 @@ impl Appliance {
     /// Polls every fd until one is ready or the next timer is due.
     fn wait(&mut self) -> Vec<Slot> {
         let now = Instant::now();
+        // Every timer: service restarts, DHCP renew/rebind, the VMware
+        // tools poll.
         let mut deadline = self
             .services
             .iter()
             .filter_map(Service::next_deadline)
+            .chain(self.network.next_deadline())
+            .chain(self.vmware.as_ref().map(|(_, tools)| tools.next_deadline()))
             .min();
         if self.input_rescans > 0 {
             let rescan = now + INPUT_RESCAN;
@@ -470,6 +477,43 @@ impl Appliance {
                 }
             }
         }
+    }
+
+    /// Runs the VMware tools loop when due; returns a power request from
+    /// vCenter ("Shut Down Guest OS", "Restart Guest OS").
+    fn vmware_tools(&mut self, now: Instant) -> Option<(PowerAction, String)> {
+        let (bd, tools) = self.vmware.as_mut()?;
+        let info = self.network.guest_info();
+        let mut request = None;
+        for action in tools.on_timer(bd, now, &info) {
+            match action {
+                ToolsAction::PowerOff => {
+                    request = Some((
+                        PowerAction::PowerOff,
+                        "vCenter: shut down guest".to_string(),
+                    ))
+                }
+                ToolsAction::Reboot => {
+                    request = Some((PowerAction::Reboot, "vCenter: restart guest".to_string()))
+                }
+                ToolsAction::Log(line) => {
+                    self.consoles.line(&format!("init: vmware tools: {line}"))
+                }
+            }
+        }
+        request
+    }
+
+    fn shutdown(&mut self, action: PowerAction, reason: &str) -> ! {
+        self.echo_service_output();
+        let network = &mut self.network;
+        power::shutdown(
+            &mut self.consoles,
+            &mut self.services,
+            &mut |consoles| network.release(consoles),
+            action,
+            reason,
+        )
     }
 
     fn debug_commands(&mut self) {

@@ -26,6 +26,7 @@ pub struct Networking {
     lease: Option<Lease>,
     static_dns: Vec<IpAddr>,
     static_address: Option<IpAddr>,
+    static_prefix: u8,
     hostname: String,
 }
 
@@ -45,6 +46,7 @@ pub fn bring_up(consoles: &mut Consoles, settings: &Settings) -> Networking {
         lease: None,
         static_dns: settings.network.dns.clone(),
         static_address: settings.network.ipv4.as_ref().map(|c| c.addr),
+        static_prefix: settings.network.ipv4.as_ref().map_or(0, |c| c.prefix),
         hostname: settings.hostname.clone(),
     };
     if settings.network.mode == NetworkMode::Dhcp {
@@ -95,6 +97,28 @@ impl Networking {
             let events = c.on_timer(now);
             self.handle(consoles, events);
         }
+    }
+
+    /// What VMware tools report to vCenter: the primary NIC and its address.
+    pub fn guest_info(&self) -> crate::vmware::GuestInfo {
+        let mut info = crate::vmware::GuestInfo {
+            hostname: self.hostname.clone(),
+            ..Default::default()
+        };
+        if let Some(link) = &self.link {
+            let mut addrs = Vec::new();
+            if let Some(lease) = &self.lease {
+                addrs.push((IpAddr::V4(lease.address), lease.prefix));
+            } else if let Some(addr) = self.static_address {
+                addrs.push((addr, self.static_prefix));
+            }
+            info.nics.push(crate::vmware::GuestNic {
+                name: link.name.clone(),
+                mac: link.mac.unwrap_or_default(),
+                addrs,
+            });
+        }
+        info
     }
 
     /// Gives the lease back at shutdown (RFC 2131 DHCPRELEASE).
