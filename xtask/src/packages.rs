@@ -22,6 +22,7 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/sbin/dnsmasq", "dnsmasq-base"),
     ("/usr/sbin/nft", "nftables"),
     ("/usr/bin/ping", "iputils-ping"),
+    ("/usr/sbin/keepalived", "keepalived"),
 ];
 
 /// Installs missing packages as root; otherwise fails with the command.
