@@ -32,7 +32,23 @@ fn environment(properties: &[(&str, &str)]) -> String {
     )
 }
 
+/// How the OVF environment reaches the guest.
+#[derive(Clone, Copy)]
+enum Transport {
+    FwCfg,
+    Iso,
+}
+
 fn start_vm(name: &str, ns: &NetNs, env: Option<String>) -> (Vm, tempfile::TempDir) {
+    start_vm_with(name, ns, env, Transport::FwCfg)
+}
+
+fn start_vm_with(
+    name: &str,
+    ns: &NetNs,
+    env: Option<String>,
+    transport: Transport,
+) -> (Vm, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = VmOptions {
         nics: vec![(
@@ -43,9 +59,29 @@ fn start_vm(name: &str, ns: &NetNs, env: Option<String>) -> (Vm, tempfile::TempD
         ..VmOptions::default()
     };
     if let Some(env) = env {
-        let path = dir.path().join("ovf-env.xml");
+        let content = dir.path().join("iso");
+        std::fs::create_dir(&content).unwrap();
+        let path = content.join("ovf-env.xml");
         std::fs::write(&path, env).unwrap();
-        opts.fw_cfg = vec![("opt/appliance/ovf-env.xml".into(), path)];
+        match transport {
+            Transport::FwCfg => opts.fw_cfg = vec![("opt/appliance/ovf-env.xml".into(), path)],
+            Transport::Iso => {
+                // An ISO 9660 image labelled "OVF ENV", as vSphere's iso transport makes.
+                let iso = dir.path().join("ovf-env.iso");
+                let out = std::process::Command::new("xorriso")
+                    .args(["-as", "mkisofs", "-quiet", "-V", "OVF ENV", "-o"])
+                    .arg(&iso)
+                    .arg(&content)
+                    .output()
+                    .unwrap_or_else(|e| panic!("xorriso: {e} (apt-get install xorriso)"));
+                assert!(
+                    out.status.success(),
+                    "xorriso: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                opts.cdrom = Some(iso);
+            }
+        }
     }
     let vm = Vm::start(name, &built_image(), opts).unwrap_or_else(|e| panic!("{e}"));
     (vm, dir)
@@ -53,6 +89,15 @@ fn start_vm(name: &str, ns: &NetNs, env: Option<String>) -> (Vm, tempfile::TempD
 
 #[test]
 fn static_address_from_ovf_environment_and_firewall() {
+    static_address_and_firewall(Transport::FwCfg, "QEMU fw_cfg");
+}
+
+#[test]
+fn static_address_from_ovf_environment_on_iso() {
+    static_address_and_firewall(Transport::Iso, "CD /dev/sr0");
+}
+
+fn static_address_and_firewall(transport: Transport, transport_name: &str) {
     let ns = NetNs::with_tap("192.0.2.1/24");
     let env = environment(&[
         ("hostname", "lb-static"),
@@ -63,10 +108,15 @@ fn static_address_from_ovf_environment_and_firewall() {
         ("network.ntp", "192.0.2.123"),
         ("firewall.ports", "9100/tcp"),
     ]);
-    let (vm, _dir) = start_vm("static", &ns, Some(env));
+    let (vm, _dir) = start_vm_with("static", &ns, Some(env), transport);
     vm.wait_for(READY_LINE, BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     let console = vm.console();
+    let transport_line = format!("OVF environment from {transport_name}");
+    assert!(
+        console.contains(&transport_line),
+        "console lacks {transport_line:?}:\n{console}"
+    );
     for expected in [
         "network.ipv4 = 192.0.2.10/24 (ovf-env)",
         "network.gateway = 192.0.2.1 (ovf-env)",
