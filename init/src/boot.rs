@@ -297,6 +297,36 @@ fn banner(consoles: &mut Consoles) {
     ));
 }
 
+/// A power request (signal or button) arriving while shutting down: the
+/// admin insists, so the remaining waits are cut short. Never blocks.
+fn second_power_request(signal_fd: Option<&SignalFd>, inputs: &mut [(String, File)]) -> bool {
+    let mut asked = false;
+    if let Some(sfd) = signal_fd {
+        while let Ok(Some(info)) = sfd.read_signal() {
+            let sig = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0));
+            if let Ok(sig) = sig {
+                asked |= sig == Signal::SIGPWR || power::action_for_signal(sig).is_some();
+            }
+        }
+    }
+    let mut fds: Vec<PollFd<'_>> = inputs
+        .iter()
+        .map(|(_, f)| PollFd::new(f.as_fd(), PollFlags::POLLIN))
+        .collect();
+    let ready: Vec<bool> = match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(n) if n > 0 => fds
+            .iter()
+            .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    drop(fds);
+    for ((_, dev), is_ready) in inputs.iter_mut().zip(ready) {
+        asked |= is_ready && evdev::read_power_press(dev);
+    }
+    asked
+}
+
 /// Which fd a poll slot belongs to.
 #[derive(Clone, Copy)]
 enum Slot {
@@ -507,10 +537,13 @@ impl Appliance {
     fn shutdown(&mut self, action: PowerAction, reason: &str) -> ! {
         self.echo_service_output();
         let network = &mut self.network;
+        let signal_fd = self.signal_fd.as_ref();
+        let inputs = &mut self.inputs;
         power::shutdown(
             &mut self.consoles,
             &mut self.services,
             &mut |consoles| network.release(consoles),
+            &mut || second_power_request(signal_fd, inputs),
             action,
             reason,
         )

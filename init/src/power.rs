@@ -47,6 +47,7 @@ pub fn shutdown(
     consoles: &mut Consoles,
     services: &mut [Service],
     release_network: &mut dyn FnMut(&mut Consoles),
+    hurry: &mut dyn FnMut() -> bool,
     action: PowerAction,
     reason: &str,
 ) -> ! {
@@ -55,15 +56,23 @@ pub fn shutdown(
         PowerAction::Reboot => "reboot",
     };
     consoles.line(&format!("init: {reason}: shutting down to {what}"));
+    // Once a second request came, every remaining wait is cut short.
+    let mut forced = false;
+    let mut hurried = || {
+        forced = forced || hurry();
+        forced
+    };
     for service in services.iter_mut() {
         let name = service.name.clone();
-        let how = service.stop(SERVICE_STOP_DEADLINE, &mut |line| {
-            consoles.line(&format!("{name}: {line}"))
-        });
+        let how = service.stop(
+            SERVICE_STOP_DEADLINE,
+            &mut |line| consoles.line(&format!("{name}: {line}")),
+            &mut hurried,
+        );
         consoles.line(&format!("init: {} stopped ({how})", service.name));
     }
     release_network(consoles);
-    stop_all_processes(consoles);
+    stop_all_processes(consoles, &mut hurried);
     consoles.detach_log();
     sync();
     match data_partition::unmount_data() {
@@ -91,13 +100,13 @@ pub fn shutdown(
 
 /// SIGTERM to everyone, reap until none are left or the deadline passes,
 /// then SIGKILL to whoever remains.
-fn stop_all_processes(consoles: &mut Consoles) {
+fn stop_all_processes(consoles: &mut Consoles, hurry: &mut dyn FnMut() -> bool) {
     // kill(-1) signals every process except PID 1 itself.
     if kill(Pid::from_raw(-1), Signal::SIGTERM) == Err(Errno::ESRCH) {
         return;
     }
     let deadline = Instant::now() + STOP_DEADLINE;
-    while Instant::now() < deadline {
+    while Instant::now() < deadline && !hurry() {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Err(Errno::ECHILD) => return,
             Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(20)),

@@ -222,9 +222,15 @@ impl Service {
     }
 
     /// Stops the service for shutdown: SIGTERM, up to `deadline` for it to
-    /// exit, then SIGKILL. Returns how it ended, for the console; what it
-    /// printed meanwhile goes to `output`.
-    pub fn stop(&mut self, deadline: Duration, output: &mut dyn FnMut(String)) -> String {
+    /// exit (cut short when `hurry` says so: a second power request), then
+    /// SIGKILL. Returns how it ended, for the console; what it printed
+    /// meanwhile goes to `output`.
+    pub fn stop(
+        &mut self,
+        deadline: Duration,
+        output: &mut dyn FnMut(String),
+        hurry: &mut dyn FnMut() -> bool,
+    ) -> String {
         let Some(pid) = self.pid() else {
             self.state = State::Stopped;
             return "not running".into();
@@ -245,9 +251,13 @@ impl Service {
                 }
                 Err(e) => return format!("gone ({e})"),
             }
-            if Instant::now() >= until {
+            let hurried = hurry();
+            if hurried || Instant::now() >= until {
                 let _ = kill(group, Signal::SIGKILL);
                 let status = waitpid(pid, None).map(describe).unwrap_or_default();
+                if hurried {
+                    return format!("killed at a second power request: {status}");
+                }
                 return format!("killed after {} s: {status}", deadline.as_secs());
             }
             for line in self.read_output() {
@@ -327,7 +337,10 @@ mod tests {
             matches!(ev, ServiceEvent::Exited { restart_in, attempt: 2, .. } if restart_in == Duration::from_millis(200)),
             "{ev:?}"
         );
-        assert_eq!(s.stop(Duration::from_secs(5), &mut |_| {}), "not running");
+        assert_eq!(
+            s.stop(Duration::from_secs(5), &mut |_| {}, &mut || false),
+            "not running"
+        );
     }
 
     #[test]
@@ -346,11 +359,35 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
         let other = WaitStatus::Exited(Pid::from_raw(1), 0);
         assert!(s.on_exit(other, Instant::now()).is_none());
-        let how = s.stop(Duration::from_millis(300), &mut |_| {});
+        let how = s.stop(Duration::from_millis(300), &mut |_| {}, &mut || false);
         assert!(
             how.contains("killed after") && how.contains("SIGKILL"),
             "{how}"
         );
+    }
+
+    /// Input: a service that ignores SIGTERM, and a second power request
+    /// arriving while it is being stopped with a long deadline.
+    /// Output: it is killed at once, and the console says why.
+    #[test]
+    fn a_second_power_request_cuts_the_stop_short() {
+        let mut s = Service::new(
+            "stubborn",
+            "/bin/sh",
+            vec![
+                "-c".into(),
+                "trap '' TERM; while :; do sleep 0.05; done".into(),
+            ],
+            RestartPolicy::default(),
+        );
+        s.start(Instant::now());
+        std::thread::sleep(Duration::from_millis(200));
+        let mut polls = 0;
+        let how = s.stop(Duration::from_secs(3600), &mut |_| {}, &mut || {
+            polls += 1;
+            polls >= 3
+        });
+        assert!(how.starts_with("killed at a second power request"), "{how}");
     }
 
     #[test]
