@@ -26,7 +26,9 @@ const RECV_BUF_LEN: usize = 512;
 /// Why SNTP did not set the clock.
 #[derive(Debug, thiserror::Error)]
 pub enum SntpError {
-    #[error("NTP server {server}: not resolved: no DNS lookups in the guest yet; give an IP address")]
+    #[error(
+        "NTP server {server}: not resolved: no DNS lookups in the guest yet; give an IP address"
+    )]
     NotResolved { server: String },
     #[error("NTP server {server}: {step}: {source}")]
     Socket {
@@ -122,10 +124,12 @@ pub fn parse_server(server: &str) -> Result<SocketAddr, SntpError> {
 
 /// One SNTP exchange with `server`, waiting at most `timeout` for the reply.
 pub fn query(server: SocketAddr, timeout: Duration) -> Result<Sample, SntpError> {
-    let socket_err = |step| move |source| SntpError::Socket {
-        server,
-        step,
-        source,
+    let socket_err = |step| {
+        move |source| SntpError::Socket {
+            server,
+            step,
+            source,
+        }
     };
     let any: IpAddr = match server {
         SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
@@ -146,14 +150,19 @@ pub fn query(server: SocketAddr, timeout: Duration) -> Result<Sample, SntpError>
     let mut buf = [0u8; RECV_BUF_LEN];
     let len = match socket.recv(&mut buf) {
         Ok(len) => len,
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
             return Err(SntpError::Timeout { server, timeout })
         }
         Err(e) => return Err(socket_err("receiving the reply")(e)),
     };
     let received = NtpTimestamp::from_system_time(SystemTime::now());
-    let reply = decode_reply(&buf[..len], sent)
-        .map_err(|source| SntpError::BadReply { server, source })?;
+    let reply =
+        decode_reply(&buf[..len], sent).map_err(|source| SntpError::BadReply { server, source })?;
     Ok(Sample::new(sent, &reply, received))
 }
 

@@ -187,8 +187,11 @@ impl Sample {
         let offset = ((t2 - t1) + (t3 - t4)) / 2;
         let delay = (t4 - t1) - (t3 - t2);
         Self {
-            offset_ns: i64::try_from(offset)
-                .unwrap_or(if offset < 0 { i64::MIN } else { i64::MAX }),
+            offset_ns: i64::try_from(offset).unwrap_or(if offset < 0 {
+                i64::MIN
+            } else {
+                i64::MAX
+            }),
             delay: Duration::from_nanos(u64::try_from(delay.max(0)).unwrap_or(u64::MAX)),
             stratum: reply.stratum,
         }
@@ -237,7 +240,10 @@ mod tests {
         let t = UNIX_EPOCH + Duration::new(UNIX_2026, 500_000_000);
         let n = NtpTimestamp::from_system_time(t);
         assert_eq!(n, ts(UNIX_2026, HALF));
-        assert_eq!(n.to_unix_ns(), i128::from(UNIX_2026) * 1_000_000_000 + 500_000_000);
+        assert_eq!(
+            n.to_unix_ns(),
+            i128::from(UNIX_2026) * 1_000_000_000 + 500_000_000
+        );
         // 2040 is past the 2036 wrap: seconds restart near zero (era 1).
         let unix_2040: u64 = 2_208_988_800;
         let n2040 = NtpTimestamp::from_system_time(UNIX_EPOCH + Duration::from_secs(unix_2040));
@@ -288,21 +294,30 @@ mod tests {
     #[test]
     fn rejects_short() {
         let (b, t1) = good();
-        assert_eq!(decode_reply(&b[..47], t1), Err(DecodeError::TooShort { len: 47 }));
+        assert_eq!(
+            decode_reply(&b[..47], t1),
+            Err(DecodeError::TooShort { len: 47 })
+        );
     }
 
     #[test]
     fn rejects_client_mode() {
         let (mut b, t1) = good();
         b[0] = 0x23;
-        assert_eq!(decode_reply(&b, t1), Err(DecodeError::NotServerMode { mode: 3 }));
+        assert_eq!(
+            decode_reply(&b, t1),
+            Err(DecodeError::NotServerMode { mode: 3 })
+        );
     }
 
     #[test]
     fn rejects_version_2() {
         let (mut b, t1) = good();
         b[0] = 0b00_010_100;
-        assert_eq!(decode_reply(&b, t1), Err(DecodeError::BadVersion { version: 2 }));
+        assert_eq!(
+            decode_reply(&b, t1),
+            Err(DecodeError::BadVersion { version: 2 })
+        );
     }
 
     #[test]
@@ -319,7 +334,10 @@ mod tests {
     fn rejects_stratum_16() {
         let (mut b, t1) = good();
         b[1] = 16;
-        assert_eq!(decode_reply(&b, t1), Err(DecodeError::BadStratum { stratum: 16 }));
+        assert_eq!(
+            decode_reply(&b, t1),
+            Err(DecodeError::BadStratum { stratum: 16 })
+        );
     }
 
     #[test]
@@ -333,7 +351,10 @@ mod tests {
     fn rejects_originate_mismatch() {
         let (b, t1) = good();
         let sent = NtpTimestamp(t1.0 + 1);
-        let expected = DecodeError::OriginateMismatch { sent: sent.0, got: t1.0 };
+        let expected = DecodeError::OriginateMismatch {
+            sent: sent.0,
+            got: t1.0,
+        };
         assert_eq!(decode_reply(&b, sent), Err(expected));
     }
 
