@@ -31,13 +31,15 @@ use crate::debug_port::{Command as DebugCommand, DebugPort};
 use crate::power::{self, PowerAction};
 use crate::supervise::{RestartPolicy, Service, ServiceEvent};
 use crate::vmware::{Tools, ToolsAction, VmwareBackdoor};
-use crate::{evdev, firewall, kmod, lbd_config, mount, network, reap, sources};
+use crate::{evdev, firewall, kmod, lbd_config, mount, network, reap, sources, time};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// How often to look again for the power button while it has not appeared
 /// (devtmpfs creates the node asynchronously after the driver loads).
 const INPUT_RESCAN: Duration = Duration::from_millis(500);
 const INPUT_RESCANS: u32 = 20;
+/// How long boot waits for each NTP server.
+const NTP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Signals init handles through its signalfd; blocked so none is lost
 /// before the loop starts.
@@ -139,6 +141,7 @@ pub fn run() -> ! {
     apply_firewall(&mut consoles, settings, &files.configs);
     raise_open_file_limit(&mut consoles);
     let network = network::bring_up(&mut consoles, settings);
+    set_clock(&mut consoles, &network.ntp_servers());
     let mut args = vec!["run".to_string()];
     for c in &files.configs {
         args.push("-c".into());
@@ -187,6 +190,21 @@ fn apply_firewall(consoles: &mut Consoles, settings: &settings::Settings, lbd_co
     match firewall::apply(&ruleset) {
         Ok(()) => consoles.line("init: firewall applied"),
         Err(e) => consoles.line(&format!("init: error: firewall not applied: {e}")),
+    }
+}
+
+/// Steps the clock from the first NTP server that answers (the VM's clock
+/// may be far off at boot); slews it when already close.
+fn set_clock(consoles: &mut Consoles, servers: &[String]) {
+    if servers.is_empty() {
+        consoles.line(
+            "init: time: no NTP server set (network.ntp or DHCP); keeping the hypervisor's clock",
+        );
+        return;
+    }
+    match time::sync_at_boot(servers, NTP_TIMEOUT) {
+        Ok(report) => consoles.line(&format!("init: {report}")),
+        Err(e) => consoles.line(&format!("init: error: time: {e}")),
     }
 }
 

@@ -21,4 +21,5 @@ pub mod reap;
 pub mod sources;
 pub mod supervise;
 pub mod sysctl;
+pub mod time;
 pub mod vmware;

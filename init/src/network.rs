@@ -27,6 +27,7 @@ pub struct Networking {
     static_dns: Vec<IpAddr>,
     static_address: Option<IpAddr>,
     static_prefix: u8,
+    static_ntp: Vec<String>,
     hostname: String,
 }
 
@@ -47,6 +48,7 @@ pub fn bring_up(consoles: &mut Consoles, settings: &Settings) -> Networking {
         static_dns: settings.network.dns.clone(),
         static_address: settings.network.ipv4.as_ref().map(|c| c.addr),
         static_prefix: settings.network.ipv4.as_ref().map_or(0, |c| c.prefix),
+        static_ntp: settings.network.ntp.clone(),
         hostname: settings.hostname.clone(),
     };
     if settings.network.mode == NetworkMode::Dhcp {
@@ -97,6 +99,15 @@ impl Networking {
             let events = c.on_timer(now);
             self.handle(consoles, events);
         }
+    }
+
+    /// NTP servers: the settings' first, then the DHCP lease's.
+    pub fn ntp_servers(&self) -> Vec<String> {
+        let mut servers = self.static_ntp.clone();
+        if let Some(lease) = &self.lease {
+            servers.extend(lease.ntp.iter().map(ToString::to_string));
+        }
+        servers
     }
 
     /// What VMware tools report to vCenter: the primary NIC and its address.

@@ -12,14 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-// The lead declares `pub mod time;` in lib.rs; until then the module is
-// compiled into this test crate, which also runs its unit tests. Not every
-// item is used from here, hence the allow (re-exports included).
-#[allow(dead_code, unused_imports)]
-#[path = "../src/time/mod.rs"]
-mod time;
-
-use time::{query, sync_with, Adjustment, ClockAdjust, Sample, SntpError};
+use init::time::{query, sync_with, Adjustment, ClockAdjust, Sample, SntpError};
 
 const CHRONYD: &str = "chronyd";
 const QUERY_TIMEOUT: Duration = Duration::from_secs(1);

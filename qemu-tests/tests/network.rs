@@ -98,14 +98,27 @@ fn static_address_from_ovf_environment_on_iso() {
 }
 
 fn static_address_and_firewall(transport: Transport, transport_name: &str) {
-    let ns = NetNs::with_tap("192.0.2.1/24");
+    let mut ns = NetNs::with_tap("192.0.2.1/24");
+    // A real NTP server for the guest, serving this host's clock at stratum
+    // 8; -x: chronyd never touches the host clock.
+    let chrony = tempfile::tempdir().unwrap();
+    let conf = chrony.path().join("chrony.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "bindaddress 192.0.2.1\ncmdport 0\nlocal stratum 8\nallow all\npidfile {d}/chronyd.pid\ndriftfile {d}/drift\n",
+            d = chrony.path().display()
+        ),
+    )
+    .unwrap();
+    ns.spawn("chronyd", &["-d", "-x", "-f", &conf.display().to_string()]);
     let env = environment(&[
         ("hostname", "lb-static"),
         ("network.mode", "static"),
         ("network.ipv4", "192.0.2.10/24"),
         ("network.gateway", "192.0.2.1"),
         ("network.dns", "192.0.2.53"),
-        ("network.ntp", "192.0.2.123"),
+        ("network.ntp", "192.0.2.1"),
         ("firewall.ports", "9100/tcp"),
     ]);
     let (vm, _dir) = start_vm_with("static", &ns, Some(env), transport);
@@ -121,12 +134,14 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
         "network.ipv4 = 192.0.2.10/24 (ovf-env)",
         "network.gateway = 192.0.2.1 (ovf-env)",
         "network.dns = 192.0.2.53 (ovf-env)",
-        "network.ntp = 192.0.2.123 (ovf-env)",
+        "network.ntp = 192.0.2.1 (ovf-env)",
         "hostname = lb-static (ovf-env)",
         // The ruleset init prints opens lbd's ports and the extra one.
         "tcp dport 8404 accept",
         "tcp dport 9100 accept",
         "firewall applied",
+        // The clock, from the NTP server given in the OVF environment.
+        "init: time: synchronised with 192.0.2.1 (",
     ] {
         assert!(
             console.contains(expected),

@@ -23,6 +23,7 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/sbin/nft", "nftables"),
     ("/usr/bin/ping", "iputils-ping"),
     ("/usr/sbin/keepalived", "keepalived"),
+    ("/usr/sbin/chronyd", "chrony"),
 ];
 
 /// Installs missing packages as root; otherwise fails with the command.
