@@ -142,8 +142,28 @@ pub fn run() -> ! {
     raise_open_file_limit(&mut consoles);
     let network = network::bring_up(&mut consoles, settings);
     set_clock(&mut consoles, &network.ntp_servers());
+    let mut configs = files.configs.clone();
+    match network.primary() {
+        Some((interface, own_ip)) => {
+            match lbd_config::vrrp_overlay(&settings.vrrp, &interface, own_ip) {
+                Ok(Some(text)) => match std::fs::write(lbd_config::VRRP_OVERLAY, text) {
+                    Ok(()) => configs.push(lbd_config::VRRP_OVERLAY.to_string()),
+                    Err(e) => consoles.line(&format!(
+                        "init: error: writing {}: {e}",
+                        lbd_config::VRRP_OVERLAY
+                    )),
+                },
+                Ok(None) => {}
+                Err(e) => consoles.line(&format!("init: error: {e}")),
+            }
+        }
+        None if !settings.vrrp.virtual_ips.is_empty() => {
+            consoles.line("init: error: vrrp.virtual_ips set but there is no network interface: VRRP not configured");
+        }
+        None => {}
+    }
     let mut args = vec!["run".to_string()];
-    for c in &files.configs {
+    for c in &configs {
         args.push("-c".into());
         args.push(c.clone());
     }

@@ -3,6 +3,7 @@
 //! the settings. lbd itself knows nothing of OVF or guestinfo.
 
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -120,6 +121,67 @@ fn ports_of(config: &toml::Table) -> Vec<u16> {
     ports
 }
 
+/// Where lbd's VRRP instance comes from: the `vrrp.*` settings plus what
+/// only the network step knows (the NIC's name and this node's address).
+pub const VRRP_OVERLAY: &str = "/run/lbd/appliance-vrrp.toml";
+
+/// The `[vrrp.appliance]` instance for the `vrrp.*` settings, or `None`
+/// when no virtual IP is set (a single node). `own_ip` is this node's
+/// address on `interface`, needed for unicast peers.
+pub fn vrrp_overlay(
+    vrrp: &settings::Vrrp,
+    interface: &str,
+    own_ip: Option<IpAddr>,
+) -> Result<Option<String>, String> {
+    if vrrp.virtual_ips.is_empty() {
+        return Ok(None);
+    }
+    let list = |items: Vec<String>| {
+        items
+            .iter()
+            .map(|i| toml_string(i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut t =
+        String::from("# Written by init from the vrrp.* settings at boot.\n[vrrp.appliance]\n");
+    t.push_str(&format!("interface = {}\n", toml_string(interface)));
+    t.push_str(&format!(
+        "vrid = {}\npriority = {}\n",
+        vrrp.router_id, vrrp.priority
+    ));
+    let vips = vrrp
+        .virtual_ips
+        .iter()
+        .map(|c| format!("{}/{}", c.addr, c.prefix))
+        .collect();
+    t.push_str(&format!("virtual_ips = [{}]\n", list(vips)));
+    if !vrrp.peers.is_empty() {
+        let Some(own) = own_ip else {
+            return Err("vrrp.peers are set but this node has no IPv4 address yet (static network.ipv4 or a DHCP lease): VRRP not configured".into());
+        };
+        t.push_str(&format!(
+            "unicast_src_ip = {}\n",
+            toml_string(&own.to_string())
+        ));
+        let peers = vrrp.peers.iter().map(ToString::to_string).collect();
+        t.push_str(&format!("unicast_peers = [{}]\n", list(peers)));
+    }
+    match &vrrp.auth {
+        // VRRPv3 has no authentication; a shared secret means the admin
+        // pairs with Keepalived-style PASS, which only v2 carries.
+        Some(secret) => {
+            let pass: String = secret.expose().chars().take(8).collect();
+            t.push_str(&format!(
+                "version = 2\nadvert_int = \"1s\"\nauth_pass = {}\n",
+                toml_string(&pass)
+            ));
+        }
+        None => t.push_str("version = 3\nadvert_int = \"1s\"\n"),
+    }
+    Ok(Some(t))
+}
+
 fn toml_string(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
@@ -168,6 +230,58 @@ fn hash_password(password: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn vrrp(peers: &[&str], auth: Option<&str>) -> settings::Vrrp {
+        let mut s = settings::merge([settings::Layer::new(
+            settings::Source::Cmdline,
+            [
+                ("vrrp.virtual_ips", "192.0.2.100/24"),
+                ("vrrp.priority", "150"),
+                ("vrrp.peers", &peers.join(",")),
+                ("vrrp.auth", auth.unwrap_or("")),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        )]);
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        std::mem::replace(&mut s.settings.vrrp, settings::merge([]).settings.vrrp)
+    }
+
+    /// Input: two VIP settings, unicast peers, no secret.
+    /// Output: a v3 unicast instance on the NIC, with this node as source.
+    #[test]
+    fn vrrp_overlay_from_settings() {
+        let own = Some("192.0.2.10".parse().unwrap());
+        let text = vrrp_overlay(&vrrp(&["192.0.2.11"], None), "eth0", own)
+            .unwrap()
+            .unwrap();
+        let t: toml::Table = toml::from_str(&text).unwrap();
+        let v = &t["vrrp"]["appliance"];
+        assert_eq!(v["interface"].as_str(), Some("eth0"));
+        assert_eq!(v["priority"].as_integer(), Some(150));
+        assert_eq!(v["version"].as_integer(), Some(3));
+        assert_eq!(v["unicast_src_ip"].as_str(), Some("192.0.2.10"));
+        assert_eq!(v["unicast_peers"][0].as_str(), Some("192.0.2.11"));
+        assert_eq!(v["virtual_ips"][0].as_str(), Some("192.0.2.100/24"));
+    }
+
+    #[test]
+    fn vrrp_secret_means_v2_pass_and_peers_need_an_address() {
+        let text = vrrp_overlay(&vrrp(&[], Some("longer-than-8")), "eth0", None)
+            .unwrap()
+            .unwrap();
+        let t: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(t["vrrp"]["appliance"]["version"].as_integer(), Some(2));
+        assert_eq!(
+            t["vrrp"]["appliance"]["auth_pass"].as_str(),
+            Some("longer-t")
+        );
+        assert!(vrrp_overlay(&vrrp(&["192.0.2.11"], None), "eth0", None).is_err());
+        let mut none = vrrp(&[], None);
+        none.virtual_ips.clear();
+        assert_eq!(vrrp_overlay(&none, "eth0", None), Ok(None));
+    }
 
     #[test]
     fn ports_follow_lbd_layering() {

@@ -101,6 +101,16 @@ impl Networking {
         }
     }
 
+    /// The primary NIC's name and this node's IPv4 address on it, if known.
+    pub fn primary(&self) -> Option<(String, Option<IpAddr>)> {
+        let link = self.link.as_ref()?;
+        let addr = self
+            .static_address
+            .filter(IpAddr::is_ipv4)
+            .or_else(|| self.lease.as_ref().map(|l| IpAddr::V4(l.address)));
+        Some((link.name.clone(), addr))
+    }
+
     /// NTP servers: the settings' first, then the DHCP lease's.
     pub fn ntp_servers(&self) -> Vec<String> {
         let mut servers = self.static_ntp.clone();

@@ -120,6 +120,7 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
         ("network.dns", "192.0.2.53"),
         ("network.ntp", "192.0.2.1"),
         ("firewall.ports", "9100/tcp"),
+        ("vrrp.virtual_ips", "192.0.2.100/24"),
     ]);
     let (vm, _dir) = start_vm_with("static", &ns, Some(env), transport);
     vm.wait_for(READY_LINE, BOOT_TIMEOUT)
@@ -166,6 +167,13 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
     assert!(
         stats_answers,
         "stats port 8404 never answered:\n{}",
+        vm.console()
+    );
+    // A lone node with a virtual IP becomes VRRP master (lbd, from the
+    // overlay init writes) and the VIP answers.
+    assert!(
+        ns.ping_until("192.0.2.100", 60),
+        "the VIP never answered:\n{}",
         vm.console()
     );
     assert_eq!(
