@@ -30,6 +30,7 @@ use crate::data_partition::{self, DataMount};
 use crate::debug_port::{Command as DebugCommand, DebugPort};
 use crate::power::{self, PowerAction};
 use crate::supervise::{RestartPolicy, Service, ServiceEvent};
+use crate::syslog::SyslogSink;
 use crate::vmware::{Tools, ToolsAction, VmwareBackdoor};
 use crate::{evdev, firewall, kmod, lbd_config, mount, network, reap, sources, time};
 
@@ -142,6 +143,18 @@ pub fn run() -> ! {
     raise_open_file_limit(&mut consoles);
     let network = network::bring_up(&mut consoles, settings);
     set_clock(&mut consoles, &network.ntp_servers());
+    if let Some(target) = settings.syslog {
+        match SyslogSink::new(target, &settings.hostname) {
+            Ok(sink) => {
+                consoles.attach_syslog(sink);
+                consoles.line(&format!(
+                    "init: logging to syslog server {} too",
+                    target.addr
+                ));
+            }
+            Err(e) => consoles.line(&format!("init: error: syslog server {}: {e}", target.addr)),
+        }
+    }
     let mut configs = files.configs.clone();
     match network.primary() {
         Some((interface, own_ip)) => {

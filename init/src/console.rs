@@ -9,6 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use nix::fcntl::OFlag;
 
 use crate::applog::LogFile;
+use crate::syslog::SyslogSink;
 
 const ACTIVE_CONSOLES: &str = "/sys/class/tty/console/active";
 const FALLBACK: &str = "/dev/console";
@@ -22,6 +23,7 @@ pub struct Consoles {
     devices: Vec<File>,
     log: Option<LogFile>,
     early: Vec<String>,
+    syslog: Option<SyslogSink>,
 }
 
 impl Consoles {
@@ -31,6 +33,7 @@ impl Consoles {
             devices: open(FALLBACK).into_iter().collect(),
             log: None,
             early: Vec::new(),
+            syslog: None,
         }
     }
 
@@ -59,6 +62,9 @@ impl Consoles {
         for dev in &mut self.devices {
             let _ = dev.write_all(buf.as_bytes());
         }
+        if let Some(sink) = &mut self.syslog {
+            sink.send(text);
+        }
         let stamped = format!("[{}] {text}", uptime());
         match &mut self.log {
             Some(log) => {
@@ -83,6 +89,11 @@ impl Consoles {
             }
         }
         self.log = Some(log);
+    }
+
+    /// Sends every later line to a remote syslog server too.
+    pub fn attach_syslog(&mut self, sink: SyslogSink) {
+        self.syslog = Some(sink);
     }
 
     /// Flushes the log file to disk (at shutdown).

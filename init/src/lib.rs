@@ -21,5 +21,6 @@ pub mod reap;
 pub mod sources;
 pub mod supervise;
 pub mod sysctl;
+pub mod syslog;
 pub mod time;
 pub mod vmware;

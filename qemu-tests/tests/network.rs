@@ -112,6 +112,14 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
     )
     .unwrap();
     ns.spawn("chronyd", &["-d", "-x", "-f", &conf.display().to_string()]);
+    // A syslog receiver: every datagram appended to a file.
+    let syslog_file = chrony.path().join("syslog.txt");
+    let receiver = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('192.0.2.1',5514))\n\
+         f=open('{}','ab',buffering=0)\nwhile True:\n    f.write(s.recv(4096)+b'\\n')\n",
+        syslog_file.display()
+    );
+    ns.spawn("python3", &["-c", &receiver]);
     let env = environment(&[
         ("hostname", "lb-static"),
         ("network.mode", "static"),
@@ -121,6 +129,7 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
         ("network.ntp", "192.0.2.1"),
         ("firewall.ports", "9100/tcp"),
         ("vrrp.virtual_ips", "192.0.2.100/24"),
+        ("syslog.server", "192.0.2.1:5514"),
     ]);
     let (vm, _dir) = start_vm_with("static", &ns, Some(env), transport);
     vm.wait_for(READY_LINE, BOOT_TIMEOUT)
@@ -168,6 +177,22 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
         stats_answers,
         "stats port 8404 never answered:\n{}",
         vm.console()
+    );
+    // The console lines reach the syslog server as RFC 5424 messages.
+    let syslog_seen = (0..30).any(|_| {
+        let text = std::fs::read_to_string(&syslog_file).unwrap_or_default();
+        let seen = text
+            .lines()
+            .any(|l| l.starts_with("<30>1 ") && l.contains(" lb-static appliance - - - ready"));
+        if !seen {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        seen
+    });
+    assert!(
+        syslog_seen,
+        "no RFC 5424 'ready' line at the syslog server: {:?}",
+        std::fs::read_to_string(&syslog_file).unwrap_or_default()
     );
     // A lone node with a virtual IP becomes VRRP master (lbd, from the
     // overlay init writes) and the VIP answers.

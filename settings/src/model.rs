@@ -10,7 +10,7 @@ use crate::table::PROPERTIES;
 use crate::value::{
     parse_bool, parse_cidr, parse_cidr_family, parse_host, parse_hostname, parse_int_in, parse_ip,
     parse_ipv4, parse_lbd_config, parse_list, parse_mode, parse_port, parse_secret, parse_sysctls,
-    IpCidr, NetworkMode, PortRule, Secret,
+    parse_syslog_target, IpCidr, NetworkMode, PortRule, Secret, SyslogTarget,
 };
 
 /// Longest secret accepted (admin password, VRRP auth).
@@ -33,6 +33,8 @@ pub struct Settings {
     pub lbd_config: Option<String>,
     /// Extra sysctls, applied after the built-in set (`sysctl`).
     pub sysctls: Vec<(String, String)>,
+    /// `syslog.server`: remote syslog (RFC 5424), if set.
+    pub syslog: Option<SyslogTarget>,
 }
 
 /// The primary NIC's configuration.
@@ -112,6 +114,7 @@ impl Settings {
             admin_password: None,
             lbd_config: None,
             sysctls: Vec::new(),
+            syslog: None,
         }
     }
 }
@@ -180,6 +183,10 @@ pub(crate) fn set_ntp(s: &mut Settings, raw: &str) -> Result<(), String> {
 }
 pub(crate) fn set_firewall_ports(s: &mut Settings, raw: &str) -> Result<(), String> {
     s.firewall_ports = parse_list(raw, parse_port)?;
+    Ok(())
+}
+pub(crate) fn set_syslog(s: &mut Settings, raw: &str) -> Result<(), String> {
+    s.syslog = opt(raw, parse_syslog_target)?;
     Ok(())
 }
 pub(crate) fn set_router_id(s: &mut Settings, raw: &str) -> Result<(), String> {

@@ -299,6 +299,16 @@ pub(crate) static PROPERTIES: &[Property] = &[
         "",
         model::set_firewall_ports,
     ),
+    prop(
+        "syslog.server",
+        CAT_NETWORK,
+        "Remote syslog server",
+        "Send the appliance's log lines (init and the load balancer) as RFC 5424 \
+         syslog, e.g. 192.0.2.5 (UDP 514), 192.0.2.5:1514 or tcp://192.0.2.5:601. \
+         Empty: logs stay on the appliance.",
+        "",
+        model::set_syslog,
+    ),
     Property {
         ovf_type: OvfType::Uint8,
         qualifiers: &[Qualifier::MinValue(1), Qualifier::MaxValue(255)],

@@ -363,3 +363,42 @@ mod tests {
         assert!(parse_secret("a\nb", 64).is_err());
     }
 }
+
+/// Where remote syslog goes: `192.0.2.5` (UDP 514), `192.0.2.5:1514`,
+/// `udp://[2001:db8::5]:514` or `tcp://192.0.2.5:601`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyslogTarget {
+    pub protocol: Protocol,
+    pub addr: std::net::SocketAddr,
+}
+
+pub fn parse_syslog_target(raw: &str) -> Result<SyslogTarget, String> {
+    let hint = || {
+        "expected IP, IP:port, udp://IP:port or tcp://IP:port (a host name is not looked up)"
+            .to_owned()
+    };
+    let raw = raw.trim();
+    let (protocol, rest) = if let Some(r) = raw.strip_prefix("udp://") {
+        (Protocol::Udp, r)
+    } else if let Some(r) = raw.strip_prefix("tcp://") {
+        (Protocol::Tcp, r)
+    } else {
+        (Protocol::Udp, raw)
+    };
+    let default_port = match protocol {
+        Protocol::Udp => 514,
+        Protocol::Tcp => 601,
+    };
+    let addr = match rest.parse::<std::net::SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => {
+            let ip = rest.trim_start_matches('[').trim_end_matches(']');
+            let ip: IpAddr = ip.parse().map_err(|_| hint())?;
+            std::net::SocketAddr::new(ip, default_port)
+        }
+    };
+    if addr.port() == 0 {
+        return Err(hint());
+    }
+    Ok(SyslogTarget { protocol, addr })
+}
