@@ -10,6 +10,7 @@
 //! [`modules`] selects kernel modules by name and adds their dependency
 //! closure in load order, read from each module's own `.modinfo`.
 
+pub mod civil;
 #[cfg(feature = "write")]
 pub mod initramfs;
 #[cfg(feature = "write")]
