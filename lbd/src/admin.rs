@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::config::validate::MAX_WEIGHT;
-use crate::runtime::{AdminState, Event, Runtime};
+use crate::runtime::{AdminState, Event, Listeners, Runtime};
 use crate::state::{StateError, StateFile};
 
 /// Errors of operator actions.
@@ -14,6 +14,8 @@ use crate::state::{StateError, StateFile};
 pub enum AdminError {
     #[error("no server `{key}`: write backend/server as shown by `show stat`")]
     UnknownServer { key: String },
+    #[error("no frontend `{name}`: write its name as shown by `show stat`")]
+    UnknownFrontend { name: String },
     #[error("weight {weight} out of range: use 0..={MAX_WEIGHT}")]
     WeightRange { weight: u32 },
     #[error("applied, but not persisted: {0}")]
@@ -59,6 +61,33 @@ impl Admin {
                 }
             }
         }
+    }
+
+    /// Applies persisted disabled frontends (kept for frontends not in
+    /// this config, in case a later reload brings them back).
+    pub fn apply_frontends(&self, rt: &Runtime, listeners: &Listeners) {
+        let Ok(state) = self.state.lock() else { return };
+        for name in &state.disabled_frontends {
+            listeners.set_disabled(name, true);
+            if rt.frontends.contains_key(name) {
+                tracing::warn!(frontend = %name, "frontend disabled by an operator earlier: not accepting (enable frontend {name})");
+            }
+        }
+    }
+
+    /// Disables or enables `frontend`, persists it.
+    pub fn set_frontend_disabled(
+        &self,
+        rt: &Runtime,
+        listeners: &Listeners,
+        name: &str,
+        disabled: bool,
+    ) -> Result<(), AdminError> {
+        if !rt.frontends.contains_key(name) {
+            return Err(AdminError::UnknownFrontend { name: name.into() });
+        }
+        listeners.set_disabled(name, disabled);
+        self.persist(|s| s.set_frontend_disabled(name, disabled))
     }
 
     /// Sets `backend/server` to `admin`, persists it.

@@ -26,7 +26,8 @@ use crate::admin::Admin;
 use crate::config::{load_files, ConfigErrors};
 use crate::proxy::accept::{accept_loop, AcceptCtx};
 use crate::proxy::listen::{bind, ListenError};
-use crate::runtime::{Event, Runtime, EVENT_BACKLOG};
+use crate::runtime::{Event, Listeners, Runtime, EVENT_BACKLOG};
+use crate::vrrp::service::Service;
 
 /// Errors that stop `lbd run` from starting, or a reload from applying.
 #[derive(Debug, thiserror::Error)]
@@ -57,18 +58,27 @@ pub struct Daemon {
     pub events: broadcast::Sender<Event>,
     pub started: Instant,
     pub reloads: AtomicU64,
+    /// Which frontends are accepting (VRRP's `track_frontend`).
+    pub listeners: Arc<Listeners>,
     runtime_tx: watch::Sender<Arc<Runtime>>,
     global_slots: Arc<Semaphore>,
     active: Arc<AtomicU32>,
     stop_rx: watch::Receiver<bool>,
     bound: Mutex<BTreeMap<SocketAddr, ()>>,
     reload_lock: tokio::sync::Mutex<()>,
+    /// VRRP instances, brought in line with the config on reload.
+    vrrp: tokio::sync::Mutex<Option<Service>>,
 }
 
 impl Daemon {
     /// The current generation.
     pub fn runtime(&self) -> Arc<Runtime> {
         self.runtime_tx.borrow().clone()
+    }
+
+    /// Follows generation changes (VRRP tracking).
+    pub fn watch_runtime(&self) -> watch::Receiver<Arc<Runtime>> {
+        self.runtime_tx.subscribe()
     }
 
     /// Open client connections across all generations.
@@ -82,6 +92,7 @@ impl Daemon {
             global_slots: self.global_slots.clone(),
             active: self.active.clone(),
             stop: self.stop_rx.clone(),
+            listeners: self.listeners.clone(),
         }
     }
 
@@ -124,6 +135,11 @@ impl Daemon {
             tracing::info!(%message, "reload applied");
         } else {
             tracing::error!(error = %message, "reload rejected: still serving the previous config");
+        }
+        if ok {
+            if let Some(vrrp) = self.vrrp.lock().await.as_mut() {
+                vrrp.reload(self).await;
+            }
         }
         let _ = self.events.send(Event::Reload { ok, message });
         result
@@ -182,6 +198,8 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
     let events = broadcast::channel(EVENT_BACKLOG).0;
     let runtime = Arc::new(Runtime::next(config, seed(), None, events.clone()));
     admin.apply_to(&runtime);
+    let listeners = Arc::new(Listeners::new(events.clone()));
+    admin.apply_frontends(&runtime, &listeners);
 
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
@@ -194,6 +212,7 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
         events,
         started: Instant::now(),
         reloads: AtomicU64::new(0),
+        listeners: listeners.clone(),
         runtime_tx: watch::channel(runtime.clone()).0,
         global_slots: Arc::new(Semaphore::new(
             usize::try_from(global_max).unwrap_or(usize::MAX),
@@ -202,6 +221,7 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
         stop_rx,
         bound: Mutex::new(BTreeMap::new()),
         reload_lock: tokio::sync::Mutex::new(()),
+        vrrp: tokio::sync::Mutex::new(None),
     });
     daemon.bind_new(&runtime)?;
     let _control = crate::control::server::start(&socket_path, daemon.clone())?;
@@ -210,7 +230,7 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
     }
     crate::resolve::spawn_all(&runtime);
     crate::check::driver::spawn_all(&runtime);
-    let vrrp = crate::vrrp::service::Service::start(&daemon)?;
+    *daemon.vrrp.lock().await = Some(Service::start(&daemon)?);
     let addrs: Vec<SocketAddr> = runtime
         .frontends
         .values()
@@ -230,7 +250,10 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
     }
     // VRRP first: priority 0 out and VIPs gone, so a backup takes over
     // after skew time while connections here drain.
-    vrrp.stop().await;
+    let vrrp = daemon.vrrp.lock().await.take();
+    if let Some(vrrp) = vrrp {
+        vrrp.stop().await;
+    }
     let _ = stop_tx.send(true);
     let _ = daemon.runtime().superseded.send(true);
     // Every connection holds one global slot: all slots back means all done.

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::{AdminState, Runtime};
+use crate::runtime::{AdminState, Listeners, Runtime};
 
 /// One server row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +36,9 @@ pub struct FrontendRow {
     pub frontend: String,
     pub bind: Vec<String>,
     pub mode: String,
+    /// OPEN (accepting), STOP (disabled by an operator) or DOWN (a
+    /// listener not accepting).
+    pub status: String,
     pub active: u32,
     pub maxconn: u32,
 }
@@ -64,8 +67,8 @@ fn word<T: Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-/// Takes a snapshot of `rt`.
-pub fn stat(rt: &Runtime) -> Stat {
+/// Takes a snapshot of `rt`, with frontend states from `listeners`.
+pub fn stat(rt: &Runtime, listeners: &Listeners) -> Stat {
     let frontends = rt
         .frontends
         .values()
@@ -73,6 +76,14 @@ pub fn stat(rt: &Runtime) -> Stat {
             frontend: f.name.clone(),
             bind: f.config.bind.iter().map(ToString::to_string).collect(),
             mode: word(&f.config.mode),
+            status: if listeners.is_disabled(&f.name) {
+                "STOP"
+            } else if listeners.is_up(&f.name, &f.config.bind) {
+                "OPEN"
+            } else {
+                "DOWN"
+            }
+            .into(),
             active: f.active.load(Ordering::Relaxed),
             maxconn: f.maxconn,
         })

@@ -6,7 +6,7 @@
 //! the old file, fsync the directory. A crash leaves the old or the new
 //! file, never half of one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -48,6 +48,9 @@ pub struct StateFile {
     pub version: u32,
     /// Keyed by `backend/server`.
     pub servers: BTreeMap<String, ServerState>,
+    /// Frontends an operator disabled (`disable frontend NAME`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub disabled_frontends: BTreeSet<String>,
 }
 
 impl Default for StateFile {
@@ -55,6 +58,7 @@ impl Default for StateFile {
         Self {
             version: STATE_VERSION,
             servers: BTreeMap::new(),
+            disabled_frontends: BTreeSet::new(),
         }
     }
 }
@@ -118,6 +122,15 @@ impl StateFile {
     pub fn set_weight(&mut self, key: &str, weight: Option<u32>) {
         self.servers.entry(key.to_string()).or_default().weight = weight;
         self.prune(key);
+    }
+
+    /// Records whether `frontend` is disabled.
+    pub fn set_frontend_disabled(&mut self, frontend: &str, disabled: bool) {
+        if disabled {
+            self.disabled_frontends.insert(frontend.to_string());
+        } else {
+            self.disabled_frontends.remove(frontend);
+        }
     }
 
     fn prune(&mut self, key: &str) {

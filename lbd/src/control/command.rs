@@ -24,6 +24,11 @@ pub enum Command {
         server: String,
         weight: u32,
     },
+    /// `disable frontend NAME` / `enable frontend NAME`.
+    SetFrontend {
+        frontend: String,
+        disabled: bool,
+    },
     Reload,
     /// Stream events as JSON lines until the client hangs up.
     Events,
@@ -33,7 +38,8 @@ pub enum Command {
 pub const HELP: &str = "show info | show stat | show servers state | \
 set server <backend>/<server> state ready|drain|maint | \
 set server <backend>/<server> weight <0-256> | set weight <backend>/<server> <0-256> | \
-enable server <b>/<s> | disable server <b>/<s> | reload | events | help";
+enable server <b>/<s> | disable server <b>/<s> | \
+enable frontend <name> | disable frontend <name> | reload | events | help";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +96,14 @@ fn parse_words(text: &str) -> Result<Command, String> {
             server: (*server).to_string(),
             state: AdminState::Maint,
         }),
+        ["enable", "frontend", name] => Ok(Command::SetFrontend {
+            frontend: (*name).to_string(),
+            disabled: false,
+        }),
+        ["disable", "frontend", name] => Ok(Command::SetFrontend {
+            frontend: (*name).to_string(),
+            disabled: true,
+        }),
         ["reload"] => Ok(Command::Reload),
         ["events"] => Ok(Command::Events),
         [] => Err(format!("empty command; commands: {HELP}")),
@@ -125,6 +139,24 @@ mod tests {
             Ok(Command::SetState {
                 server: "web/s1".into(),
                 state: AdminState::Maint
+            })
+        );
+    }
+
+    #[test]
+    fn frontend_enable_disable() {
+        assert_eq!(
+            parse("disable frontend web"),
+            Ok(Command::SetFrontend {
+                frontend: "web".into(),
+                disabled: true
+            })
+        );
+        assert_eq!(
+            parse("enable frontend web"),
+            Ok(Command::SetFrontend {
+                frontend: "web".into(),
+                disabled: false
             })
         );
     }

@@ -140,9 +140,9 @@ pub async fn execute(daemon: &Daemon, cmd: Command) -> Result<Value, String> {
     let to_value = |v: &dyn erased::Ser| v.value();
     match cmd {
         Command::Help => Ok(Value::String(HELP.into())),
-        Command::ShowStat => Ok(to_value(&report::stat(&rt))),
+        Command::ShowStat => Ok(to_value(&report::stat(&rt, &daemon.listeners))),
         Command::ShowInfo => {
-            let stat = report::stat(&rt);
+            let stat = report::stat(&rt, &daemon.listeners);
             let info = report::Info {
                 name: "lbd".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
@@ -172,6 +172,18 @@ pub async fn execute(daemon: &Daemon, cmd: Command) -> Result<Value, String> {
             .admin
             .set_weight(&rt, &server, weight)
             .map(|()| json!(format!("{server} weight is now {weight}")))
+            .map_err(|e| e.to_string()),
+        Command::SetFrontend { frontend, disabled } => daemon
+            .admin
+            .set_frontend_disabled(&rt, &daemon.listeners, &frontend, disabled)
+            .map(|()| {
+                let now = if disabled {
+                    "disabled: not accepting (clients wait in the backlog)"
+                } else {
+                    "enabled: accepting"
+                };
+                json!(format!("frontend {frontend} is now {now}"))
+            })
             .map_err(|e| e.to_string()),
         Command::Reload => daemon
             .reload()

@@ -23,10 +23,13 @@ use super::http::{self, ClientInfo};
 use super::proxy_protocol::read_header;
 use super::tcp;
 use crate::config::Mode;
-use crate::runtime::{FrontendRt, Runtime};
+use crate::runtime::{AddrState, FrontendRt, Listeners, Runtime};
 
 /// Pause after an accept error (EMFILE and friends) so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+/// Accept failing this long without a success counts as not listening
+/// (one EMFILE under a burst must not move a VIP).
+const FAILING_AFTER: Duration = Duration::from_secs(1);
 
 /// Shared handles an accept loop needs.
 #[derive(Clone)]
@@ -36,6 +39,8 @@ pub struct AcceptCtx {
     /// Open client connections across generations.
     pub active: Arc<AtomicU32>,
     pub stop: watch::Receiver<bool>,
+    /// Where the loop reports whether it is accepting.
+    pub listeners: Arc<Listeners>,
 }
 
 fn frontend_for(rt: &Runtime, addr: SocketAddr) -> Option<Arc<FrontendRt>> {
@@ -67,6 +72,26 @@ impl Drop for Counted {
 
 /// Runs until `stop` turns true or the address leaves the config.
 pub async fn accept_loop(addr: SocketAddr, listener: TcpListener, mut ctx: AcceptCtx) {
+    serve_addr(addr, &listener, &mut ctx).await;
+    ctx.listeners.closed(addr);
+}
+
+async fn serve_addr(addr: SocketAddr, listener: &TcpListener, ctx: &mut AcceptCtx) {
+    let mut disabled = ctx.listeners.watch_disabled();
+    let mut failing_since: Option<std::time::Instant> = None;
+    // What was last reported, so the hot path does not lock per accept.
+    let mut reported: Option<(String, bool)> = None;
+    let listeners = ctx.listeners.clone();
+    let mut report = |name: &str, state: AddrState| {
+        let accepting = state == AddrState::Accepting;
+        if reported
+            .as_ref()
+            .is_none_or(|(n, a)| n != name || *a != accepting)
+        {
+            listeners.report(addr, name, state);
+            reported = Some((name.to_string(), accepting));
+        }
+    };
     loop {
         if *ctx.stop.borrow() {
             return;
@@ -76,6 +101,18 @@ pub async fn accept_loop(addr: SocketAddr, listener: TcpListener, mut ctx: Accep
             tracing::info!(%addr, "listener closed: address no longer in config");
             return;
         };
+        if disabled.borrow_and_update().contains(&frontend.name) {
+            // Paused by an operator: clients wait in the backlog.
+            tokio::select! {
+                _ = disabled.changed() => {}
+                _ = ctx.stop.changed() => {}
+                _ = ctx.runtime.changed() => {}
+            }
+            continue;
+        }
+        if failing_since.is_none() {
+            report(&frontend.name, AddrState::Accepting);
+        }
         let permits = tokio::select! {
             p = async {
                 let g = ctx.global_slots.clone().acquire_owned().await;
@@ -84,6 +121,7 @@ pub async fn accept_loop(addr: SocketAddr, listener: TcpListener, mut ctx: Accep
             } => p,
             _ = ctx.stop.changed() => continue,
             _ = ctx.runtime.changed() => continue,
+            _ = disabled.changed() => continue,
         };
         let (Ok(global), Ok(local)) = permits else {
             return;
@@ -92,11 +130,19 @@ pub async fn accept_loop(addr: SocketAddr, listener: TcpListener, mut ctx: Accep
             r = listener.accept() => r,
             _ = ctx.stop.changed() => continue,
             _ = ctx.runtime.changed() => continue,
+            _ = disabled.changed() => continue,
         };
         let (stream, peer) = match accepted {
-            Ok(ok) => ok,
+            Ok(ok) => {
+                failing_since = None;
+                ok
+            }
             Err(e) => {
                 tracing::warn!(%addr, error = %e, "accept failed");
+                let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= FAILING_AFTER {
+                    report(&frontend.name, AddrState::Failing(e.to_string()));
+                }
                 tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                 continue;
             }

@@ -27,6 +27,12 @@ pub enum Event {
         weight: u32,
         by: String,
     },
+    /// A frontend started or stopped accepting connections.
+    Frontend {
+        frontend: String,
+        accepting: bool,
+        reason: String,
+    },
     /// A reload was tried.
     Reload { ok: bool, message: String },
     /// A VRRP instance changed state.
@@ -35,5 +41,7 @@ pub enum Event {
         from: crate::vrrp::fsm::State,
         to: crate::vrrp::fsm::State,
         reason: crate::vrrp::fsm::Reason,
+        /// Effective priority after the change (tracking included).
+        priority: u8,
     },
 }

@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod events;
+pub mod listeners;
 pub mod server;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use tokio::sync::{broadcast, watch, Semaphore};
 
 pub use backend::{AcquireError, BackendRt, BackendTimeouts, Lease};
 pub use events::Event;
+pub use listeners::{AddrState, Listeners};
 pub use server::{AdminState, ServerRt};
 
 use crate::config::{Config, Frontend, Timeouts};

@@ -141,7 +141,7 @@ async fn handle(req: Request<Incoming>, daemon: &Daemon, auth: &Auth) -> Respons
         }
     };
     let is_admin = user.as_ref().is_some_and(|u| u.group == Group::Admin);
-    let snapshot = || report::stat(&rt);
+    let snapshot = || report::stat(&rt, &daemon.listeners);
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/") => {
             let token = user

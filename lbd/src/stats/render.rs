@@ -101,14 +101,15 @@ pub fn html(stat: &Stat, page: &Page<'_>) -> String {
     if let Some(m) = page.message {
         let _ = write!(out, "<p><b>{}</b></p>", html_escape(m));
     }
-    out.push_str("<h2>Frontends</h2><div class=\"wrap\"><table><tr><th>frontend</th><th>bind</th><th>mode</th><th>conns</th></tr>");
+    out.push_str("<h2>Frontends</h2><div class=\"wrap\"><table><tr><th>frontend</th><th>bind</th><th>mode</th><th>status</th><th>conns</th></tr>");
     for f in &stat.frontends {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td></tr>",
             html_escape(&f.frontend),
             html_escape(&f.bind.join(" ")),
             html_escape(&f.mode),
+            html_escape(&f.status),
             f.active,
             f.maxconn
         );
@@ -201,6 +202,20 @@ pub fn prometheus(stat: &Stat, reloads: u64, current_connections: u32) -> String
             "lbd_frontend_current_connections{{frontend=\"{}\"}} {}",
             label(&f.frontend),
             f.active
+        );
+    }
+    family(
+        &mut out,
+        "lbd_frontend_up",
+        "gauge",
+        "1 while a frontend accepts connections (0: disabled or a listener failing).",
+    );
+    for f in &stat.frontends {
+        let _ = writeln!(
+            out,
+            "lbd_frontend_up{{frontend=\"{}\"}} {}",
+            label(&f.frontend),
+            u8::from(f.status == "OPEN")
         );
     }
     family(
@@ -299,6 +314,7 @@ mod tests {
                 frontend: "web".into(),
                 bind: vec!["0.0.0.0:443".into()],
                 mode: "tcp".into(),
+                status: "OPEN".into(),
                 active: 3,
                 maxconn: 100,
             }],

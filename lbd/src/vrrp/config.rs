@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -67,6 +68,66 @@ pub struct Instance {
     /// Backends whose health moves this instance's priority.
     #[serde(default)]
     pub track_backend: BTreeMap<String, Track>,
+    /// Frontends whose listeners move this instance's priority: a frontend
+    /// counts as down while any of its addresses is not accepting
+    /// (disabled by an operator, or accept failing for a second).
+    #[serde(default)]
+    pub track_frontend: BTreeMap<String, Track>,
+    /// Programs run on state changes, Keepalived-style (optional: the
+    /// control socket's `events` stream carries the same changes).
+    #[serde(default)]
+    pub notify: Notify,
+}
+
+/// Keepalived's notify hooks, as `[vrrp.NAME.notify]` with `all`,
+/// `master`, `backup`, `fault`, `stop`. Each is a program path (no shell),
+/// run with the arguments `INSTANCE <name> <MASTER|BACKUP|FAULT|STOP>
+/// <priority>` as Keepalived's generic `notify` script gets them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// Run on every change (Keepalived's generic `notify`).
+    pub all: Option<PathBuf>,
+    pub master: Option<PathBuf>,
+    pub backup: Option<PathBuf>,
+    pub fault: Option<PathBuf>,
+    /// Run when the instance stops (lbd stopping or the instance removed).
+    pub stop: Option<PathBuf>,
+    /// A hook still running after this long is killed.
+    #[serde(default = "default_notify_timeout")]
+    pub timeout: Dur,
+}
+
+fn default_notify_timeout() -> Dur {
+    Dur::secs(10)
+}
+
+impl Default for Notify {
+    fn default() -> Self {
+        Self {
+            all: None,
+            master: None,
+            backup: None,
+            fault: None,
+            stop: None,
+            timeout: default_notify_timeout(),
+        }
+    }
+}
+
+impl Notify {
+    /// Every configured hook with its key.
+    pub fn hooks(&self) -> impl Iterator<Item = (&'static str, &PathBuf)> {
+        [
+            ("all", &self.all),
+            ("master", &self.master),
+            ("backup", &self.backup),
+            ("fault", &self.fault),
+            ("stop", &self.stop),
+        ]
+        .into_iter()
+        .filter_map(|(k, p)| p.as_ref().map(|p| (k, p)))
+    }
 }
 
 fn default_advert_int() -> Dur {
@@ -252,31 +313,73 @@ fn instance(config: &Config, name: &str, vi: &Instance, out: &mut Vec<Problem>) 
             "has no effect without preemption: remove it or enable preempt",
         ));
     }
-    for (backend, track) in &vi.track_backend {
-        let key = format!("track_backend.{backend}");
-        if !config.backends.contains_key(backend) {
+    let tracked = [
+        ("track_backend", "backend", "backends", &vi.track_backend),
+        (
+            "track_frontend",
+            "frontend",
+            "frontends",
+            &vi.track_frontend,
+        ),
+    ];
+    for (table, kind, section, tracks) in tracked {
+        for (target, track) in tracks {
+            let key = format!("{table}.{target}");
+            let exists = match kind {
+                "backend" => config.backends.contains_key(target),
+                _ => config.frontends.contains_key(target),
+            };
+            if !exists {
+                out.push(problem(
+                    name,
+                    &key,
+                    format!(
+                        "no {kind} `{target}` to track: add [{section}.{target}] or fix the name"
+                    ),
+                ));
+            }
+            check_track(name, &key, track, owner, out);
+        }
+    }
+    notify_hooks(name, &vi.notify, out);
+}
+
+fn check_track(name: &str, key: &str, track: &Track, owner: bool, out: &mut Vec<Problem>) {
+    match (track.weight, track.fault) {
+        (Some(_), true) | (None, false) => out.push(problem(
+            name,
+            key,
+            "set exactly one of `weight = N` (lower the priority) or `fault = true`",
+        )),
+        (Some(0), false) => out.push(problem(name, key, "weight must be 1 to 254")),
+        (Some(_), false) if owner => out.push(problem(
+            name,
+            key,
+            "the address owner (priority 255) keeps its priority: use `fault = true`",
+        )),
+        _ => {}
+    }
+}
+
+/// Hooks are run directly (no shell), so each must be an absolute path;
+/// whether it exists is checked when it runs (a missing hook is logged),
+/// so a config can be checked on another machine.
+fn notify_hooks(name: &str, notify: &Notify, out: &mut Vec<Problem>) {
+    for (key, path) in notify.hooks() {
+        if !path.is_absolute() {
             out.push(problem(
                 name,
-                &key,
+                &format!("notify.{key}"),
                 format!(
-                    "no backend `{backend}` to track: add [backends.{backend}] or fix the name"
+                    "`{}` must be an absolute path to a program (hooks run without a shell)",
+                    path.display()
                 ),
             ));
         }
-        match (track.weight, track.fault) {
-            (Some(_), true) | (None, false) => out.push(problem(
-                name,
-                &key,
-                "set exactly one of `weight = N` (lower the priority) or `fault = true`",
-            )),
-            (Some(0), false) => out.push(problem(name, &key, "weight must be 1 to 254")),
-            (Some(_), false) if owner => out.push(problem(
-                name,
-                &key,
-                "the address owner (priority 255) keeps its priority: use `fault = true`",
-            )),
-            _ => {}
-        }
+    }
+    let t = notify.timeout.0;
+    if t.is_zero() || t > std::time::Duration::from_secs(300) {
+        out.push(problem(name, "notify.timeout", "must be 1ms to 300s"));
     }
 }
 

@@ -231,3 +231,40 @@ fn duplicate_vrid_on_interface() {
 fn unknown_key_is_an_error() {
     expect_err("advert_intt = \"1s\"\n", "advert_intt");
 }
+
+#[test]
+fn frontend_tracking_checks() {
+    expect_err(
+        "[vrrp.vi.track_frontend.nope]\nweight = 10\n",
+        "no frontend `nope` to track: add [frontends.nope]",
+    );
+    expect_err("[vrrp.vi.track_frontend.nope]\n", "set exactly one of");
+    let text = format!(
+        "{BACKEND}[frontends.web]\nbind = [\"0.0.0.0:80\"]\ndefault_backend = \"web\"\n\
+         [vrrp.vi]\n{BASE}[vrrp.vi.track_frontend.web]\nfault = true\n"
+    );
+    let config = load_texts(vec![(PathBuf::from("t.toml"), text)]).expect("valid");
+    assert!(config.vrrp["vi"].track_frontend["web"].fault);
+}
+
+#[test]
+fn notify_hooks_need_absolute_paths() {
+    expect_err(
+        "[vrrp.vi.notify]\nmaster = \"notify.sh\"\n",
+        "vrrp.vi.notify.master: `notify.sh` must be an absolute path",
+    );
+    expect_err(
+        "[vrrp.vi.notify]\nall = \"/x\"\ntimeout = \"0s\"\n",
+        "notify.timeout: must be 1ms to 300s",
+    );
+    expect_err(
+        "[vrrp.vi.notify]\nnotify_master = \"/x\"\n",
+        "notify_master",
+    );
+    let config = check(&format!(
+        "{BASE}[vrrp.vi.notify]\nall = \"/usr/local/bin/vrrp-event\"\nstop = \"/bin/true\"\n"
+    ))
+    .expect("valid");
+    let hooks: Vec<_> = config.vrrp["vi"].notify.hooks().map(|(k, _)| k).collect();
+    assert_eq!(hooks, ["all", "stop"]);
+}

@@ -286,6 +286,7 @@ impl Driver {
                     from,
                     to,
                     reason,
+                    priority: self.fsm.effective_priority(),
                 });
             }
         }

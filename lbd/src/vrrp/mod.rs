@@ -10,6 +10,7 @@ pub mod driver;
 pub mod fsm;
 pub mod garp;
 pub mod netlink;
+pub mod notify;
 pub mod packet;
 pub mod receive;
 pub mod service;
