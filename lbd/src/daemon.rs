@@ -28,6 +28,7 @@ use crate::proxy::accept::{accept_loop, AcceptCtx};
 use crate::proxy::listen::{bind, ListenError};
 use crate::runtime::{Event, Listeners, Runtime, EVENT_BACKLOG};
 use crate::vrrp::service::Service;
+use crate::vrrp::status::VrrpStatus;
 
 /// Errors that stop `lbd run` from starting, or a reload from applying.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,8 @@ pub struct Daemon {
     pub reloads: AtomicU64,
     /// Which frontends are accepting (VRRP's `track_frontend`).
     pub listeners: Arc<Listeners>,
+    /// VRRP instances' last states (`show vrrp`).
+    pub vrrp_status: Arc<VrrpStatus>,
     runtime_tx: watch::Sender<Arc<Runtime>>,
     global_slots: Arc<Semaphore>,
     active: Arc<AtomicU32>,
@@ -206,6 +209,18 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
     let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signal)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let vrrp_status = Arc::new(VrrpStatus::default());
+    let mut vrrp_events = events.subscribe();
+    let status = vrrp_status.clone();
+    tokio::spawn(async move {
+        loop {
+            match vrrp_events.recv().await {
+                Ok(event) => status.on_event(&event),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
     let daemon = Arc::new(Daemon {
         paths,
         admin,
@@ -213,6 +228,7 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
         started: Instant::now(),
         reloads: AtomicU64::new(0),
         listeners: listeners.clone(),
+        vrrp_status: vrrp_status.clone(),
         runtime_tx: watch::channel(runtime.clone()).0,
         global_slots: Arc::new(Semaphore::new(
             usize::try_from(global_max).unwrap_or(usize::MAX),

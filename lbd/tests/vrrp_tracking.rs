@@ -72,6 +72,11 @@ fn disabling_the_masters_frontend_moves_the_vip_and_hooks_follow() {
     let mut a = Node::start(&net, "a", &a_cfg);
     let mut b = Node::start(&net, "b", &b_cfg);
     net.wait("A master", |n| n.holds_vip("a") && !n.holds_vip("b"));
+    let vrrp = ctl(&dir, "a", &["show", "vrrp"]);
+    assert!(
+        vrrp.contains("\"state\": \"MASTER\"") && vrrp.contains("\"priority\": 150"),
+        "show vrrp: {vrrp}"
+    );
 
     // The operator takes A's frontend out: A drops to 50, B takes over.
     let said = ctl(&dir, "a", &["disable", "frontend", "web"]);

@@ -16,6 +16,8 @@ pub enum Command {
     ShowInfo,
     /// `show stat` and `show servers state`.
     ShowStat,
+    /// VRRP instances: state, priority, VIPs.
+    ShowVrrp,
     SetState {
         server: String,
         state: AdminState,
@@ -35,7 +37,7 @@ pub enum Command {
 }
 
 /// Text of `help`.
-pub const HELP: &str = "show info | show stat | show servers state | \
+pub const HELP: &str = "show info | show stat | show servers state | show vrrp | \
 set server <backend>/<server> state ready|drain|maint | \
 set server <backend>/<server> weight <0-256> | set weight <backend>/<server> <0-256> | \
 enable server <b>/<s> | disable server <b>/<s> | \
@@ -74,6 +76,7 @@ fn parse_words(text: &str) -> Result<Command, String> {
         ["show", "stat"] | ["show", "servers", "state"] | ["show", "servers"] => {
             Ok(Command::ShowStat)
         }
+        ["show", "vrrp"] => Ok(Command::ShowVrrp),
         ["set", "server", server, "state", state] => {
             let state = AdminState::parse(state)
                 .ok_or_else(|| format!("state `{state}`: use ready, drain or maint"))?;

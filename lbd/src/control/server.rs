@@ -141,6 +141,7 @@ pub async fn execute(daemon: &Daemon, cmd: Command) -> Result<Value, String> {
     match cmd {
         Command::Help => Ok(Value::String(HELP.into())),
         Command::ShowStat => Ok(to_value(&report::stat(&rt, &daemon.listeners))),
+        Command::ShowVrrp => Ok(to_value(&daemon.vrrp_status.rows())),
         Command::ShowInfo => {
             let stat = report::stat(&rt, &daemon.listeners);
             let info = report::Info {

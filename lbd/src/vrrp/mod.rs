@@ -15,4 +15,5 @@ pub mod packet;
 pub mod receive;
 pub mod service;
 pub mod socket;
+pub mod status;
 pub mod track;

@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use super::config::Instance;
 use super::driver::{Driver, DriverError};
 use super::notify;
+use super::status::VrrpStatus;
 use super::track::{evaluate, Tracking};
 use crate::daemon::Daemon;
 use crate::runtime::{Event, Listeners, Runtime};
@@ -33,6 +34,7 @@ struct Sources {
     runtime: watch::Receiver<Arc<Runtime>>,
     listeners: Arc<Listeners>,
     events: broadcast::Sender<Event>,
+    status: Arc<VrrpStatus>,
 }
 
 impl Sources {
@@ -41,6 +43,7 @@ impl Sources {
             runtime: daemon.watch_runtime(),
             listeners: daemon.listeners.clone(),
             events: daemon.events.clone(),
+            status: daemon.vrrp_status.clone(),
         }
     }
 
@@ -72,6 +75,7 @@ impl Running {
         // Subscribed before the driver exists, so its first change is seen.
         let notify_events = sources.events.subscribe();
         let driver = Driver::open(name, cfg, sources.events.clone())?;
+        sources.status.started(name, cfg);
         let (config, config_rx) = watch::channel(cfg.clone());
         let (stop, stop_rx) = watch::channel(false);
         let (track_tx, track_rx) = watch::channel(sources.evaluate(cfg));
@@ -190,6 +194,7 @@ impl Service {
                 };
                 tracing::info!(instance = %name, "vrrp instance {why}");
                 old.stop().await;
+                sources.status.removed(&name);
             }
         }
         for (name, cfg) in wanted {
