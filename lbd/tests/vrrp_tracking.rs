@@ -89,6 +89,11 @@ fn disabling_the_masters_frontend_moves_the_vip_and_hooks_follow() {
         stat.contains("STOP"),
         "show stat marks the frontend: {stat}"
     );
+    let vrrp = ctl(&dir, "a", &["show", "vrrp"]);
+    assert!(
+        vrrp.contains("\"state\": \"BACKUP\"") && vrrp.contains("\"priority\": 50"),
+        "show vrrp after the disable: {vrrp}"
+    );
 
     // Enabled again: A is back at 150 and preempts.
     ctl(&dir, "a", &["enable", "frontend", "web"]);
