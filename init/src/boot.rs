@@ -15,6 +15,7 @@
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -29,6 +30,7 @@ use crate::console::Consoles;
 use crate::data_partition::{self, DataMount};
 use crate::debug_port::{Command as DebugCommand, DebugPort};
 use crate::power::{self, PowerAction};
+use crate::status::{self, Board};
 use crate::supervise::{RestartPolicy, Service, ServiceEvent};
 use crate::syslog::SyslogSink;
 use crate::vmware::{Tools, ToolsAction, VmwareBackdoor};
@@ -77,6 +79,9 @@ struct Appliance {
 /// Runs the appliance; never returns.
 pub fn run() -> ! {
     let mut consoles = Consoles::early();
+    // Filled from the first line on; drawn once the appliance is ready.
+    let board = Arc::new(Board::default());
+    consoles.attach_board(board.clone());
     let signals = handled_signals();
     let signal_fd = match nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)
         // Non-blocking: the loop reads until EAGAIN; a blocking read after
@@ -110,6 +115,7 @@ pub fn run() -> ! {
 
     let gathered = sources::gather();
     report_settings(&mut consoles, &gathered);
+    board.set_settings(status::settings_summary(&gathered.merged));
     let settings = &gathered.merged.settings;
     if let Err(e) = nix::unistd::sethostname(&settings.hostname) {
         consoles.line(&format!(
@@ -183,6 +189,7 @@ pub fn run() -> ! {
     let mut lbd = Service::new("lbd", LBD, args, RestartPolicy::default());
     let started = lbd.start(Instant::now());
     report_service(&mut consoles, "lbd", &started);
+    let lbd_socket = lbd_config::control_socket(&configs);
 
     let inputs = evdev::open_event_devices();
     // Opened before "ready": a test sends commands as soon as it sees that
@@ -192,6 +199,19 @@ pub fn run() -> ! {
     let uptime = uptime.split_whitespace().next().unwrap_or("?");
     consoles.line(&format!("init: up {uptime} s after kernel start"));
     consoles.line(READY_LINE);
+    match status::start(board, lbd_socket) {
+        Ok(()) => {
+            consoles.move_vt_output(&status::vt::tty_path(status::vt::LOG_VT));
+            consoles.line(&format!(
+                "init: status screen on tty{}; this log on tty{} (Alt+F2) and the serial console",
+                status::vt::SCREEN_VT,
+                status::vt::LOG_VT
+            ));
+        }
+        Err(e) => consoles.line(&format!(
+            "init: no status screen ({e}); the log stays on the console"
+        )),
+    }
 
     let mut appliance = Appliance {
         consoles,
@@ -331,6 +351,32 @@ fn report_service(consoles: &mut Consoles, name: &str, event: &ServiceEvent) {
         }
     };
     consoles.line(&line);
+    if let Some(board) = consoles.board() {
+        board.set_service(service_state(event));
+    }
+}
+
+/// The supervisor's word on a service, for the status screen.
+fn service_state(event: &ServiceEvent) -> String {
+    match event {
+        ServiceEvent::Started { pid, start } => format!("running (pid {pid}, start {start})"),
+        ServiceEvent::StartFailed { reason, restart_in } => format!(
+            "could not start: {reason}; retrying in {} ms",
+            restart_in.as_millis()
+        ),
+        ServiceEvent::Exited {
+            status,
+            restart_in,
+            crash_loop,
+            ..
+        } => {
+            let state = if *crash_loop { "CRASH LOOP" } else { "exited" };
+            format!(
+                "{state} ({status}); restarting in {} ms",
+                restart_in.as_millis()
+            )
+        }
+    }
 }
 
 fn banner(consoles: &mut Consoles) {
@@ -637,8 +683,18 @@ impl Appliance {
                         .collect();
                     format!("ok: {}", services.join("; "))
                 }
+                DebugCommand::Screen => match status::vt::read_screen(status::vt::SCREEN_VT) {
+                    Ok(lines) => {
+                        for line in &lines {
+                            self.consoles
+                                .line(&format!("init: debug port: screen| {line}"));
+                        }
+                        format!("ok: screen shown ({} lines)", lines.len())
+                    }
+                    Err(e) => format!("error: reading the screen: {e}"),
+                },
                 DebugCommand::Unknown(line) => {
-                    format!("error: unknown command {line:?} (kill lbd | status | log N)")
+                    format!("error: unknown command {line:?} (kill lbd | status | log N | screen)")
                 }
             };
             self.consoles.line(&format!("init: debug port: {answer}"));

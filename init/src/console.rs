@@ -8,7 +8,10 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use nix::fcntl::OFlag;
 
+use std::sync::Arc;
+
 use crate::applog::LogFile;
+use crate::status::Board;
 use crate::syslog::SyslogSink;
 
 const ACTIVE_CONSOLES: &str = "/sys/class/tty/console/active";
@@ -20,20 +23,27 @@ const EARLY_LINES: usize = 2000;
 /// The open console devices; lines written here reach all of them, and
 /// the log file once [`Consoles::attach_log`] has been called.
 pub struct Consoles {
-    devices: Vec<File>,
+    /// Each console's name (`tty0`, `ttyS0`) and device.
+    devices: Vec<(String, File)>,
     log: Option<LogFile>,
     early: Vec<String>,
     syslog: Option<SyslogSink>,
+    /// The status screen's copy of the lines.
+    board: Option<Arc<Board>>,
 }
 
 impl Consoles {
     /// Before /sys and /dev are mounted only /dev/console exists.
     pub fn early() -> Self {
         Self {
-            devices: open(FALLBACK).into_iter().collect(),
+            devices: open(FALLBACK)
+                .map(|f| ("console".to_string(), f))
+                .into_iter()
+                .collect(),
             log: None,
             early: Vec::new(),
             syslog: None,
+            board: None,
         }
     }
 
@@ -43,9 +53,9 @@ impl Consoles {
         let Ok(active) = std::fs::read_to_string(ACTIVE_CONSOLES) else {
             return;
         };
-        let devices: Vec<File> = active
+        let devices: Vec<(String, File)> = active
             .split_whitespace()
-            .filter_map(|name| open(&format!("/dev/{name}")))
+            .filter_map(|name| Some((name.to_string(), open(&format!("/dev/{name}"))?)))
             .collect();
         if !devices.is_empty() {
             self.devices = devices;
@@ -59,8 +69,11 @@ impl Consoles {
         buf.push_str(text);
         // Raw terminals need CR LF; ttys in cooked mode turn LF into CR LF anyway.
         buf.push_str("\r\n");
-        for dev in &mut self.devices {
+        for (_, dev) in &mut self.devices {
             let _ = dev.write_all(buf.as_bytes());
+        }
+        if let Some(board) = &self.board {
+            board.push_line(text);
         }
         if let Some(sink) = &mut self.syslog {
             sink.send(text);
@@ -94,6 +107,32 @@ impl Consoles {
     /// Sends every later line to a remote syslog server too.
     pub fn attach_syslog(&mut self, sink: SyslogSink) {
         self.syslog = Some(sink);
+    }
+
+    /// The status screen's board, once attached.
+    pub fn board(&self) -> Option<&Arc<Board>> {
+        self.board.as_ref()
+    }
+
+    /// Every later line is copied to the status screen's board too.
+    pub fn attach_board(&mut self, board: Arc<Board>) {
+        self.board = Some(board);
+    }
+
+    /// From now on the screen VT shows the status screen: lines meant for
+    /// the VT console (`tty0`, the foreground VT) go to `log_vt` instead.
+    pub fn move_vt_output(&mut self, log_vt: &str) {
+        for (name, dev) in &mut self.devices {
+            let is_vt = name
+                .strip_prefix("tty")
+                .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()));
+            if is_vt {
+                if let Some(moved) = open(log_vt) {
+                    *dev = moved;
+                    *name = log_vt.trim_start_matches("/dev/").to_string();
+                }
+            }
+        }
     }
 
     /// Flushes the log file to disk (at shutdown).

@@ -1,6 +1,6 @@
 //! A command line on the second serial port for the QEMU tests: `kill lbd`
 //! (a crash without a shell in the guest), `log N` (log traffic while the
-//! test pulls the plug).
+//! test pulls the plug), `screen` (the status screen's text).
 //!
 //! Only enabled when QEMU passes fw_cfg `opt/appliance/debug`, which no
 //! vSphere VM can have: the appliance in production has no such door.
@@ -23,6 +23,8 @@ pub enum Command {
     KillLbd,
     Status,
     Log(u32),
+    /// The status screen's text (tty1), read back from /dev/vcsa1.
+    Screen,
     Unknown(String),
 }
 
@@ -31,6 +33,7 @@ pub fn parse(line: &str) -> Command {
     match words.as_slice() {
         ["kill", "lbd"] => Command::KillLbd,
         ["status"] => Command::Status,
+        ["screen"] => Command::Screen,
         ["log", n] => n
             .parse()
             .map_or_else(|_| Command::Unknown(line.into()), Command::Log),

@@ -84,6 +84,26 @@ pub fn listening_ports(configs: &[String]) -> Vec<u16> {
     ports_of(&merged)
 }
 
+/// lbd's own default for `global.control_socket`.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/lbd/lbd.sock";
+
+/// Where lbd answers, from its config files layered as lbd layers them
+/// (the status screen asks it there).
+pub fn control_socket(configs: &[String]) -> std::path::PathBuf {
+    let mut merged = toml::Table::new();
+    for path in configs {
+        if let Ok(Ok(table)) = std::fs::read_to_string(path).map(|t| t.parse::<toml::Table>()) {
+            merge_tables(&mut merged, table);
+        }
+    }
+    merged
+        .get("global")
+        .and_then(|g| g.get("control_socket"))
+        .and_then(toml::Value::as_str)
+        .unwrap_or(DEFAULT_CONTROL_SOCKET)
+        .into()
+}
+
 fn merge_tables(base: &mut toml::Table, over: toml::Table) {
     for (key, value) in over {
         match (base.get_mut(&key), value) {

@@ -19,6 +19,7 @@ pub mod network;
 pub mod power;
 pub mod reap;
 pub mod sources;
+pub mod status;
 pub mod supervise;
 pub mod sysctl;
 pub mod syslog;

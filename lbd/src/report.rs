@@ -155,4 +155,6 @@ pub struct Info {
     pub backends: usize,
     pub servers: usize,
     pub servers_up: usize,
+    /// The stats/admin page's address, when there is one.
+    pub stats: Option<String>,
 }

@@ -161,6 +161,7 @@ pub async fn execute(daemon: &Daemon, cmd: Command) -> Result<Value, String> {
                 backends: stat.backends.len(),
                 servers: stat.servers.len(),
                 servers_up: stat.servers.iter().filter(|s| s.status == "UP").count(),
+                stats: rt.config.stats.as_ref().map(|s| s.bind.to_string()),
             };
             Ok(to_value(&info))
         }
