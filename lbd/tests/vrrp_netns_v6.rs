@@ -2,7 +2,8 @@
 //! (see `vrrp_support`): multicast ff02::12 from the link-local address
 //! and unicast peers; kill -9 moves the VIP and the client's neighbour
 //! cache follows the unsolicited neighbour advertisements; an instance on
-//! a missing interface waits in FAULT and comes up with the interface.
+//! a missing interface waits in FAULT and comes up with the interface (and
+//! again when the interface is re-created).
 //! Needs root; skipped (with a message) otherwise.
 
 mod vrrp_support;
@@ -227,6 +228,20 @@ fn missing_interface_waits_in_fault_then_comes_up() {
         holds_on(n, "a", "veth1", VIP6) && logged("to=Master")
     });
     net.wait("client pings the VIP", |n| n.ping(VIP6));
+
+    // The interface is deleted and created again (a new index): A reopens
+    // its sockets on the new one and is master again.
+    must(&["ip", "-n", &sw, "link", "del", "pa1"]);
+    must(&[
+        "ip", "-n", &sw, "link", "add", "pa1", "type", "veth", "peer", "name", "veth1", "netns",
+        &ns,
+    ]);
+    must(&["ip", "-n", &sw, "link", "set", "pa1", "master", "br0", "up"]);
+    must(&["ip", "-n", &ns, "link", "set", "veth1", "up"]);
+    net.wait("A master again on the re-created interface", |n| {
+        logged("interface re-created") && holds_on(n, "a", "veth1", VIP6)
+    });
+    net.wait("client pings the VIP again", |n| n.ping(VIP6));
     a.terminate();
     assert!(!holds_on(&net, "a", "veth1", VIP6));
     let _ = std::fs::remove_dir_all(&dir);

@@ -23,8 +23,9 @@ pub struct Service {
 }
 
 impl Service {
-    /// Opens every instance (any failure stops startup: an appliance that
-    /// cannot run VRRP must say so) and starts them.
+    /// Opens every instance and starts them. An instance whose interface
+    /// or address is missing waits in FAULT (logged); any other failure
+    /// stops startup: an appliance that cannot run VRRP must say so.
     pub fn start(daemon: &Arc<Daemon>) -> Result<Self, DriverError> {
         let runtime = daemon.runtime();
         let (stop, stop_rx) = watch::channel(false);
