@@ -246,3 +246,47 @@ fn missing_interface_waits_in_fault_then_comes_up() {
     assert!(!holds_on(&net, "a", "veth1", VIP6));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Admin down on A's own interface removes its IPv6 addresses, the
+/// link-local source included; after up (and duplicate address detection)
+/// A is a backup again and preempts B, sending from the same link-local
+/// address.
+#[test]
+fn interface_down_and_up_moves_the_vip_and_back() {
+    if !root() {
+        return;
+    }
+    let net = Net::new("6d");
+    let dir = temp_dir("d");
+    let body = format!("virtual_ips = [\"{VIP6}/64\"]\n");
+    let a_cfg = config(&dir, "a", "veth0", 150, &body);
+    let b_cfg = config(&dir, "b", "veth0", 100, &body);
+    let mut a = Node::start(&net, "a", &a_cfg);
+    let mut b = Node::start(&net, "b", &b_cfg);
+    net.wait("A master", |n| n.holds("a", VIP6) && !n.holds("b", VIP6));
+
+    let ns = net.ns("a");
+    must(&["ip", "-n", &ns, "link", "set", "veth0", "down"]);
+    net.wait("B takes over while A is down", |n| {
+        n.holds("b", VIP6) && !n.holds("a", VIP6)
+    });
+    must(&["ip", "-n", &ns, "link", "set", "veth0", "up"]);
+    must(&[
+        "ip",
+        "-n",
+        &ns,
+        "addr",
+        "replace",
+        "fd77::1/64",
+        "dev",
+        "veth0",
+        "nodad",
+    ]);
+    net.wait("A preempts once its interface is back", |n| {
+        n.holds("a", VIP6) && !n.holds("b", VIP6)
+    });
+    net.wait("client pings the VIP on A", |n| n.ping(VIP6));
+    a.terminate();
+    b.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+}
