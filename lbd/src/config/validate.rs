@@ -337,5 +337,6 @@ pub fn warnings(config: &Config) -> Vec<Problem> {
             out.push(problem(&["backends", name], "all servers are backups"));
         }
     }
+    crate::vrrp::config::warnings(config, &mut out);
     out
 }

@@ -266,6 +266,29 @@ pub fn validate(config: &Config, out: &mut Vec<Problem>) {
     }
 }
 
+/// Valid but probably not meant (printed by `lbd check`, logged at start).
+pub fn warnings(config: &Config, out: &mut Vec<Problem>) {
+    for (name, vi) in &config.vrrp {
+        // RFC 5798 5.2.9; Keepalived warns the same ("the first IPv6 VIP
+        // address should be link local") and both accept such adverts.
+        let first = vi.advertised_ips().first().copied();
+        if let Some(IpAddr::V6(a)) = first {
+            if a.segments()[0] & 0xffc0 != 0xfe80 {
+                out.push(problem(
+                    name,
+                    "virtual_ips",
+                    format!(
+                        "{a} comes first: RFC 5798 wants an IPv6 advert's first address to be \
+                         a link-local virtual address; list one first (e.g. \"fe80::{:x}/64\") \
+                         for routers that check it",
+                        vi.vrid
+                    ),
+                ));
+            }
+        }
+    }
+}
+
 fn instance(config: &Config, name: &str, vi: &Instance, out: &mut Vec<Problem>) {
     if vi.interface.is_empty() || vi.interface.len() > MAX_IFNAME_LEN || vi.interface.contains('/')
     {

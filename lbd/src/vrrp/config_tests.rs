@@ -268,3 +268,23 @@ fn notify_hooks_need_absolute_paths() {
     let hooks: Vec<_> = config.vrrp["vi"].notify.hooks().map(|(k, _)| k).collect();
     assert_eq!(hooks, ["all", "stop"]);
 }
+
+/// Keepalived's "the first IPv6 VIP address should be link local":
+/// valid, but `lbd check` warns; a link-local first address or an IPv4
+/// instance does not.
+#[test]
+fn ipv6_first_vip_not_link_local_warns() {
+    let warned = |vips: &str| {
+        let config = check(&format!(
+            "interface = \"eth0\"\nvrid = 51\npriority = 100\nvirtual_ips = [{vips}]\n"
+        ))
+        .expect("valid");
+        let mut out = Vec::new();
+        warnings(&config, &mut out);
+        out.iter()
+            .any(|p| p.key.join(".") == "vrrp.vi.virtual_ips" && p.message.contains("link-local"))
+    };
+    assert!(warned("\"2001:db8::100/64\""));
+    assert!(!warned("\"fe80::51/64\", \"2001:db8::100/64\""));
+    assert!(!warned("\"10.0.0.100/24\", \"2001:db8::100/64\""));
+}

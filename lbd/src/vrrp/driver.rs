@@ -1,36 +1,44 @@
 //! Runs one VRRP instance: the [`Fsm`] with its socket, timers, netlink
-//! and gratuitous ARPs around it. IPv4 only for now (v2 and v3).
+//! and gratuitous ARPs / unsolicited neighbour advertisements around it.
+//! IPv4 (v2 and v3) and IPv6 (v3).
 //!
 //! ```text
 //!   raw socket (proto 112) --accept()--> Input::Advert ---+
+//!     (IPv4, or IPv6 with accept_v6)                      |
 //!   deadlines (sleep_until) ----------> TimerExpired -----+--> Fsm::handle
 //!   tracking watch (backend health) --> Tracking ---------+        |
 //!   link poll (carrier, 100 ms) ------> Tracking fault ---+        |
 //!   stop watch (SIGTERM) -------------> Shutdown ---------+        v
 //!        SendAdvert -> socket; Add/RemoveVips -> netlink; Announce ->
-//!        AF_PACKET GARPs; Set/CancelTimer -> deadlines; StateChange ->
-//!        tracing + control-socket event
+//!        AF_PACKET GARPs and NAs; Set/CancelTimer -> deadlines;
+//!        StateChange -> tracing + control-socket event
 //! ```
 //! At start, VIPs of this instance left on the interface (a predecessor
 //! killed with -9 leaves them, so two nodes would answer) are removed: the
 //! instance holds none until it is master.
+//!
+//! An interface that does not exist yet, or has no usable address yet,
+//! does not stop lbd: the instance starts in Fault, says why, and the link
+//! poll retries [`attach`] until it works (and again if the interface is
+//! re-created, since the sockets are bound to the old one).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+use super::attach::{attach, version_of, Attached};
 use super::config::{Cidr, Instance};
 use super::fsm::{Action, Fsm, Input, Params, Timer};
-use super::garp::{frame, GarpSocket};
+use super::garp::frame;
+use super::ndisc;
 use super::netlink::{Netlink, NetlinkError};
-use super::packet::{Advert, Auth, Version};
-use super::receive::{accept, Expect};
-use super::socket::{VrrpSocket, VRRP_GROUP_V4};
+use super::packet::Advert;
+use super::receive::Dropped;
 use super::track::Tracking;
 use crate::runtime::events::Event;
 
-/// Gratuitous ARPs per burst (Keepalived's `garp_master_repeat`).
+/// Gratuitous ARPs (and NAs) per burst (Keepalived's `garp_master_repeat`).
 const GARP_BURST: usize = 5;
 /// How often the interface's carrier is read (a netlink link dump).
 const LINK_POLL: std::time::Duration = std::time::Duration::from_millis(100);
@@ -42,15 +50,31 @@ pub enum DriverError {
         instance: String,
         source: NetlinkError,
     },
-    #[error("vrrp.{instance}: no interface {interface:?} in this network namespace")]
+    #[error(
+        "vrrp.{instance}: no interface {interface:?} in this network namespace: the instance \
+         waits in FAULT until it appears (check the name in `interface`)"
+    )]
     NoSuchLink { instance: String, interface: String },
     #[error(
         "vrrp.{instance}: interface {interface} has no IPv4 address to send adverts from: \
          set unicast_src_ip or give the interface an address"
     )]
     NoSource { instance: String, interface: String },
-    #[error("vrrp.{instance}: IPv6 instances are not driven yet (adverts over IPv6 come next)")]
-    Ipv6 { instance: String },
+    #[error(
+        "vrrp.{instance}: interface {interface} has no usable IPv6 link-local address to send \
+         adverts from (down, IPv6 disabled, or duplicate address detection still running): \
+         bring it up with IPv6 enabled or set unicast_src_ip"
+    )]
+    NoSource6 { instance: String, interface: String },
+    #[error(
+        "vrrp.{instance}: unicast_src_ip {src} is not (yet) a usable address of interface \
+         {interface}: add it to the interface or fix unicast_src_ip"
+    )]
+    SourceNotLocal {
+        instance: String,
+        interface: String,
+        src: IpAddr,
+    },
     #[error("vrrp.{instance}: opening the {what} socket (needs CAP_NET_RAW): {source}")]
     Socket {
         instance: String,
@@ -59,126 +83,78 @@ pub enum DriverError {
     },
 }
 
+impl DriverError {
+    /// Errors that can heal by themselves (the interface or its address
+    /// appears): the instance waits in Fault instead of stopping lbd.
+    pub fn waits(&self) -> bool {
+        matches!(
+            self,
+            DriverError::NoSuchLink { .. }
+                | DriverError::NoSource { .. }
+                | DriverError::NoSource6 { .. }
+                | DriverError::SourceNotLocal { .. }
+        )
+    }
+}
+
 /// One running instance.
 pub struct Driver {
     name: String,
     cfg: Instance,
-    ifindex: u32,
-    mac: [u8; 6],
-    src: Ipv4Addr,
-    dests: Vec<Ipv4Addr>,
-    expect: Expect,
-    socket: VrrpSocket,
-    garp: GarpSocket,
+    /// `None` while waiting for the interface (the instance is in Fault).
+    io: Option<Attached>,
+    /// Why the last attach failed, logged once per distinct reason.
+    waiting: Option<String>,
     netlink: Netlink,
     fsm: Fsm,
     deadlines: [Option<Instant>; 3],
     events: broadcast::Sender<Event>,
 }
 
-fn version_of(cfg: &Instance) -> Version {
-    if cfg.version == 2 {
-        Version::V2
-    } else {
-        Version::V3
-    }
-}
-
 impl Driver {
-    /// Opens sockets, finds the interface and removes stale VIPs.
+    /// Opens sockets, finds the interface and removes stale VIPs. A
+    /// missing interface or address is logged and waited for (the
+    /// instance starts in Fault); other failures are errors.
     pub fn open(
         name: &str,
         cfg: &Instance,
         events: broadcast::Sender<Event>,
     ) -> Result<Self, DriverError> {
-        let instance = name.to_string();
-        let nl_err = |source| DriverError::Netlink {
-            instance: instance.clone(),
+        let mut netlink = Netlink::open().map_err(|source| DriverError::Netlink {
+            instance: name.to_string(),
             source,
+        })?;
+        let mut waiting = None;
+        let io = match attach(name, cfg, &mut netlink) {
+            Ok(io) => Some(io),
+            Err(e) if e.waits() => {
+                tracing::warn!(instance = name, interface = %cfg.interface, error = %e,
+                    "vrrp instance starts in FAULT");
+                waiting = Some(e.to_string());
+                None
+            }
+            Err(e) => return Err(e),
         };
-        if !cfg.is_ipv4() {
-            return Err(DriverError::Ipv6 { instance });
-        }
-        let mut netlink = Netlink::open().map_err(nl_err)?;
-        let link = netlink
-            .link(&cfg.interface)
-            .map_err(nl_err)?
-            .ok_or_else(|| DriverError::NoSuchLink {
-                instance: instance.clone(),
-                interface: cfg.interface.clone(),
-            })?;
-        let present = netlink.list(link.index).map_err(nl_err)?;
-        let is_vip = |a: IpAddr| cfg.virtual_ips.iter().any(|c| c.addr == a);
-        for stale in present.iter().filter(|c| is_vip(c.addr)) {
-            tracing::warn!(instance = name, vip = %stale, "removing a VIP left by a previous run");
-            netlink.delete(link.index, *stale).map_err(nl_err)?;
-        }
-        let src = match cfg.unicast_src_ip {
-            Some(IpAddr::V4(a)) => Some(a),
-            _ => present.iter().find_map(|c| match c.addr {
-                IpAddr::V4(a) if !is_vip(c.addr) => Some(a),
-                _ => None,
-            }),
-        }
-        .ok_or_else(|| DriverError::NoSource {
-            instance: instance.clone(),
-            interface: cfg.interface.clone(),
-        })?;
-        let peers: Vec<Ipv4Addr> = cfg
-            .unicast_peers
-            .iter()
-            .filter_map(|p| match p {
-                IpAddr::V4(a) => Some(*a),
-                IpAddr::V6(_) => None,
-            })
-            .collect();
-        let multicast = peers.is_empty();
-        let socket =
-            VrrpSocket::open(&cfg.interface, link.index, src, multicast).map_err(|source| {
-                DriverError::Socket {
-                    instance: instance.clone(),
-                    what: "raw VRRP",
-                    source,
-                }
-            })?;
-        let garp = GarpSocket::open(link.index).map_err(|source| DriverError::Socket {
-            instance: instance.clone(),
-            what: "AF_PACKET",
-            source,
-        })?;
-        let version = version_of(cfg);
-        let auth = cfg.auth_pass.as_deref().map_or(Auth::None, Auth::pass);
+        let unknown = if cfg.is_ipv4() {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        };
         let params = Params {
-            version,
+            version: version_of(cfg),
             priority: cfg.priority,
             advert_int: cfg.advert_interval(),
             preempt: cfg.preempts(),
             preempt_delay: cfg.preempt_delay.map(|d| d.0).unwrap_or_default(),
-            primary_addr: IpAddr::V4(src),
+            primary_addr: io.as_ref().map_or(unknown, |io| io.src),
             announce_repeat: Some(cfg.garp_delay.0),
             announce_refresh: cfg.garp_refresh.map(|d| d.0),
         };
         Ok(Self {
-            name: instance,
-            expect: Expect {
-                version,
-                vrid: cfg.vrid,
-                src,
-                peers: peers.clone(),
-                addr_count: cfg.advertised_ips().len(),
-                auth,
-            },
-            dests: if multicast {
-                vec![VRRP_GROUP_V4]
-            } else {
-                peers
-            },
+            name: name.to_string(),
             cfg: cfg.clone(),
-            ifindex: link.index,
-            mac: link.mac,
-            src,
-            socket,
-            garp,
+            io,
+            waiting,
             netlink,
             fsm: Fsm::new(params),
             deadlines: [None; 3],
@@ -202,8 +178,8 @@ impl Driver {
         loop {
             let next = self.deadlines.iter().flatten().min().copied();
             tokio::select! {
-                received = self.socket.recv() => match received {
-                    Ok(datagram) => match accept(&self.expect, &datagram) {
+                received = receive(&mut self.io) => match received {
+                    Ok(checked) => match checked {
                         Ok(input) => self.feed(input),
                         Err(reason) => tracing::debug!(instance = %self.name, %reason, "advert dropped"),
                     },
@@ -221,15 +197,12 @@ impl Driver {
                     self.track(backends, link_up);
                 }
                 _ = link_poll.tick() => {
-                    let up = match self.netlink.link(&self.cfg.interface) {
-                        Ok(link) => link.is_some_and(|l| l.up),
-                        Err(error) => {
-                            tracing::warn!(instance = %self.name, %error, "reading link state");
-                            link_up
-                        }
-                    };
+                    let attached = self.io.is_some();
+                    let up = self.poll_link(link_up);
                     if up != link_up {
                         tracing::info!(instance = %self.name, interface = %self.cfg.interface, up, "link state");
+                    }
+                    if up != link_up || self.io.is_some() != attached {
                         link_up = up;
                         self.track(backends, link_up);
                     }
@@ -241,12 +214,55 @@ impl Driver {
     }
 
     /// Backend tracking plus the interface's carrier: a link without
-    /// carrier puts the instance in Fault.
+    /// carrier, or an interface not attached yet, puts the instance in
+    /// Fault.
     fn track(&mut self, backends: Tracking, link_up: bool) {
         self.feed(Input::Tracking {
             penalty: backends.penalty,
-            fault: backends.fault || !link_up,
+            fault: backends.fault || !link_up || self.io.is_none(),
         });
+    }
+
+    /// Reads the link's carrier; attaches when the interface (re)appears.
+    fn poll_link(&mut self, was_up: bool) -> bool {
+        let link = match self.netlink.link(&self.cfg.interface) {
+            Ok(link) => link,
+            Err(error) => {
+                tracing::warn!(instance = %self.name, %error, "reading link state");
+                return was_up;
+            }
+        };
+        if let (Some(io), Some(l)) = (&self.io, &link) {
+            if io.ifindex != l.index {
+                tracing::warn!(instance = %self.name, interface = %self.cfg.interface,
+                    "interface re-created: reopening the sockets");
+                self.io = None;
+            }
+        }
+        if self.io.is_none() && link.is_some() {
+            self.try_attach();
+        }
+        link.is_some_and(|l| l.up)
+    }
+
+    fn try_attach(&mut self) {
+        match attach(&self.name, &self.cfg, &mut self.netlink) {
+            Ok(io) => {
+                tracing::info!(instance = %self.name, interface = %self.cfg.interface,
+                    src = %io.src, "vrrp instance attached to its interface");
+                self.fsm.set_primary_addr(io.src);
+                self.io = Some(io);
+                self.waiting = None;
+            }
+            Err(e) => {
+                let why = e.to_string();
+                if self.waiting.as_ref() != Some(&why) {
+                    tracing::warn!(instance = %self.name, interface = %self.cfg.interface,
+                        error = %why, "vrrp instance stays in FAULT");
+                    self.waiting = Some(why);
+                }
+            }
+        }
     }
 
     fn fire_due(&mut self) {
@@ -293,20 +309,23 @@ impl Driver {
     }
 
     fn send_advert(&mut self, priority: u8) {
+        let Some(io) = &self.io else {
+            return;
+        };
         let advert = Advert {
-            version: self.expect.version,
+            version: io.expect.version,
             vrid: self.cfg.vrid,
             priority,
             advert_int_cs: u16::try_from(self.cfg.advert_interval().as_millis() / 10)
                 .unwrap_or(u16::MAX),
-            auth: self.expect.auth,
+            auth: io.expect.auth,
             addrs: self.cfg.advertised_ips(),
         };
-        for dst in &self.dests {
+        for dst in &io.dests {
             let sent = advert
-                .encode(IpAddr::V4(self.src), IpAddr::V4(*dst))
+                .encode(io.src, *dst)
                 .map_err(|e| e.to_string())
-                .and_then(|bytes| self.socket.send(*dst, &bytes).map_err(|e| e.to_string()));
+                .and_then(|bytes| io.transport.send(*dst, &bytes).map_err(|e| e.to_string()));
             if let Err(error) = sent {
                 tracing::warn!(instance = %self.name, %dst, %error, "sending advert");
             }
@@ -314,12 +333,15 @@ impl Driver {
     }
 
     fn vips(&mut self, add: bool) {
+        let Some(ifindex) = self.io.as_ref().map(|io| io.ifindex) else {
+            return;
+        };
         let vips: Vec<Cidr> = self.cfg.virtual_ips.clone();
         for vip in vips {
             let done = if add {
-                self.netlink.add(self.ifindex, vip)
+                self.netlink.add(ifindex, vip)
             } else {
-                self.netlink.delete(self.ifindex, vip)
+                self.netlink.delete(ifindex, vip)
             };
             match done {
                 Ok(()) => tracing::info!(instance = %self.name, %vip, add, "virtual IP"),
@@ -329,19 +351,34 @@ impl Driver {
     }
 
     fn announce(&mut self) {
+        let Some(io) = &self.io else {
+            return;
+        };
         for vip in &self.cfg.virtual_ips {
-            let IpAddr::V4(v4) = vip.addr else {
-                // Unsolicited neighbour advertisements: next step.
-                continue;
+            let f = match vip.addr {
+                IpAddr::V4(v4) => frame(io.mac, v4).to_vec(),
+                // From the link-local address (Keepalived does the same);
+                // without one, from the VIP itself, an address we now hold.
+                IpAddr::V6(v6) => ndisc::frame(io.mac, io.link_local.unwrap_or(v6), v6).to_vec(),
             };
-            let f = frame(self.mac, v4);
             for _ in 0..GARP_BURST {
-                if let Err(error) = self.garp.send(&f) {
-                    tracing::warn!(instance = %self.name, %vip, %error, "gratuitous ARP");
+                if let Err(error) = io.garp.send(&f) {
+                    tracing::warn!(instance = %self.name, %vip, %error, "gratuitous ARP / NA");
                     break;
                 }
             }
         }
+    }
+}
+
+/// The next checked message; never ready while not attached.
+async fn receive(io: &mut Option<Attached>) -> std::io::Result<Result<Input, Dropped>> {
+    match io {
+        Some(io) => {
+            let received = io.transport.recv().await?;
+            Ok(io.accept(&received))
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -197,6 +197,12 @@ impl Fsm {
         &self.params
     }
 
+    /// Our source address once known (an instance waiting in Fault for
+    /// its interface learns it when the interface appears).
+    pub fn set_primary_addr(&mut self, addr: IpAddr) {
+        self.params.primary_addr = addr;
+    }
+
     /// Priority after tracking: the owner stays 255; others lose the
     /// penalty but stay in 1..=254 (0 would mean "stopping").
     pub fn effective_priority(&self) -> u8 {

@@ -60,15 +60,20 @@ impl GarpSocket {
         Ok(Self { fd, ifindex })
     }
 
-    /// Sends one frame out of the interface.
+    /// Sends one Ethernet frame (a gratuitous ARP, or an unsolicited
+    /// neighbour advertisement from [`super::ndisc`]) out of the interface;
+    /// its own header gives the destination and the protocol.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        let (Some(dst), Some(ethertype)) = (frame.get(0..6), frame.get(12..14)) else {
+            return Err(io::Error::other("frame shorter than an Ethernet header"));
+        };
         // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
         let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         addr.sll_family = u16::try_from(libc::AF_PACKET).unwrap_or_default();
-        addr.sll_protocol = ETH_P_ARP.to_be();
+        addr.sll_protocol = u16::from_ne_bytes([ethertype[0], ethertype[1]]);
         addr.sll_ifindex = self.ifindex;
         addr.sll_halen = 6;
-        addr.sll_addr[..6].copy_from_slice(&BROADCAST);
+        addr.sll_addr[..6].copy_from_slice(dst);
         let len = u32::try_from(std::mem::size_of::<libc::sockaddr_ll>()).unwrap_or(u32::MAX);
         // SAFETY: `frame` is a live slice for the call's duration; `addr`
         // is a local sockaddr_ll and `len` its exact size; the fd is ours.

@@ -5,15 +5,19 @@
 //! - [`fsm`]: the RFC 5798 state machine, pure: `now` and an input in,
 //!   actions out.
 
+pub mod attach;
 pub mod config;
 pub mod driver;
 pub mod fsm;
 pub mod garp;
+pub mod ndisc;
 pub mod netlink;
 pub mod notify;
 pub mod packet;
 pub mod receive;
+pub mod receive6;
 pub mod service;
 pub mod socket;
+pub mod socket6;
 pub mod status;
 pub mod track;

@@ -11,7 +11,9 @@ use netlink_packet_core::{
     NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE,
     NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
+};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -69,7 +71,13 @@ fn message(index: u32, cidr: Cidr) -> AddressMessage {
                     .push(AddressAttribute::Broadcast((u32::from(v4) | host).into()));
             }
         }
-        IpAddr::V6(_) => msg.attributes.push(AddressAttribute::Address(cidr.addr)),
+        IpAddr::V6(_) => {
+            // No duplicate address detection: a tentative VIP would not
+            // answer (nor be usable as a source) for a second or more, and
+            // the VRRP election already decided who holds it.
+            msg.header.flags = AddressHeaderFlags::Nodad;
+            msg.attributes.push(AddressAttribute::Address(cidr.addr));
+        }
     }
     msg
 }

@@ -133,7 +133,7 @@ pub enum EncodeError {
 }
 
 /// Internet checksum (RFC 1071) over `data` preceded by `seed`'s sum.
-fn checksum(seed: u32, data: &[u8]) -> u16 {
+pub(super) fn checksum(seed: u32, data: &[u8]) -> u16 {
     let mut sum = seed;
     let mut chunks = data.chunks_exact(2);
     for c in &mut chunks {

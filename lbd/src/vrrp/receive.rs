@@ -2,7 +2,7 @@
 //! RFC 3768 7.1), as a pure function: bytes in, an FSM input or the reason
 //! the datagram is dropped out.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use super::fsm::Input;
@@ -14,9 +14,9 @@ pub struct Expect {
     pub version: Version,
     pub vrid: u8,
     /// Our own source: our multicast adverts are not input.
-    pub src: Ipv4Addr,
+    pub src: IpAddr,
     /// Unicast peers; empty means any sender (multicast).
-    pub peers: Vec<Ipv4Addr>,
+    pub peers: Vec<IpAddr>,
     /// Addresses we advertise; theirs must be as many.
     pub addr_count: usize,
     pub auth: Auth,
@@ -34,7 +34,11 @@ pub enum Dropped {
     #[error("our own advert")]
     Own,
     #[error("sender {0} is not a configured unicast peer")]
-    NotPeer(Ipv4Addr),
+    NotPeer(IpAddr),
+    #[error("hop limit {0:?} is not 255 (sent from off the link, or not reported)")]
+    HopLimit(Option<u8>),
+    #[error("the kernel did not report the destination address (IPV6_PKTINFO)")]
+    NoDestination,
     #[error("VRID {0} is another instance's")]
     OtherVrid(u8),
     #[error("VRRP version differs from ours")]
@@ -51,16 +55,22 @@ pub fn accept(expect: &Expect, datagram: &[u8]) -> Result<Input, Dropped> {
     if ip.protocol != IPPROTO_VRRP {
         return Err(Dropped::NotVrrp(ip.protocol));
     }
-    if ip.src == expect.src {
+    let src = IpAddr::V4(ip.src);
+    if src == expect.src {
         return Err(Dropped::Own);
     }
-    if !expect.peers.is_empty() && !expect.peers.contains(&ip.src) {
-        return Err(Dropped::NotPeer(ip.src));
+    if !expect.peers.is_empty() && !expect.peers.contains(&src) {
+        return Err(Dropped::NotPeer(src));
     }
     if ip.ttl != VRRP_TTL {
         return Err(Dropped::Ttl(ip.ttl));
     }
-    let advert = Advert::decode(payload, IpAddr::V4(ip.src), IpAddr::V4(ip.dst))?;
+    let advert = Advert::decode(payload, src, IpAddr::V4(ip.dst))?;
+    check(expect, src, &advert)
+}
+
+/// The checks on a decoded advert from `src`, IPv4 or IPv6 alike.
+pub(super) fn check(expect: &Expect, src: IpAddr, advert: &Advert) -> Result<Input, Dropped> {
     if advert.vrid != expect.vrid {
         return Err(Dropped::OtherVrid(advert.vrid));
     }
@@ -77,7 +87,7 @@ pub fn accept(expect: &Expect, datagram: &[u8]) -> Result<Input, Dropped> {
         return Err(Dropped::Auth);
     }
     Ok(Input::Advert {
-        src: IpAddr::V4(ip.src),
+        src,
         priority: advert.priority,
         advert_int: Duration::from_millis(u64::from(advert.advert_int_cs) * 10),
     })
@@ -85,14 +95,16 @@ pub fn accept(expect: &Expect, datagram: &[u8]) -> Result<Input, Dropped> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     fn expect() -> Expect {
         Expect {
             version: Version::V2,
             vrid: 51,
-            src: Ipv4Addr::new(10, 0, 0, 1),
-            peers: vec![Ipv4Addr::new(10, 0, 0, 2)],
+            src: Ipv4Addr::new(10, 0, 0, 1).into(),
+            peers: vec![Ipv4Addr::new(10, 0, 0, 2).into()],
             addr_count: 1,
             auth: Auth::pass("secret"),
         }
@@ -138,7 +150,7 @@ mod tests {
         d[15] = 3;
         assert_eq!(
             accept(&expect(), &d),
-            Err(Dropped::NotPeer(Ipv4Addr::new(10, 0, 0, 3)))
+            Err(Dropped::NotPeer(Ipv4Addr::new(10, 0, 0, 3).into()))
         );
         d[15] = 1;
         assert_eq!(accept(&expect(), &d), Err(Dropped::Own));

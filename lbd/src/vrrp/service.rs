@@ -78,10 +78,14 @@ impl Running {
         sources.status.started(name, cfg);
         let (config, config_rx) = watch::channel(cfg.clone());
         let (stop, stop_rx) = watch::channel(false);
+        // Subscribed before the first evaluation, so a change between the
+        // two (a listener reporting in) is not lost.
+        let track_events = sources.events.subscribe();
         let (track_tx, track_rx) = watch::channel(sources.evaluate(cfg));
         tokio::spawn(track(
             name.to_string(),
             sources.clone(),
+            track_events,
             config_rx.clone(),
             track_tx,
             stop_rx.clone(),
@@ -117,11 +121,11 @@ impl Running {
 async fn track(
     name: String,
     sources: Sources,
+    mut events: broadcast::Receiver<Event>,
     mut config: watch::Receiver<Instance>,
     out: watch::Sender<Tracking>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut events = sources.events.subscribe();
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -162,8 +166,9 @@ pub struct Service {
 }
 
 impl Service {
-    /// Opens every instance (any failure stops startup: an appliance that
-    /// cannot run VRRP must say so) and starts them.
+    /// Opens every instance and starts them. An instance whose interface
+    /// or address is missing waits in FAULT (logged); any other failure
+    /// stops startup: an appliance that cannot run VRRP must say so.
     pub fn start(daemon: &Daemon) -> Result<Self, DriverError> {
         let sources = Sources::of(daemon);
         let mut running = BTreeMap::new();

@@ -6,7 +6,10 @@
 //!        veth0                 veth0                veth0
 //!          \____________ bridge br0 in ns S ____________/
 //!   10.77.0.1             10.77.0.2             10.77.0.3     VIP 10.77.0.100
+//!   fd77::1               fd77::2               fd77::3       VIP6 fd77::100
 //! ```
+//! The IPv6 addresses skip duplicate address detection (`nodad`); the
+//! link-local ones do not, so an lbd started at once waits for them.
 //! Waits poll the state with a generous limit; nothing asserts on timing.
 #![allow(dead_code)]
 
@@ -15,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const VIP: &str = "10.77.0.100";
+pub const VIP6: &str = "fd77::100";
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
 pub fn sh(args: &[&str]) -> bool {
@@ -48,10 +52,10 @@ impl Net {
         must(&["ip", "netns", "add", &sw]);
         must(&["ip", "-n", &sw, "link", "add", "br0", "type", "bridge"]);
         must(&["ip", "-n", &sw, "link", "set", "br0", "up"]);
-        for (node, addr) in [
-            ("a", "10.77.0.1/24"),
-            ("b", "10.77.0.2/24"),
-            ("c", "10.77.0.3/24"),
+        for (node, addr, addr6) in [
+            ("a", "10.77.0.1/24", "fd77::1/64"),
+            ("b", "10.77.0.2/24", "fd77::2/64"),
+            ("c", "10.77.0.3/24", "fd77::3/64"),
         ] {
             let ns = net.ns(node);
             must(&["ip", "netns", "add", &ns]);
@@ -63,6 +67,9 @@ impl Net {
             must(&["ip", "-n", &sw, "link", "set", &port, "master", "br0", "up"]);
             must(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
             must(&["ip", "-n", &ns, "addr", "add", addr, "dev", "veth0"]);
+            must(&[
+                "ip", "-n", &ns, "addr", "add", addr6, "dev", "veth0", "nodad",
+            ]);
             must(&["ip", "-n", &ns, "link", "set", "veth0", "up"]);
         }
         net
@@ -83,6 +90,68 @@ impl Net {
             .output()
             .expect("ip addr");
         String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP}/"))
+    }
+
+    /// Whether `node`'s veth0 holds `addr` (IPv4 or IPv6).
+    pub fn holds(&self, node: &str, addr: &str) -> bool {
+        let out = Command::new("ip")
+            .args(["-n", &self.ns(node), "-o", "addr", "show", "dev", "veth0"])
+            .output()
+            .expect("ip addr");
+        String::from_utf8_lossy(&out.stdout).contains(&format!(" {addr}/"))
+    }
+
+    /// One ping from the client to `addr` (IPv4 or IPv6).
+    pub fn ping(&self, addr: &str) -> bool {
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns("c"),
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            addr,
+        ])
+    }
+
+    /// The MAC address of `node`'s veth0.
+    pub fn mac(&self, node: &str) -> String {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns(node),
+                "cat",
+                "/sys/class/net/veth0/address",
+            ])
+            .output()
+            .expect("read MAC");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The link-layer address the client's neighbour cache holds for
+    /// `addr` (IPv6), if any.
+    pub fn client_neighbour(&self, addr: &str) -> Option<String> {
+        let out = Command::new("ip")
+            .args([
+                "-n",
+                &self.ns("c"),
+                "-6",
+                "neigh",
+                "show",
+                addr,
+                "dev",
+                "veth0",
+            ])
+            .output()
+            .expect("ip neigh");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut words = text.split_whitespace();
+        words.find(|w| *w == "lladdr")?;
+        words.next().map(str::to_string)
     }
 
     pub fn ping_vip(&self) -> bool {
@@ -137,6 +206,16 @@ pub fn config(dir: &Path, node: &str, prio: u8, me: &str, peer: &str, extra: &st
 
 impl Node {
     pub fn start(net: &Net, node: &str, file: &Path) -> Self {
+        Self::spawn(net, node, file, Stdio::inherit())
+    }
+
+    /// Starts lbd with its log (stderr) written to `log`.
+    pub fn start_logged(net: &Net, node: &str, file: &Path, log: &Path) -> Self {
+        let log = std::fs::File::create(log).expect("create log file");
+        Self::spawn(net, node, file, Stdio::from(log))
+    }
+
+    fn spawn(net: &Net, node: &str, file: &Path, stderr: Stdio) -> Self {
         let child = Command::new("ip")
             .args([
                 "netns",
@@ -150,6 +229,7 @@ impl Node {
             .env("LBD_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn lbd");
         Self { child }
