@@ -12,6 +12,8 @@
 //! unicast_src_ip = "10.0.0.1"
 //! unicast_peers = ["10.0.0.2"]     # none: multicast 224.0.0.18 / ff02::12
 //! auth_pass = "secret"             # v2 only; NOT security
+//! # auth_type = "ah"               # v2 Keepalived AH with auth_pass
+//! # auth_type = "hmac"             # v3, lbd-to-lbd, with auth_key
 //! virtual_ips = ["10.0.0.100/24"]
 //! [vrrp.vi1.track_backend.horizon]
 //! weight = 30                      # or: fault = true
@@ -29,6 +31,7 @@ use crate::config::validate::Problem;
 use crate::config::{Config, Dur};
 
 use super::fsm::PRIORITY_OWNER;
+use super::hmac_auth;
 
 /// Keepalived's default `garp_master_delay`: the second burst.
 pub const DEFAULT_GARP_DELAY: Dur = Dur::secs(5);
@@ -36,6 +39,18 @@ pub const DEFAULT_GARP_DELAY: Dur = Dur::secs(5);
 const MAX_IFNAME_LEN: usize = 15;
 /// v2 PASS carries 8 bytes.
 const MAX_AUTH_PASS_LEN: usize = 8;
+
+/// `auth_type`: how adverts are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthType {
+    /// v2 simple password (Keepalived `PASS`): sent in clear, not security.
+    Pass,
+    /// v2 IPsec AH with HMAC-MD5-96 (Keepalived `AH`).
+    Ah,
+    /// v3 with lbd's HMAC-SHA256 trailer and anti-replay (lbd-to-lbd).
+    Hmac,
+}
 
 /// One VRRP instance.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -52,6 +67,10 @@ pub struct Instance {
     #[serde(default)]
     pub unicast_peers: Vec<IpAddr>,
     pub auth_pass: Option<String>,
+    /// Unset: `pass` when `auth_pass` is given, else none.
+    pub auth_type: Option<AuthType>,
+    /// The shared secret of `auth_type = "hmac"`.
+    pub auth_key: Option<String>,
     pub virtual_ips: Vec<Cidr>,
     /// Default on; `preempt = false` and `nopreempt = true` say the same.
     pub preempt: Option<bool>,
@@ -118,6 +137,14 @@ impl Instance {
             .map(|c| c.addr)
             .filter(|a| a.is_ipv4() == v4)
             .collect()
+    }
+
+    /// The authentication in force: `auth_type`, else `pass` when
+    /// `auth_pass` is given (what existing configs and init's overlay
+    /// mean), else none.
+    pub fn auth(&self) -> Option<AuthType> {
+        self.auth_type
+            .or_else(|| self.auth_pass.as_ref().map(|_| AuthType::Pass))
     }
 
     pub fn advert_interval(&self) -> Duration {
@@ -308,7 +335,7 @@ fn version_and_timing(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
                     "VRRP v3 counts centiseconds: use 10ms to 40950ms in steps of 10ms",
                 ));
             }
-            if vi.auth_pass.is_some() {
+            if vi.auth_pass.is_some() && vi.auth_type.is_none() {
                 out.push(problem(
                     name,
                     "auth_pass",
@@ -328,10 +355,88 @@ fn version_and_timing(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
             out.push(problem(
                 name,
                 "auth_pass",
-                "must be 1 to 8 ASCII characters: PASS sends only 8 bytes (Keepalived \
+                "must be 1 to 8 ASCII characters: PASS and AH use only 8 bytes (Keepalived \
                  silently cuts longer ones)",
             ));
         }
+    }
+    auth(name, vi, out);
+}
+
+/// `auth_type` against `version`, `auth_pass` and `auth_key`.
+fn auth(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
+    match vi.auth_type {
+        Some(kind @ (AuthType::Pass | AuthType::Ah)) => {
+            let word = if kind == AuthType::Pass { "pass" } else { "ah" };
+            if vi.version != 2 {
+                out.push(problem(
+                    name,
+                    "auth_type",
+                    format!(
+                        "\"{word}\" is VRRP v2 authentication (for a Keepalived peer): set \
+                         version = 2, or use auth_type = \"hmac\" between two lbd nodes"
+                    ),
+                ));
+            }
+            if vi.auth_pass.is_none() {
+                out.push(problem(
+                    name,
+                    "auth_pass",
+                    format!(
+                        "auth_type = \"{word}\" needs auth_pass, the password the Keepalived \
+                         peer has (1 to 8 characters)"
+                    ),
+                ));
+            }
+        }
+        Some(AuthType::Hmac) => {
+            if vi.version != 3 {
+                out.push(problem(
+                    name,
+                    "auth_type",
+                    "\"hmac\" is lbd-to-lbd only and runs over VRRP v3: set version = 3 \
+                     (v2 is for Keepalived peers, which cannot check it; use \"ah\" with them)",
+                ));
+            }
+            if vi.auth_pass.is_some() {
+                out.push(problem(
+                    name,
+                    "auth_pass",
+                    "auth_type = \"hmac\" uses auth_key, not auth_pass: remove auth_pass",
+                ));
+            }
+            match &vi.auth_key {
+                None => out.push(problem(
+                    name,
+                    "auth_key",
+                    format!(
+                        "auth_type = \"hmac\" needs auth_key: a shared secret of at least {} \
+                         characters that both lbd nodes must have (e.g. the output of \
+                         `openssl rand -hex 16`)",
+                        hmac_auth::MIN_KEY_LEN
+                    ),
+                )),
+                Some(key) if key.len() < hmac_auth::MIN_KEY_LEN => out.push(problem(
+                    name,
+                    "auth_key",
+                    format!(
+                        "is {} characters: use a random shared secret of at least {} (e.g. \
+                         `openssl rand -hex 16`), the same on both lbd nodes",
+                        key.len(),
+                        hmac_auth::MIN_KEY_LEN
+                    ),
+                )),
+                Some(_) => {}
+            }
+        }
+        None => {}
+    }
+    if vi.auth_key.is_some() && vi.auth_type != Some(AuthType::Hmac) {
+        out.push(problem(
+            name,
+            "auth_key",
+            "is the secret of auth_type = \"hmac\": set auth_type = \"hmac\" or remove it",
+        ));
     }
 }
 

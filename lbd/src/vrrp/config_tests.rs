@@ -231,3 +231,55 @@ fn duplicate_vrid_on_interface() {
 fn unknown_key_is_an_error() {
     expect_err("advert_intt = \"1s\"\n", "advert_intt");
 }
+
+#[test]
+fn auth_pass_alone_means_pass() {
+    let config = check(&format!("{BASE}version = 2\nauth_pass = \"secret\"\n")).expect("valid");
+    assert_eq!(config.vrrp["vi"].auth(), Some(AuthType::Pass));
+    assert_eq!(check(BASE).expect("valid").vrrp["vi"].auth(), None);
+}
+
+#[test]
+fn auth_type_ah_with_keepalived_v2() {
+    let config = check(&format!(
+        "{BASE}version = 2\nauth_type = \"ah\"\nauth_pass = \"secret\"\n"
+    ))
+    .expect("valid");
+    assert_eq!(config.vrrp["vi"].auth(), Some(AuthType::Ah));
+    expect_err("version = 2\nauth_type = \"ah\"\n", "needs auth_pass");
+    expect_err(
+        "auth_type = \"ah\"\nauth_pass = \"secret\"\n",
+        "\"ah\" is VRRP v2 authentication",
+    );
+    expect_err(
+        "version = 2\nauth_type = \"pass\"\nauth_pass = \"secret123\"\n",
+        "Keepalived silently cuts longer ones",
+    );
+    expect_err("auth_type = \"md5\"\n", "unknown variant");
+}
+
+#[test]
+fn auth_type_hmac_needs_v3_and_a_key() {
+    let config = check(&format!(
+        "{BASE}auth_type = \"hmac\"\nauth_key = \"0123456789abcdef\"\n"
+    ))
+    .expect("valid");
+    assert_eq!(config.vrrp["vi"].auth(), Some(AuthType::Hmac));
+    expect_err("auth_type = \"hmac\"\n", "both lbd nodes must have");
+    expect_err(
+        "auth_type = \"hmac\"\nauth_key = \"short\"\n",
+        "is 5 characters: use a random shared secret of at least 16",
+    );
+    expect_err(
+        "version = 2\nauth_type = \"hmac\"\nauth_key = \"0123456789abcdef\"\n",
+        "lbd-to-lbd only and runs over VRRP v3",
+    );
+    expect_err(
+        "auth_type = \"hmac\"\nauth_key = \"0123456789abcdef\"\nauth_pass = \"x\"\n",
+        "uses auth_key, not auth_pass",
+    );
+    expect_err(
+        "auth_key = \"0123456789abcdef\"\n",
+        "set auth_type = \"hmac\" or remove it",
+    );
+}

@@ -2,7 +2,8 @@
 //! and gratuitous ARPs around it. IPv4 only for now (v2 and v3).
 //!
 //! ```text
-//!   raw socket (proto 112) --accept()--> Input::Advert ---+
+//!   raw socket (proto 112) --auth open, accept(), --> Input::Advert ---+
+//!   AH socket (proto 51, AH only)   auth commit ---------------------+
 //!   deadlines (sleep_until) ----------> TimerExpired -----+--> Fsm::handle
 //!   tracking watch (backend health) --> Tracking ---------+        |
 //!   link poll (carrier, 100 ms) ------> Tracking fault ---+        |
@@ -20,11 +21,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+use super::ah_socket::{recv_if_any, AhSocket};
+use super::auth::{realtime_ns, Authenticator, Outgoing, Throttle, LOG_EVERY};
 use super::config::{Cidr, Instance};
 use super::fsm::{Action, Fsm, Input, Params, Timer};
 use super::garp::{frame, GarpSocket};
 use super::netlink::{Netlink, NetlinkError};
-use super::packet::{Advert, Auth, Version};
+use super::packet::{Advert, Version};
 use super::receive::{accept, Expect};
 use super::socket::{VrrpSocket, VRRP_GROUP_V4};
 use super::track::Tracking;
@@ -69,6 +72,10 @@ pub struct Driver {
     dests: Vec<Ipv4Addr>,
     expect: Expect,
     socket: VrrpSocket,
+    /// `auth_type = "ah"` only: AH in, whole datagrams out.
+    ah_socket: Option<AhSocket>,
+    auth: Authenticator,
+    auth_log: Throttle,
     garp: GarpSocket,
     netlink: Netlink,
     fsm: Fsm,
@@ -147,7 +154,16 @@ impl Driver {
             source,
         })?;
         let version = version_of(cfg);
-        let auth = cfg.auth_pass.as_deref().map_or(Auth::None, Auth::pass);
+        let auth = Authenticator::new(cfg);
+        let ah_socket = auth
+            .uses_ah()
+            .then(|| AhSocket::open(&cfg.interface, link.index, src, multicast))
+            .transpose()
+            .map_err(|source| DriverError::Socket {
+                instance: instance.clone(),
+                what: "raw AH",
+                source,
+            })?;
         let params = Params {
             version,
             priority: cfg.priority,
@@ -166,7 +182,7 @@ impl Driver {
                 src,
                 peers: peers.clone(),
                 addr_count: cfg.advertised_ips().len(),
-                auth,
+                auth: auth.expected(),
             },
             dests: if multicast {
                 vec![VRRP_GROUP_V4]
@@ -178,6 +194,9 @@ impl Driver {
             mac: link.mac,
             src,
             socket,
+            ah_socket,
+            auth,
+            auth_log: Throttle::new(LOG_EVERY),
             garp,
             netlink,
             fsm: Fsm::new(params),
@@ -203,12 +222,16 @@ impl Driver {
             let next = self.deadlines.iter().flatten().min().copied();
             tokio::select! {
                 received = self.socket.recv() => match received {
-                    Ok(datagram) => match accept(&self.expect, &datagram) {
-                        Ok(input) => self.feed(input),
-                        Err(reason) => tracing::debug!(instance = %self.name, %reason, "advert dropped"),
-                    },
+                    Ok(datagram) => self.admit(datagram),
                     Err(error) => {
                         tracing::warn!(instance = %self.name, %error, "receiving VRRP");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                },
+                received = recv_if_any(&mut self.ah_socket) => match received {
+                    Ok(datagram) => self.admit(datagram),
+                    Err(error) => {
+                        tracing::warn!(instance = %self.name, %error, "receiving AH");
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     }
                 },
@@ -301,13 +324,56 @@ impl Driver {
             auth: self.expect.auth,
             addrs: self.cfg.advertised_ips(),
         };
+        let stamp = self.auth.stamp(realtime_ns());
         for dst in &self.dests {
             let sent = advert
                 .encode(IpAddr::V4(self.src), IpAddr::V4(*dst))
                 .map_err(|e| e.to_string())
-                .and_then(|bytes| self.socket.send(*dst, &bytes).map_err(|e| e.to_string()));
+                .and_then(|bytes| {
+                    self.auth
+                        .seal(stamp, self.src, *dst, bytes)
+                        .map_err(|e| e.to_string())
+                })
+                .and_then(|out| self.transmit(*dst, &out).map_err(|e| e.to_string()));
             if let Err(error) = sent {
                 tracing::warn!(instance = %self.name, %dst, %error, "sending advert");
+            }
+        }
+    }
+
+    fn transmit(&self, dst: Ipv4Addr, out: &Outgoing) -> std::io::Result<()> {
+        match (out, &self.ah_socket) {
+            (Outgoing::Payload(msg), _) => self.socket.send(dst, msg),
+            (Outgoing::Datagram(datagram), Some(ah)) => ah.send(dst, datagram),
+            (Outgoing::Datagram(_), None) => Err(std::io::Error::other("no AH socket")),
+        }
+    }
+
+    /// One received datagram: authentication, the usual checks, then the
+    /// anti-replay counter, then the FSM. Authentication failures are
+    /// warnings (rate-limited): a peer with another key, or an attack.
+    fn admit(&mut self, datagram: Vec<u8>) {
+        let checked = self.auth.open(datagram).map_err(|e| (true, e.to_string()));
+        let accepted = checked.and_then(|opened| {
+            let input = accept(&self.expect, &opened.datagram).map_err(|e| {
+                let auth = matches!(e, super::receive::Dropped::Auth);
+                (auth, e.to_string())
+            })?;
+            self.auth
+                .commit(&opened, realtime_ns())
+                .map_err(|e| (true, e.to_string()))?;
+            Ok(input)
+        });
+        match accepted {
+            Ok(input) => self.feed(input),
+            Err((false, reason)) => {
+                tracing::debug!(instance = %self.name, %reason, "advert dropped");
+            }
+            Err((true, reason)) => {
+                if let Some(suppressed) = self.auth_log.allow(Instant::now().into_std()) {
+                    tracing::warn!(instance = %self.name, %reason, suppressed,
+                        "advert dropped: authentication");
+                }
             }
         }
     }
