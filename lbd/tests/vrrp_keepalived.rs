@@ -44,13 +44,17 @@ fn keepalived_present() -> bool {
 }
 
 /// lbd's side: v2, 1 s, PASS or AH, unicast.
-fn lbd_config(dir: &Path, prio: u8, me: &str, peer: &str, auth: Auth) -> PathBuf {
+/// `peers`: (own address, peer) for unicast; `None` for multicast.
+fn lbd_config(dir: &Path, prio: u8, peers: Option<(&str, &str)>, auth: Auth) -> PathBuf {
+    let unicast = peers.map_or(String::new(), |(me, peer)| {
+        format!("unicast_src_ip = \"{me}\"\nunicast_peers = [\"{peer}\"]\n")
+    });
     let file = dir.join("lbd.toml");
     let text = format!(
         "[global]\ncontrol_socket = \"{d}/lbd.sock\"\nstate_file = \"{d}/lbd.json\"\n\
          [vrrp.vi]\ninterface = \"veth0\"\nvrid = 42\npriority = {prio}\nversion = 2\n\
          advert_int = \"1s\"\n{a}auth_pass = \"{PASS}\"\n\
-         unicast_src_ip = \"{me}\"\nunicast_peers = [\"{peer}\"]\nvirtual_ips = [\"{VIP}/24\"]\n",
+         {unicast}virtual_ips = [\"{VIP}/24\"]\n",
         d = dir.display(),
         a = auth.lbd(),
     );
@@ -65,14 +69,24 @@ struct Keepalived {
 }
 
 impl Keepalived {
-    fn start(net: &Net, node: &str, dir: &Path, prio: u8, peers: (&str, &str), auth: Auth) -> Self {
-        let (me, peer) = peers;
+    /// `peers`: (own address, peer) for unicast; `None` for multicast.
+    fn start(
+        net: &Net,
+        node: &str,
+        dir: &Path,
+        prio: u8,
+        peers: Option<(&str, &str)>,
+        auth: Auth,
+    ) -> Self {
+        let unicast = peers.map_or(String::new(), |(me, peer)| {
+            format!("unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n  ")
+        });
         let auth_type = auth.keepalived();
         let conf = dir.join("keepalived.conf");
         let text = format!(
             "global_defs {{\n  router_id ka\n  enable_script_security\n}}\n\
              vrrp_instance VI {{\n  state BACKUP\n  interface veth0\n  virtual_router_id 42\n  \
-             priority {prio}\n  advert_int 1\n  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n  \
+             priority {prio}\n  advert_int 1\n  {unicast}\
              authentication {{\n    auth_type {auth_type}\n    auth_pass {PASS}\n  }}\n  \
              virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n"
         );
@@ -158,8 +172,8 @@ fn lbd_master_keepalived_backup_with(auth: Auth, tag: &str) {
     }
     let net = Net::new(tag);
     let (da, db) = dirs(&format!("lm{tag}"));
-    let lbd_cfg = lbd_config(&da, 150, "10.77.0.1", "10.77.0.2", auth);
-    let mut ka = Keepalived::start(&net, "b", &db, 100, ("10.77.0.2", "10.77.0.1"), auth);
+    let lbd_cfg = lbd_config(&da, 150, Some(("10.77.0.1", "10.77.0.2")), auth);
+    let mut ka = Keepalived::start(&net, "b", &db, 100, Some(("10.77.0.2", "10.77.0.1")), auth);
     let mut lbd = Node::start(&net, "a", &lbd_cfg);
     net.wait("lbd master, Keepalived backup", |n| {
         n.holds_vip("a") && !n.holds_vip("b")
@@ -206,8 +220,8 @@ fn keepalived_master_lbd_backup_with(auth: Auth, tag: &str) {
     }
     let net = Net::new(tag);
     let (da, db) = dirs(&format!("km{tag}"));
-    let lbd_cfg = lbd_config(&da, 100, "10.77.0.1", "10.77.0.2", auth);
-    let mut ka = Keepalived::start(&net, "b", &db, 150, ("10.77.0.2", "10.77.0.1"), auth);
+    let lbd_cfg = lbd_config(&da, 100, Some(("10.77.0.1", "10.77.0.2")), auth);
+    let mut ka = Keepalived::start(&net, "b", &db, 150, Some(("10.77.0.2", "10.77.0.1")), auth);
     net.wait("Keepalived master alone", |n| n.holds_vip("b"));
     let mut lbd = Node::start(&net, "a", &lbd_cfg);
     net.wait("lbd started", |_| da.join("lbd.sock").exists());
@@ -224,7 +238,7 @@ fn keepalived_master_lbd_backup_with(auth: Auth, tag: &str) {
     net.wait("client reaches the VIP on lbd", Net::ping_vip);
 
     // Keepalived returns and preempts lbd.
-    let mut ka = Keepalived::start(&net, "b", &db, 150, ("10.77.0.2", "10.77.0.1"), auth);
+    let mut ka = Keepalived::start(&net, "b", &db, 150, Some(("10.77.0.2", "10.77.0.1")), auth);
     net.wait("Keepalived preempts lbd", |n| {
         n.holds_vip("b") && !n.holds_vip("a")
     });
@@ -236,4 +250,29 @@ fn keepalived_master_lbd_backup_with(auth: Auth, tag: &str) {
         n.holds_vip("a")
     });
     lbd.terminate();
+}
+
+/// AH over multicast (224.0.0.18): Keepalived covers the TTL with the ICV
+/// then, unlike unicast. lbd master, Keepalived backup, lbd killed.
+#[test]
+fn ah_multicast_lbd_master_keepalived_backup() {
+    if !root() || !keepalived_present() {
+        return;
+    }
+    let net = Net::new("am");
+    let (da, db) = dirs("am");
+    let lbd_cfg = lbd_config(&da, 150, None, Auth::Ah);
+    let mut ka = Keepalived::start(&net, "b", &db, 100, None, Auth::Ah);
+    let mut lbd = Node::start(&net, "a", &lbd_cfg);
+    net.wait("lbd master, Keepalived backup (multicast AH)", |n| {
+        n.holds_vip("a") && !n.holds_vip("b")
+    });
+    lbd.kill9();
+    net.wait("Keepalived takes the VIP", |n| n.holds_vip("b"));
+    let mut lbd = Node::start(&net, "a", &lbd_cfg);
+    net.wait("lbd preempts Keepalived (multicast AH)", |n| {
+        n.holds_vip("a") && !n.holds_vip("b")
+    });
+    lbd.terminate();
+    ka.terminate();
 }
