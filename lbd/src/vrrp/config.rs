@@ -31,7 +31,6 @@ use crate::config::validate::Problem;
 use crate::config::{Config, Dur};
 
 use super::fsm::PRIORITY_OWNER;
-use super::hmac_auth;
 
 /// Keepalived's default `garp_master_delay`: the second burst.
 pub const DEFAULT_GARP_DELAY: Dur = Dur::secs(5);
@@ -360,84 +359,7 @@ fn version_and_timing(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
             ));
         }
     }
-    auth(name, vi, out);
-}
-
-/// `auth_type` against `version`, `auth_pass` and `auth_key`.
-fn auth(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
-    match vi.auth_type {
-        Some(kind @ (AuthType::Pass | AuthType::Ah)) => {
-            let word = if kind == AuthType::Pass { "pass" } else { "ah" };
-            if vi.version != 2 {
-                out.push(problem(
-                    name,
-                    "auth_type",
-                    format!(
-                        "\"{word}\" is VRRP v2 authentication (for a Keepalived peer): set \
-                         version = 2, or use auth_type = \"hmac\" between two lbd nodes"
-                    ),
-                ));
-            }
-            if vi.auth_pass.is_none() {
-                out.push(problem(
-                    name,
-                    "auth_pass",
-                    format!(
-                        "auth_type = \"{word}\" needs auth_pass, the password the Keepalived \
-                         peer has (1 to 8 characters)"
-                    ),
-                ));
-            }
-        }
-        Some(AuthType::Hmac) => {
-            if vi.version != 3 {
-                out.push(problem(
-                    name,
-                    "auth_type",
-                    "\"hmac\" is lbd-to-lbd only and runs over VRRP v3: set version = 3 \
-                     (v2 is for Keepalived peers, which cannot check it; use \"ah\" with them)",
-                ));
-            }
-            if vi.auth_pass.is_some() {
-                out.push(problem(
-                    name,
-                    "auth_pass",
-                    "auth_type = \"hmac\" uses auth_key, not auth_pass: remove auth_pass",
-                ));
-            }
-            match &vi.auth_key {
-                None => out.push(problem(
-                    name,
-                    "auth_key",
-                    format!(
-                        "auth_type = \"hmac\" needs auth_key: a shared secret of at least {} \
-                         characters that both lbd nodes must have (e.g. the output of \
-                         `openssl rand -hex 16`)",
-                        hmac_auth::MIN_KEY_LEN
-                    ),
-                )),
-                Some(key) if key.len() < hmac_auth::MIN_KEY_LEN => out.push(problem(
-                    name,
-                    "auth_key",
-                    format!(
-                        "is {} characters: use a random shared secret of at least {} (e.g. \
-                         `openssl rand -hex 16`), the same on both lbd nodes",
-                        key.len(),
-                        hmac_auth::MIN_KEY_LEN
-                    ),
-                )),
-                Some(_) => {}
-            }
-        }
-        None => {}
-    }
-    if vi.auth_key.is_some() && vi.auth_type != Some(AuthType::Hmac) {
-        out.push(problem(
-            name,
-            "auth_key",
-            "is the secret of auth_type = \"hmac\": set auth_type = \"hmac\" or remove it",
-        ));
-    }
+    config_auth::validate(name, vi, out);
 }
 
 fn addresses(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
@@ -517,6 +439,9 @@ fn addresses(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
         }
     }
 }
+
+#[path = "config_auth.rs"]
+mod config_auth;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]
