@@ -189,3 +189,42 @@ fn hmac_node_with_another_key_is_ignored() {
     b.terminate();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// hmac over multicast (224.0.0.18, the group in the tag): election and
+/// kill -9 failover.
+#[test]
+fn hmac_over_multicast_elects_and_fails_over() {
+    if !root() {
+        return;
+    }
+    let net = Net::new("hc");
+    let dir = temp_dir("hc");
+    let multicast = |node: &str, prio: u8| {
+        let file = dir.join(format!("{node}.toml"));
+        let text = format!(
+            "[global]\ncontrol_socket = \"{d}/{node}.sock\"\nstate_file = \"{d}/{node}.json\"\n\
+             [vrrp.vi]\ninterface = \"veth0\"\nvrid = 7\npriority = {prio}\n\
+             advert_int = \"100ms\"\nvirtual_ips = [\"{vip}/24\"]\n{auth}",
+            d = dir.display(),
+            vip = vrrp_support::VIP,
+            auth = hmac(KEY),
+        );
+        std::fs::write(&file, text).expect("write config");
+        file
+    };
+    let mut a = Node::start(&net, "a", &multicast("a", 150));
+    let mut b = Node::start(&net, "b", &multicast("b", 100));
+    net.wait("A master, B backup over multicast", |n| {
+        n.holds_vip("a") && !n.holds_vip("b")
+    });
+    keeps_vip(
+        &net,
+        "a",
+        Duration::from_secs(1),
+        "B took over from a live A",
+    );
+    a.kill9();
+    net.wait("B takes the VIP after A is killed", |n| n.holds_vip("b"));
+    b.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+}
