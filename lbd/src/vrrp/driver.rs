@@ -2,8 +2,8 @@
 //! and gratuitous ARPs around it. IPv4 only for now (v2 and v3).
 //!
 //! ```text
-//!   raw socket (proto 112) --auth open, accept(), --> Input::Advert ---+
-//!   AH socket (proto 51, AH only)   auth commit ---------------------+
+//!   raw socket (112) -----+
+//!   AH socket (proto 51) -+-> auth, accept() > Advert ----+
 //!   deadlines (sleep_until) ----------> TimerExpired -----+--> Fsm::handle
 //!   tracking watch (backend health) --> Tracking ---------+        |
 //!   link poll (carrier, 100 ms) ------> Tracking fault ---+        |
@@ -12,6 +12,9 @@
 //!        AF_PACKET GARPs; Set/CancelTimer -> deadlines; StateChange ->
 //!        tracing + control-socket event
 //! ```
+//! `auth` is [`Authenticator`]: open (ICV / tag) before `accept`, the
+//! anti-replay counter after it; the AH socket exists for `auth_type =
+//! "ah"` only.
 //! At start, VIPs of this instance left on the interface (a predecessor
 //! killed with -9 leaves them, so two nodes would answer) are removed: the
 //! instance holds none until it is master.
