@@ -1,6 +1,6 @@
 //! Interop with a real Keepalived (Debian's package): lbd in v2 with PASS
-//! auth and unicast peers forms a pair with it, both ways round, and the
-//! VIP moves both ways. Needs root and `keepalived` on PATH
+//! or AH auth and unicast peers forms a pair with it, both ways round, and
+//! the VIP moves both ways. Needs root and `keepalived` on PATH
 //! (`apt-get install -y keepalived`); skipped with a message otherwise.
 
 mod vrrp_support;
@@ -12,6 +12,29 @@ use vrrp_support::{root, sh, Net, Node, VIP};
 
 const PASS: &str = "secret";
 
+/// Keepalived's `auth_type` and lbd's.
+#[derive(Clone, Copy)]
+enum Auth {
+    Pass,
+    Ah,
+}
+
+impl Auth {
+    fn keepalived(self) -> &'static str {
+        match self {
+            Auth::Pass => "PASS",
+            Auth::Ah => "AH",
+        }
+    }
+    /// lbd's line: `auth_pass` alone means PASS (as existing configs say).
+    fn lbd(self) -> &'static str {
+        match self {
+            Auth::Pass => "",
+            Auth::Ah => "auth_type = \"ah\"\n",
+        }
+    }
+}
+
 fn keepalived_present() -> bool {
     let found = sh(&["keepalived", "--version"]);
     if !found {
@@ -20,15 +43,20 @@ fn keepalived_present() -> bool {
     found
 }
 
-/// lbd's side: v2, 1 s, PASS, unicast.
-fn lbd_config(dir: &Path, prio: u8, me: &str, peer: &str) -> PathBuf {
+/// lbd's side: v2, 1 s, PASS or AH, unicast.
+/// `peers`: (own address, peer) for unicast; `None` for multicast.
+fn lbd_config(dir: &Path, prio: u8, peers: Option<(&str, &str)>, auth: Auth) -> PathBuf {
+    let unicast = peers.map_or(String::new(), |(me, peer)| {
+        format!("unicast_src_ip = \"{me}\"\nunicast_peers = [\"{peer}\"]\n")
+    });
     let file = dir.join("lbd.toml");
     let text = format!(
         "[global]\ncontrol_socket = \"{d}/lbd.sock\"\nstate_file = \"{d}/lbd.json\"\n\
          [vrrp.vi]\ninterface = \"veth0\"\nvrid = 42\npriority = {prio}\nversion = 2\n\
-         advert_int = \"1s\"\nauth_pass = \"{PASS}\"\nunicast_src_ip = \"{me}\"\n\
-         unicast_peers = [\"{peer}\"]\nvirtual_ips = [\"{VIP}/24\"]\n",
-        d = dir.display()
+         advert_int = \"1s\"\n{a}auth_pass = \"{PASS}\"\n\
+         {unicast}virtual_ips = [\"{VIP}/24\"]\n",
+        d = dir.display(),
+        a = auth.lbd(),
     );
     std::fs::write(&file, text).expect("write lbd config");
     file
@@ -41,13 +69,25 @@ struct Keepalived {
 }
 
 impl Keepalived {
-    fn start(net: &Net, node: &str, dir: &Path, prio: u8, me: &str, peer: &str) -> Self {
+    /// `peers`: (own address, peer) for unicast; `None` for multicast.
+    fn start(
+        net: &Net,
+        node: &str,
+        dir: &Path,
+        prio: u8,
+        peers: Option<(&str, &str)>,
+        auth: Auth,
+    ) -> Self {
+        let unicast = peers.map_or(String::new(), |(me, peer)| {
+            format!("unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n  ")
+        });
+        let auth_type = auth.keepalived();
         let conf = dir.join("keepalived.conf");
         let text = format!(
             "global_defs {{\n  router_id ka\n  enable_script_security\n}}\n\
              vrrp_instance VI {{\n  state BACKUP\n  interface veth0\n  virtual_router_id 42\n  \
-             priority {prio}\n  advert_int 1\n  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n  \
-             authentication {{\n    auth_type PASS\n    auth_pass {PASS}\n  }}\n  \
+             priority {prio}\n  advert_int 1\n  {unicast}\
+             authentication {{\n    auth_type {auth_type}\n    auth_pass {PASS}\n  }}\n  \
              virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n"
         );
         std::fs::write(&conf, text).expect("write keepalived config");
@@ -118,13 +158,22 @@ fn dirs(tag: &str) -> (PathBuf, PathBuf) {
 
 #[test]
 fn lbd_master_keepalived_backup() {
+    lbd_master_keepalived_backup_with(Auth::Pass, "k");
+}
+
+#[test]
+fn ah_lbd_master_keepalived_backup() {
+    lbd_master_keepalived_backup_with(Auth::Ah, "ak");
+}
+
+fn lbd_master_keepalived_backup_with(auth: Auth, tag: &str) {
     if !root() || !keepalived_present() {
         return;
     }
-    let net = Net::new("k");
-    let (da, db) = dirs("lm");
-    let lbd_cfg = lbd_config(&da, 150, "10.77.0.1", "10.77.0.2");
-    let mut ka = Keepalived::start(&net, "b", &db, 100, "10.77.0.2", "10.77.0.1");
+    let net = Net::new(tag);
+    let (da, db) = dirs(&format!("lm{tag}"));
+    let lbd_cfg = lbd_config(&da, 150, Some(("10.77.0.1", "10.77.0.2")), auth);
+    let mut ka = Keepalived::start(&net, "b", &db, 100, Some(("10.77.0.2", "10.77.0.1")), auth);
     let mut lbd = Node::start(&net, "a", &lbd_cfg);
     net.wait("lbd master, Keepalived backup", |n| {
         n.holds_vip("a") && !n.holds_vip("b")
@@ -157,13 +206,22 @@ fn lbd_master_keepalived_backup() {
 
 #[test]
 fn keepalived_master_lbd_backup() {
+    keepalived_master_lbd_backup_with(Auth::Pass, "j");
+}
+
+#[test]
+fn ah_keepalived_master_lbd_backup() {
+    keepalived_master_lbd_backup_with(Auth::Ah, "aj");
+}
+
+fn keepalived_master_lbd_backup_with(auth: Auth, tag: &str) {
     if !root() || !keepalived_present() {
         return;
     }
-    let net = Net::new("j");
-    let (da, db) = dirs("km");
-    let lbd_cfg = lbd_config(&da, 100, "10.77.0.1", "10.77.0.2");
-    let mut ka = Keepalived::start(&net, "b", &db, 150, "10.77.0.2", "10.77.0.1");
+    let net = Net::new(tag);
+    let (da, db) = dirs(&format!("km{tag}"));
+    let lbd_cfg = lbd_config(&da, 100, Some(("10.77.0.1", "10.77.0.2")), auth);
+    let mut ka = Keepalived::start(&net, "b", &db, 150, Some(("10.77.0.2", "10.77.0.1")), auth);
     net.wait("Keepalived master alone", |n| n.holds_vip("b"));
     let mut lbd = Node::start(&net, "a", &lbd_cfg);
     net.wait("lbd started", |_| da.join("lbd.sock").exists());
@@ -180,7 +238,7 @@ fn keepalived_master_lbd_backup() {
     net.wait("client reaches the VIP on lbd", Net::ping_vip);
 
     // Keepalived returns and preempts lbd.
-    let mut ka = Keepalived::start(&net, "b", &db, 150, "10.77.0.2", "10.77.0.1");
+    let mut ka = Keepalived::start(&net, "b", &db, 150, Some(("10.77.0.2", "10.77.0.1")), auth);
     net.wait("Keepalived preempts lbd", |n| {
         n.holds_vip("b") && !n.holds_vip("a")
     });
@@ -192,4 +250,29 @@ fn keepalived_master_lbd_backup() {
         n.holds_vip("a")
     });
     lbd.terminate();
+}
+
+/// AH over multicast (224.0.0.18): Keepalived covers the TTL with the ICV
+/// then, unlike unicast. lbd master, Keepalived backup, lbd killed.
+#[test]
+fn ah_multicast_lbd_master_keepalived_backup() {
+    if !root() || !keepalived_present() {
+        return;
+    }
+    let net = Net::new("am");
+    let (da, db) = dirs("am");
+    let lbd_cfg = lbd_config(&da, 150, None, Auth::Ah);
+    let mut ka = Keepalived::start(&net, "b", &db, 100, None, Auth::Ah);
+    let mut lbd = Node::start(&net, "a", &lbd_cfg);
+    net.wait("lbd master, Keepalived backup (multicast AH)", |n| {
+        n.holds_vip("a") && !n.holds_vip("b")
+    });
+    lbd.kill9();
+    net.wait("Keepalived takes the VIP", |n| n.holds_vip("b"));
+    let mut lbd = Node::start(&net, "a", &lbd_cfg);
+    net.wait("lbd preempts Keepalived (multicast AH)", |n| {
+        n.holds_vip("a") && !n.holds_vip("b")
+    });
+    lbd.terminate();
+    ka.terminate();
 }

@@ -11,12 +11,15 @@
 use std::io;
 use std::net::{IpAddr, Ipv6Addr};
 
+use super::ah_socket::AhSocket;
+use super::auth::Authenticator;
+use super::config::AuthType;
 use super::config::Instance;
 use super::driver::DriverError;
 use super::fsm::Input;
 use super::garp::GarpSocket;
 use super::netlink::Netlink;
-use super::packet::{Auth, Version};
+use super::packet::Version;
 use super::receive::{accept, Dropped, Expect};
 use super::receive6::accept_v6;
 use super::socket::{VrrpSocket, VRRP_GROUP_V4};
@@ -63,6 +66,8 @@ pub struct Attached {
     pub dests: Vec<IpAddr>,
     pub expect: Expect,
     pub transport: Transport,
+    /// `auth_type = "ah"` only: AH in, whole datagrams out.
+    pub ah_socket: Option<AhSocket>,
     pub garp: GarpSocket,
 }
 
@@ -170,6 +175,18 @@ pub fn attach(name: &str, cfg: &Instance, netlink: &mut Netlink) -> Result<Attac
             no_source()
         }
     })?;
+    let ah_socket = match src {
+        IpAddr::V4(s) if cfg.auth() == Some(AuthType::Ah) => Some(
+            AhSocket::open(&cfg.interface, link.index, s, multicast).map_err(|source| {
+                DriverError::Socket {
+                    instance: instance.clone(),
+                    what: "raw AH",
+                    source,
+                }
+            })?,
+        ),
+        _ => None,
+    };
     let garp = GarpSocket::open(link.index).map_err(|source| DriverError::Socket {
         instance: instance.clone(),
         what: "AF_PACKET",
@@ -194,9 +211,10 @@ pub fn attach(name: &str, cfg: &Instance, netlink: &mut Netlink) -> Result<Attac
             src,
             peers,
             addr_count: cfg.advertised_ips().len(),
-            auth: cfg.auth_pass.as_deref().map_or(Auth::None, Auth::pass),
+            auth: Authenticator::new(cfg).expected(),
         },
         transport,
+        ah_socket,
         garp,
     })
 }

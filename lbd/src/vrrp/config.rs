@@ -12,6 +12,8 @@
 //! unicast_src_ip = "10.0.0.1"
 //! unicast_peers = ["10.0.0.2"]     # none: multicast 224.0.0.18 / ff02::12
 //! auth_pass = "secret"             # v2 only; NOT security
+//! # auth_type = "ah"               # v2 Keepalived AH with auth_pass
+//! # auth_type = "hmac"             # v3, lbd-to-lbd, with auth_key
 //! virtual_ips = ["10.0.0.100/24"]
 //! [vrrp.vi1.track_backend.horizon]
 //! weight = 30                      # or: fault = true
@@ -38,6 +40,18 @@ const MAX_IFNAME_LEN: usize = 15;
 /// v2 PASS carries 8 bytes.
 const MAX_AUTH_PASS_LEN: usize = 8;
 
+/// `auth_type`: how adverts are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthType {
+    /// v2 simple password (Keepalived `PASS`): sent in clear, not security.
+    Pass,
+    /// v2 IPsec AH with HMAC-MD5-96 (Keepalived `AH`).
+    Ah,
+    /// v3 with lbd's HMAC-SHA256 trailer and anti-replay (lbd-to-lbd).
+    Hmac,
+}
+
 /// One VRRP instance.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +67,10 @@ pub struct Instance {
     #[serde(default)]
     pub unicast_peers: Vec<IpAddr>,
     pub auth_pass: Option<String>,
+    /// Unset: `pass` when `auth_pass` is given, else none.
+    pub auth_type: Option<AuthType>,
+    /// The shared secret of `auth_type = "hmac"`.
+    pub auth_key: Option<String>,
     pub virtual_ips: Vec<Cidr>,
     /// Default on; `preempt = false` and `nopreempt = true` say the same.
     pub preempt: Option<bool>,
@@ -179,6 +197,14 @@ impl Instance {
             .map(|c| c.addr)
             .filter(|a| a.is_ipv4() == v4)
             .collect()
+    }
+
+    /// The authentication in force: `auth_type`, else `pass` when
+    /// `auth_pass` is given (what existing configs and init's overlay
+    /// mean), else none.
+    pub fn auth(&self) -> Option<AuthType> {
+        self.auth_type
+            .or_else(|| self.auth_pass.as_ref().map(|_| AuthType::Pass))
     }
 
     pub fn advert_interval(&self) -> Duration {
@@ -434,7 +460,7 @@ fn version_and_timing(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
                     "VRRP v3 counts centiseconds: use 10ms to 40950ms in steps of 10ms",
                 ));
             }
-            if vi.auth_pass.is_some() {
+            if vi.auth_pass.is_some() && vi.auth_type.is_none() {
                 out.push(problem(
                     name,
                     "auth_pass",
@@ -454,11 +480,12 @@ fn version_and_timing(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
             out.push(problem(
                 name,
                 "auth_pass",
-                "must be 1 to 8 ASCII characters: PASS sends only 8 bytes (Keepalived \
+                "must be 1 to 8 ASCII characters: PASS and AH use only 8 bytes (Keepalived \
                  silently cuts longer ones)",
             ));
         }
     }
+    config_auth::validate(name, vi, out);
 }
 
 fn addresses(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
@@ -538,6 +565,9 @@ fn addresses(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
         }
     }
 }
+
+#[path = "config_auth.rs"]
+mod config_auth;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

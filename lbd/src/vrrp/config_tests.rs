@@ -288,3 +288,65 @@ fn ipv6_first_vip_not_link_local_warns() {
     assert!(!warned("\"fe80::51/64\", \"2001:db8::100/64\""));
     assert!(!warned("\"10.0.0.100/24\", \"2001:db8::100/64\""));
 }
+
+#[test]
+fn auth_pass_alone_means_pass() {
+    let config = check(&format!("{BASE}version = 2\nauth_pass = \"secret\"\n")).expect("valid");
+    assert_eq!(config.vrrp["vi"].auth(), Some(AuthType::Pass));
+    assert_eq!(check(BASE).expect("valid").vrrp["vi"].auth(), None);
+}
+
+#[test]
+fn auth_type_ah_with_keepalived_v2() {
+    let config = check(&format!(
+        "{BASE}version = 2\nauth_type = \"ah\"\nauth_pass = \"secret\"\n"
+    ))
+    .expect("valid");
+    assert_eq!(config.vrrp["vi"].auth(), Some(AuthType::Ah));
+    expect_err("version = 2\nauth_type = \"ah\"\n", "needs auth_pass");
+    expect_err(
+        "auth_type = \"ah\"\nauth_pass = \"secret\"\n",
+        "\"ah\" is VRRP v2 authentication",
+    );
+    expect_err(
+        "version = 2\nauth_type = \"pass\"\nauth_pass = \"secret123\"\n",
+        "Keepalived silently cuts longer ones",
+    );
+    expect_err("auth_type = \"md5\"\n", "unknown variant");
+}
+
+#[test]
+fn auth_type_hmac_needs_v3_and_a_key() {
+    let config = check(&format!(
+        "{BASE}auth_type = \"hmac\"\nauth_key = \"0123456789abcdef\"\n"
+    ))
+    .expect("valid");
+    assert_eq!(config.vrrp["vi"].auth(), Some(AuthType::Hmac));
+    expect_err("auth_type = \"hmac\"\n", "both lbd nodes must have");
+    expect_err(
+        "auth_type = \"hmac\"\nauth_key = \"short\"\n",
+        "is 5 characters: use a random shared secret of at least 16",
+    );
+    expect_err(
+        "version = 2\nauth_type = \"hmac\"\nauth_key = \"0123456789abcdef\"\n",
+        "lbd-to-lbd only and runs over VRRP v3",
+    );
+    expect_err(
+        "auth_type = \"hmac\"\nauth_key = \"0123456789abcdef\"\nauth_pass = \"x\"\n",
+        "uses auth_key, not auth_pass",
+    );
+    expect_err(
+        "auth_key = \"0123456789abcdef\"\n",
+        "set auth_type = \"hmac\" or remove it",
+    );
+}
+
+#[test]
+fn hmac_is_ipv4_only_for_now() {
+    let err = check(
+        "interface = \"eth0\"\nvrid = 51\npriority = 100\nauth_type = \"hmac\"\n\
+         auth_key = \"0123456789abcdef0123\"\nvirtual_ips = [\"2001:db8::1/64\"]\n",
+    )
+    .expect_err("hmac over IPv6");
+    assert!(err.contains("is not carried over IPv6 yet"), "{err}");
+}

@@ -3,7 +3,8 @@
 //! IPv4 (v2 and v3) and IPv6 (v3).
 //!
 //! ```text
-//!   raw socket (proto 112) --accept()--> Input::Advert ---+
+//!   raw socket (112) -----+
+//!   AH socket (proto 51) -+-> auth, accept() > Advert ----+
 //!     (IPv4, or IPv6 with accept_v6)                      |
 //!   deadlines (sleep_until) ----------> TimerExpired -----+--> Fsm::handle
 //!   tracking watch (backend health) --> Tracking ---------+        |
@@ -13,6 +14,10 @@
 //!        AF_PACKET GARPs and NAs; Set/CancelTimer -> deadlines;
 //!        StateChange -> tracing + control-socket event
 //! ```
+//! `auth` is [`Authenticator`]: open (ICV / tag) before `accept`, the
+//! anti-replay counter after it; the AH socket exists for `auth_type =
+//! "ah"` only. Its counters belong to the instance and survive a re-attach.
+//!
 //! At start, VIPs of this instance left on the interface (a predecessor
 //! killed with -9 leaves them, so two nodes would answer) are removed: the
 //! instance holds none until it is master.
@@ -27,7 +32,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use super::attach::{attach, version_of, Attached};
+use super::ah_socket::recv_if_any;
+use super::attach::{attach, version_of, Attached, Received};
+use super::auth::{realtime_ns, Authenticator, Outgoing, Throttle, LOG_EVERY};
 use super::config::{Cidr, Instance};
 use super::fsm::{Action, Fsm, Input, Params, Timer};
 use super::garp::frame;
@@ -105,6 +112,8 @@ pub struct Driver {
     io: Option<Attached>,
     /// Why the last attach failed, logged once per distinct reason.
     waiting: Option<String>,
+    auth: Authenticator,
+    auth_log: Throttle,
     netlink: Netlink,
     fsm: Fsm,
     deadlines: [Option<Instant>; 3],
@@ -155,6 +164,8 @@ impl Driver {
             cfg: cfg.clone(),
             io,
             waiting,
+            auth: Authenticator::new(cfg),
+            auth_log: Throttle::new(LOG_EVERY),
             netlink,
             fsm: Fsm::new(params),
             deadlines: [None; 3],
@@ -179,10 +190,7 @@ impl Driver {
             let next = self.deadlines.iter().flatten().min().copied();
             tokio::select! {
                 received = receive(&mut self.io) => match received {
-                    Ok(checked) => match checked {
-                        Ok(input) => self.feed(input),
-                        Err(reason) => tracing::debug!(instance = %self.name, %reason, "advert dropped"),
-                    },
+                    Ok(received) => self.admit(received),
                     Err(error) => {
                         tracing::warn!(instance = %self.name, %error, "receiving VRRP");
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -321,13 +329,60 @@ impl Driver {
             auth: io.expect.auth,
             addrs: self.cfg.advertised_ips(),
         };
+        let stamp = self.auth.stamp(realtime_ns());
         for dst in &io.dests {
             let sent = advert
                 .encode(io.src, *dst)
                 .map_err(|e| e.to_string())
-                .and_then(|bytes| io.transport.send(*dst, &bytes).map_err(|e| e.to_string()));
+                .and_then(|bytes| match (io.src, *dst) {
+                    (IpAddr::V4(s), IpAddr::V4(d)) => self
+                        .auth
+                        .seal(stamp, s, d, bytes)
+                        .map_err(|e| e.to_string()),
+                    // IPv6 instances are unauthenticated (config check).
+                    _ => Ok(Outgoing::Payload(bytes)),
+                })
+                .and_then(|out| transmit(io, *dst, &out).map_err(|e| e.to_string()));
             if let Err(error) = sent {
                 tracing::warn!(instance = %self.name, %dst, %error, "sending advert");
+            }
+        }
+    }
+
+    /// One received message: authentication, the usual checks, then the
+    /// anti-replay counter, then the FSM. Authentication failures are
+    /// warnings (rate-limited): a peer with another key, or an attack.
+    fn admit(&mut self, received: Received) {
+        let Some(io) = &self.io else {
+            return;
+        };
+        let accepted = match received {
+            Received::V4(datagram) => {
+                let checked = self.auth.open(datagram).map_err(|e| (true, e.to_string()));
+                checked.and_then(|opened| {
+                    let input = io
+                        .accept(&Received::V4(opened.datagram.clone()))
+                        .map_err(|e| (matches!(e, Dropped::Auth), e.to_string()))?;
+                    self.auth
+                        .commit(&opened, realtime_ns())
+                        .map_err(|e| (true, e.to_string()))?;
+                    Ok(input)
+                })
+            }
+            v6 => io
+                .accept(&v6)
+                .map_err(|e| (matches!(e, Dropped::Auth), e.to_string())),
+        };
+        match accepted {
+            Ok(input) => self.feed(input),
+            Err((false, reason)) => {
+                tracing::debug!(instance = %self.name, %reason, "advert dropped");
+            }
+            Err((true, reason)) => {
+                if let Some(suppressed) = self.auth_log.allow(Instant::now().into_std()) {
+                    tracing::warn!(instance = %self.name, %reason, suppressed,
+                        "advert dropped: authentication");
+                }
             }
         }
     }
@@ -371,14 +426,24 @@ impl Driver {
     }
 }
 
-/// The next checked message; never ready while not attached.
-async fn receive(io: &mut Option<Attached>) -> std::io::Result<Result<Input, Dropped>> {
+/// The next message from the VRRP or the AH socket; never ready while
+/// not attached.
+async fn receive(io: &mut Option<Attached>) -> std::io::Result<Received> {
     match io {
-        Some(io) => {
-            let received = io.transport.recv().await?;
-            Ok(io.accept(&received))
-        }
+        Some(io) => tokio::select! {
+            r = io.transport.recv() => r,
+            r = recv_if_any(&mut io.ah_socket) => r.map(Received::V4),
+        },
         None => std::future::pending().await,
+    }
+}
+
+/// Sends one sealed advert on the socket it is meant for.
+fn transmit(io: &Attached, dst: IpAddr, out: &Outgoing) -> std::io::Result<()> {
+    match (out, &io.ah_socket, dst) {
+        (Outgoing::Payload(msg), _, _) => io.transport.send(dst, msg),
+        (Outgoing::Datagram(datagram), Some(ah), IpAddr::V4(d)) => ah.send(d, datagram),
+        (Outgoing::Datagram(_), _, _) => Err(std::io::Error::other("no AH socket")),
     }
 }
 

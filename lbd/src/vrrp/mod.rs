@@ -4,12 +4,19 @@
 //! - [`config`]: `[vrrp.NAME]` schema and `lbd check` validation.
 //! - [`fsm`]: the RFC 5798 state machine, pure: `now` and an input in,
 //!   actions out.
+//! - [`ah`], [`hmac_auth`]: advert authentication, pure (Keepalived's v2
+//!   AH; lbd-to-lbd HMAC with anti-replay); [`auth`] wires them per
+//!   instance.
 
+pub mod ah;
+pub mod ah_socket;
 pub mod attach;
+pub mod auth;
 pub mod config;
 pub mod driver;
 pub mod fsm;
 pub mod garp;
+pub mod hmac_auth;
 pub mod ndisc;
 pub mod netlink;
 pub mod notify;

@@ -27,7 +27,9 @@
 //! in every advert and anyone on the segment can read and replay it. It
 //! only keeps two misconfigured clusters with the same VRID apart. v3 has
 //! no authentication field (RFC 5798 dropped it). AH (type 2) arrives as IP
-//! protocol 51 and is not decoded.
+//! protocol 51: [`super::ah`] checks and strips the AH header, then the
+//! VRRP message inside decodes here with `Auth::Ah` (its 8 auth bytes are
+//! zero; the ICV is in the AH header).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -47,6 +49,7 @@ const TYPE_ADVERTISEMENT: u8 = 1;
 /// Keepalived still speaks 1).
 const AUTH_NONE: u8 = 0;
 const AUTH_PASS: u8 = 1;
+const AUTH_AH: u8 = 2;
 /// v3 Max Adver Int is 12 bits of centiseconds.
 pub const V3_MAX_ADVERT_INT_CS: u16 = 0x0fff;
 
@@ -63,6 +66,8 @@ pub enum Auth {
     None,
     /// Type 1, "simple text password": the first 8 bytes, zero padded.
     Pass([u8; 8]),
+    /// Type 2, IPsec AH as Keepalived does it (see [`super::ah`]).
+    Ah,
 }
 
 impl Auth {
@@ -107,7 +112,7 @@ pub enum DecodeError {
     LengthMismatch { expected: usize, got: usize },
     #[error("VRRP checksum {got:#06x} does not match computed {expected:#06x}")]
     BadChecksum { expected: u16, got: u16 },
-    #[error("VRRP v2 auth type {0} is not supported (only 0 none and 1 PASS)")]
+    #[error("VRRP v2 auth type {0} is not supported (only 0 none, 1 PASS and 2 AH)")]
     UnsupportedAuthType(u8),
     #[error("VRRP source and destination addresses are not the same family")]
     MixedFamilies,
@@ -206,6 +211,7 @@ impl Advert {
                 let auth_type = match self.auth {
                     Auth::None => AUTH_NONE,
                     Auth::Pass(_) => AUTH_PASS,
+                    Auth::Ah => AUTH_AH,
                 };
                 out.extend_from_slice(&[0x21, self.vrid, self.priority, count, auth_type, secs]);
             }
@@ -229,7 +235,7 @@ impl Advert {
         }
         if self.version == Version::V2 {
             match self.auth {
-                Auth::None => out.extend_from_slice(&[0; V2_AUTH_LEN]),
+                Auth::None | Auth::Ah => out.extend_from_slice(&[0; V2_AUTH_LEN]),
                 Auth::Pass(data) => out.extend_from_slice(&data),
             }
         }
@@ -310,6 +316,7 @@ impl Advert {
                         data.copy_from_slice(&msg[expected - V2_AUTH_LEN..]);
                         Auth::Pass(data)
                     }
+                    AUTH_AH => Auth::Ah,
                     t => return Err(DecodeError::UnsupportedAuthType(t)),
                 };
                 (u16::from(header[5]) * 100, auth)

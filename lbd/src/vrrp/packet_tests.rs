@@ -212,14 +212,30 @@ fn error_bad_checksum() {
 #[test]
 fn error_unsupported_auth_type() {
     let mut b = V2_PASS;
-    b[4] = 2;
+    b[4] = 3;
     let (s, d) = v4_pair();
     // Keep the checksum right so the auth check is what fails.
     refresh_checksum(&mut b, Version::V2, s, d);
     assert_eq!(
         Advert::decode(&b, s, d),
-        Err(DecodeError::UnsupportedAuthType(2))
+        Err(DecodeError::UnsupportedAuthType(3))
     );
+}
+
+/// The VRRP message inside Keepalived's AH advert (captured from
+/// Keepalived 2.2.7: VRID 42, priority 150, 1 s, 10.88.0.100): auth type
+/// 2 and 8 zero auth bytes; the ICV lives in the AH header.
+#[test]
+fn v2_ah_message_round_trips() {
+    let bytes: [u8; 20] = [
+        0x21, 0x2a, 0x96, 0x01, 0x02, 0x01, 0x3c, 0x17, 0x0a, 0x58, 0x00, 0x64, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ];
+    let (s, d) = (v4("10.88.0.1"), v4("10.88.0.2"));
+    let advert = Advert::decode(&bytes, s, d).expect("decodes");
+    assert_eq!(advert.auth, Auth::Ah);
+    assert_eq!(advert.priority, 150);
+    assert_eq!(advert.encode(s, d).expect("encodes"), bytes);
 }
 
 #[test]

@@ -45,7 +45,7 @@ pub enum Dropped {
     Version,
     #[error("advert lists {got} addresses, we have {expected}")]
     AddressCount { expected: usize, got: usize },
-    #[error("authentication does not match (auth_pass or its absence)")]
+    #[error("authentication does not match (auth_type / auth_pass, or their absence)")]
     Auth,
 }
 
