@@ -687,7 +687,7 @@ impl Appliance {
                     Ok(lines) => {
                         for line in &lines {
                             self.consoles
-                                .line(&format!("init: debug port: screen| {line}"));
+                                .line_unrecorded(&format!("init: debug port: screen| {line}"));
                         }
                         format!("ok: screen shown ({} lines)", lines.len())
                     }

@@ -62,6 +62,16 @@ impl Consoles {
         }
     }
 
+    /// Writes one line to the consoles only: not to the log, syslog or
+    /// the status screen (the debug port's screen dumps, which would
+    /// otherwise show up inside the next dump).
+    pub fn line_unrecorded(&mut self, text: &str) {
+        let buf = format!("{text}\r\n");
+        for (_, dev) in &mut self.devices {
+            let _ = dev.write_all(buf.as_bytes());
+        }
+    }
+
     /// Writes one line to every console. A console that fails is skipped:
     /// PID 1 must not stop because a serial port is gone.
     pub fn line(&mut self, text: &str) {

@@ -56,6 +56,8 @@ fn start_vm_with(
             Some(GUEST_MAC.into()),
         )],
         netns: Some(ns.name.clone()),
+        // The status screen is read back through init's debug port.
+        debug_port: true,
         ..VmOptions::default()
     };
     if let Some(env) = env {
@@ -206,6 +208,47 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
         Probe::Silent,
         "unlisted port must be dropped"
     );
+    status_screen_shows_the_node(&vm);
+}
+
+/// The console status screen (tty1, read back through init's debug port)
+/// shows what an admin looks for: the addresses with the VIP, gateway and
+/// DNS, where the settings came from, lbd's VRRP state and the stats page.
+fn status_screen_shows_the_node(vm: &Vm) {
+    let expected = [
+        "Load balancer appliance",
+        "lb-static",
+        "192.0.2.10/24",
+        "192.0.2.100/24",
+        "gateway 192.0.2.1  dns 192.0.2.53",
+        "from ovf-env; the rest defaults",
+        "MASTER 192.0.2.100/24 priority",
+        "stats and admin page http://192.0.2.10:8404/",
+        "Problems  none",
+        "Alt+F2",
+    ];
+    let mut screen = String::new();
+    for _ in 0..30 {
+        vm.debug("screen").unwrap_or_else(|e| panic!("{e}"));
+        std::thread::sleep(Duration::from_secs(1));
+        // The last dump: lines after the last "screen|" block started.
+        let console = vm.console();
+        let dump: Vec<&str> = console
+            .lines()
+            .filter_map(|l| l.split_once("init: debug port: screen| ").map(|(_, t)| t))
+            .collect();
+        let start = dump
+            .iter()
+            .rposition(|l| l.contains("Load balancer appliance"))
+            .unwrap_or(0);
+        screen = dump[start..].join("\n");
+        if expected.iter().all(|e| screen.contains(e)) {
+            eprintln!("status screen:\n{screen}");
+            return;
+        }
+    }
+    let missing: Vec<_> = expected.iter().filter(|e| !screen.contains(*e)).collect();
+    panic!("status screen lacks {missing:?}:\n{screen}");
 }
 
 #[test]
