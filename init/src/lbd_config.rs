@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use rootfs::paths::{DATA_MOUNT, LBD, LBD_CONFIG};
-use settings::Settings;
+use settings::{PeerSoftware, Settings};
 
 /// Written at boot; tmpfs, so a setting removed in vSphere is gone at the
 /// next boot.
@@ -148,6 +148,9 @@ pub const VRRP_OVERLAY: &str = "/run/lbd/appliance-vrrp.toml";
 /// The `[vrrp.appliance]` instance for the `vrrp.*` settings, or `None`
 /// when no virtual IP is set (a single node). `own_ip` is this node's
 /// address on `interface`, needed for unicast peers.
+/// lbd's minimum `auth_key` length for `auth_type = "hmac"`.
+const HMAC_KEY_MIN: usize = 16;
+
 pub fn vrrp_overlay(
     vrrp: &settings::Vrrp,
     interface: &str,
@@ -187,17 +190,35 @@ pub fn vrrp_overlay(
         let peers = vrrp.peers.iter().map(ToString::to_string).collect();
         t.push_str(&format!("unicast_peers = [{}]\n", list(peers)));
     }
-    match &vrrp.auth {
-        // VRRPv3 has no authentication; a shared secret means the admin
-        // pairs with Keepalived-style PASS, which only v2 carries.
-        Some(secret) => {
-            let pass: String = secret.expose().chars().take(8).collect();
+    match (vrrp.peer_software, &vrrp.auth) {
+        (PeerSoftware::Lbd, None) => t.push_str("version = 3\nadvert_int = \"1s\"\n"),
+        // Between two appliances the secret keys lbd's HMAC-SHA256 with
+        // replay protection (v3); lbd wants a key long enough to resist
+        // guessing from captured adverts.
+        (PeerSoftware::Lbd, Some(secret)) => {
+            let key = secret.expose();
+            if key.chars().count() < HMAC_KEY_MIN {
+                return Err(format!(
+                    "vrrp.auth is {} characters: between two appliances it keys an HMAC and \
+                     needs {HMAC_KEY_MIN} or more (e.g. openssl rand -hex 16), the same on both \
+                     nodes; VRRP is not started until it is fixed (or set \
+                     vrrp.peer_software = keepalived for a Keepalived peer)",
+                    key.chars().count()
+                ));
+            }
             t.push_str(&format!(
-                "version = 2\nadvert_int = \"1s\"\nauth_pass = {}\n",
-                toml_string(&pass)
+                "version = 3\nadvert_int = \"1s\"\nauth_type = \"hmac\"\nauth_key = {}\n",
+                toml_string(key)
             ));
         }
-        None => t.push_str("version = 3\nadvert_int = \"1s\"\n"),
+        // Keepalived speaks v2 with PASS (its first 8 characters, in clear).
+        (PeerSoftware::Keepalived, auth) => {
+            t.push_str("version = 2\nadvert_int = \"1s\"\n");
+            if let Some(secret) = auth {
+                let pass: String = secret.expose().chars().take(8).collect();
+                t.push_str(&format!("auth_pass = {}\n", toml_string(&pass)));
+            }
+        }
     }
     Ok(Some(t))
 }
@@ -286,17 +307,40 @@ mod tests {
         assert_eq!(v["virtual_ips"][0].as_str(), Some("192.0.2.100/24"));
     }
 
+    fn appliance(text: &str) -> toml::Table {
+        let t: toml::Table = toml::from_str(text).unwrap();
+        t["vrrp"]["appliance"].as_table().unwrap().clone()
+    }
+
     #[test]
-    fn vrrp_secret_means_v2_pass_and_peers_need_an_address() {
-        let text = vrrp_overlay(&vrrp(&[], Some("longer-than-8")), "eth0", None)
+    fn a_secret_between_appliances_keys_hmac_and_must_be_long() {
+        let text = vrrp_overlay(&vrrp(&[], Some("0123456789abcdef")), "eth0", None)
             .unwrap()
             .unwrap();
-        let t: toml::Table = toml::from_str(&text).unwrap();
-        assert_eq!(t["vrrp"]["appliance"]["version"].as_integer(), Some(2));
-        assert_eq!(
-            t["vrrp"]["appliance"]["auth_pass"].as_str(),
-            Some("longer-t")
-        );
+        let v = appliance(&text);
+        assert_eq!(v["version"].as_integer(), Some(3));
+        assert_eq!(v["auth_type"].as_str(), Some("hmac"));
+        assert_eq!(v["auth_key"].as_str(), Some("0123456789abcdef"));
+        let short = vrrp_overlay(&vrrp(&[], Some("secret")), "eth0", None).unwrap_err();
+        assert!(short.contains("vrrp.auth is 6 characters"), "{short}");
+        assert!(short.contains("16 or more"), "{short}");
+    }
+
+    #[test]
+    fn a_keepalived_peer_gets_v2_and_pass() {
+        let mut v = vrrp(&[], Some("longer-than-8"));
+        v.peer_software = settings::PeerSoftware::Keepalived;
+        let t = appliance(&vrrp_overlay(&v, "eth0", None).unwrap().unwrap());
+        assert_eq!(t["version"].as_integer(), Some(2));
+        assert_eq!(t["auth_pass"].as_str(), Some("longer-t"));
+        v.auth = None;
+        let t = appliance(&vrrp_overlay(&v, "eth0", None).unwrap().unwrap());
+        assert_eq!(t["version"].as_integer(), Some(2));
+        assert!(t.get("auth_pass").is_none());
+    }
+
+    #[test]
+    fn peers_need_an_address_and_no_vip_means_no_vrrp() {
         assert!(vrrp_overlay(&vrrp(&["192.0.2.11"], None), "eth0", None).is_err());
         let mut none = vrrp(&[], None);
         none.virtual_ips.clear();

@@ -41,7 +41,7 @@ mod table;
 pub mod value;
 
 pub use merge::{merge, Merged, Origin, SettingError, MASK};
-pub use model::{Network, Settings, Vrrp, SECRET_MAX_LEN};
+pub use model::{Network, PeerSoftware, Settings, Vrrp, SECRET_MAX_LEN};
 pub use ovfenv::{OvfEnvError, OvfEnvironment};
 pub use source::{Layer, Source};
 pub use table::{find, properties, OvfType, Property, Qualifier, OVF_CLASS};

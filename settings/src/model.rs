@@ -73,6 +73,20 @@ pub struct Vrrp {
     pub virtual_ips: Vec<IpCidr>,
     /// `vrrp.auth`: shared secret.
     pub auth: Option<Secret>,
+    /// `vrrp.peer_software`: what runs on the other node.
+    pub peer_software: PeerSoftware,
+}
+
+/// What the other node of the pair runs (`vrrp.peer_software`): it decides
+/// the VRRP version and what the shared secret does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerSoftware {
+    /// This appliance: VRRP v3, the secret keys lbd's HMAC-SHA256 with
+    /// replay protection.
+    Lbd,
+    /// Keepalived (a migration, one node at a time): VRRP v2, the secret
+    /// is sent as PASS, in clear.
+    Keepalived,
 }
 
 impl Default for Settings {
@@ -110,6 +124,7 @@ impl Settings {
                 peers: Vec::new(),
                 virtual_ips: Vec::new(),
                 auth: None,
+                peer_software: PeerSoftware::Lbd,
             },
             admin_password: None,
             lbd_config: None,
@@ -209,6 +224,16 @@ pub(crate) fn set_virtual_ips(s: &mut Settings, raw: &str) -> Result<(), String>
 }
 pub(crate) fn set_vrrp_auth(s: &mut Settings, raw: &str) -> Result<(), String> {
     s.vrrp.auth = opt(raw, |r| parse_secret(r, SECRET_MAX_LEN))?;
+    Ok(())
+}
+pub(crate) fn set_peer_software(s: &mut Settings, raw: &str) -> Result<(), String> {
+    s.vrrp.peer_software = match raw.trim().to_ascii_lowercase().as_str() {
+        "lbd" => PeerSoftware::Lbd,
+        "keepalived" => PeerSoftware::Keepalived,
+        _ => {
+            return Err("expected lbd (the other node is this appliance) or keepalived".to_owned())
+        }
+    };
     Ok(())
 }
 pub(crate) fn set_admin_password(s: &mut Settings, raw: &str) -> Result<(), String> {

@@ -360,9 +360,25 @@ pub(crate) static PROPERTIES: &[Property] = &[
             "vrrp.auth",
             CAT_VRRP,
             "VRRP shared secret",
-            "Shared secret both nodes must agree on. Empty disables authentication.",
+            "Shared secret both nodes must agree on; empty disables authentication. \
+             Between two appliances it keys an HMAC-SHA256 with replay protection and \
+             needs 16 characters or more (e.g. openssl rand -hex 16). With a Keepalived \
+             peer only its first 8 characters are used, sent in clear (PASS).",
             "",
             model::set_vrrp_auth,
+        )
+    },
+    Property {
+        qualifiers: &[Qualifier::ValueMap(&["lbd", "keepalived"])],
+        ..prop(
+            "vrrp.peer_software",
+            CAT_VRRP,
+            "Peer software",
+            "lbd: the other node is this appliance (VRRP v3). keepalived: the other \
+             node runs Keepalived, e.g. while migrating one node at a time (VRRP v2, \
+             advert interval 1 s).",
+            "lbd",
+            model::set_peer_software,
         )
     },
     prop(
