@@ -131,6 +131,9 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
         ("network.ntp", "192.0.2.1"),
         ("firewall.ports", "9100/tcp"),
         ("vrrp.virtual_ips", "192.0.2.100/24"),
+        // Keys lbd's HMAC between appliances: the VIP below proves lbd
+        // accepted the overlay init wrote from it.
+        ("vrrp.auth", "0123456789abcdef-test"),
         ("syslog.server", "192.0.2.1:5514"),
     ]);
     let (vm, _dir) = start_vm_with("static", &ns, Some(env), transport);
