@@ -7,6 +7,7 @@
 
 pub mod image;
 pub mod netns;
+pub mod ovf_env;
 pub mod qmp;
 pub mod vm;
 

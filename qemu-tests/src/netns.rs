@@ -45,6 +45,40 @@ impl NetNs {
         ns
     }
 
+    /// Creates a namespace with a bridge `br0` carrying `host_cidr` and
+    /// one tap device per name in `taps` on it: a switch for several VMs.
+    pub fn with_bridge(host_cidr: &str, taps: &[&str]) -> Self {
+        let name = format!(
+            "lbtest-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        run("ip", &["netns", "add", &name]);
+        let ns = Self {
+            name,
+            helpers: Vec::new(),
+        };
+        ns.exec_ok("ip", &["link", "set", "lo", "up"]);
+        ns.exec_ok("ip", &["link", "add", "br0", "type", "bridge"]);
+        ns.exec_ok("ip", &["addr", "add", host_cidr, "dev", "br0"]);
+        ns.exec_ok("ip", &["link", "set", "br0", "up"]);
+        for tap in taps {
+            ns.exec_ok("ip", &["tuntap", "add", "dev", tap, "mode", "tap"]);
+            ns.exec_ok("ip", &["link", "set", tap, "master", "br0", "up"]);
+        }
+        ns
+    }
+
+    /// The MAC address this namespace's neighbour table has for `addr`.
+    pub fn neighbour_mac(&self, addr: &str) -> Option<String> {
+        let out = self.exec("ip", &["neigh", "show", addr]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.split_whitespace()
+            .skip_while(|w| *w != "lladdr")
+            .nth(1)
+            .map(str::to_string)
+    }
+
     /// Runs a command inside the namespace and returns its output.
     pub fn exec(&self, cmd: &str, args: &[&str]) -> Output {
         Command::new("ip")

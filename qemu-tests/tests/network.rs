@@ -8,29 +8,12 @@ use std::time::Duration;
 use image_builder::qemu::NetBackend;
 use qemu_tests::image::built_image;
 use qemu_tests::netns::{NetNs, Probe, TAP};
+use qemu_tests::ovf_env::environment;
 use qemu_tests::vm::{Vm, VmOptions};
 use rootfs::paths::READY_LINE;
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 const GUEST_MAC: &str = "00:50:56:99:c0:4c";
-
-fn environment(properties: &[(&str, &str)]) -> String {
-    let props: String = properties
-        .iter()
-        .map(|(k, v)| format!("    <Property oe:key=\"appliance.{k}\" oe:value=\"{v}\"/>\n"))
-        .collect();
-    format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<Environment xmlns="http://schemas.dmtf.org/ovf/environment/1"
-  xmlns:oe="http://schemas.dmtf.org/ovf/environment/1"
-  xmlns:ve="http://www.vmware.com/schema/ovfenv" oe:id="" ve:esxId="42">
-  <PlatformSection><Kind>VMware ESXi</Kind><Version>8.0.3</Version></PlatformSection>
-  <PropertySection>
-{props}  </PropertySection>
-</Environment>
-"#
-    )
-}
 
 /// How the OVF environment reaches the guest.
 #[derive(Clone, Copy)]
