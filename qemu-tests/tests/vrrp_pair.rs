@@ -97,9 +97,9 @@ fn vip_on(ns: &NetNs, node: &Node, attempts: u32) -> bool {
 fn last_state(console: &str) -> Option<String> {
     console
         .lines()
+        .rev()
         .filter(|l| l.contains("vrrp state change"))
-        .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("to=")))
-        .last()
+        .find_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("to=")))
         .map(str::to_string)
 }
 
