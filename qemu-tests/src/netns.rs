@@ -28,17 +28,7 @@ impl NetNs {
     /// Creates `lbtest-<pid>-<n>` with `lo` up and a tap device carrying
     /// `host_cidr` (the test's side of the guest's network).
     pub fn with_tap(host_cidr: &str) -> Self {
-        let name = format!(
-            "lbtest-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        run("ip", &["netns", "add", &name]);
-        let ns = Self {
-            name,
-            helpers: Vec::new(),
-        };
-        ns.exec_ok("ip", &["link", "set", "lo", "up"]);
+        let ns = Self::create();
         ns.exec_ok("ip", &["tuntap", "add", "dev", TAP, "mode", "tap"]);
         ns.exec_ok("ip", &["addr", "add", host_cidr, "dev", TAP]);
         ns.exec_ok("ip", &["link", "set", TAP, "up"]);
@@ -48,17 +38,7 @@ impl NetNs {
     /// Creates a namespace with a bridge `br0` carrying `host_cidr` and
     /// one tap device per name in `taps` on it: a switch for several VMs.
     pub fn with_bridge(host_cidr: &str, taps: &[&str]) -> Self {
-        let name = format!(
-            "lbtest-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        run("ip", &["netns", "add", &name]);
-        let ns = Self {
-            name,
-            helpers: Vec::new(),
-        };
-        ns.exec_ok("ip", &["link", "set", "lo", "up"]);
+        let ns = Self::create();
         ns.exec_ok("ip", &["link", "add", "br0", "type", "bridge"]);
         ns.exec_ok("ip", &["addr", "add", host_cidr, "dev", "br0"]);
         ns.exec_ok("ip", &["link", "set", "br0", "up"]);
@@ -77,6 +57,22 @@ impl NetNs {
             .skip_while(|w| *w != "lladdr")
             .nth(1)
             .map(str::to_string)
+    }
+
+    /// A fresh `lbtest-<pid>-<n>` with `lo` up.
+    fn create() -> Self {
+        let name = format!(
+            "lbtest-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        run("ip", &["netns", "add", &name]);
+        let ns = Self {
+            name,
+            helpers: Vec::new(),
+        };
+        ns.exec_ok("ip", &["link", "set", "lo", "up"]);
+        ns
     }
 
     /// Runs a command inside the namespace and returns its output.

@@ -11,7 +11,6 @@
 use std::io;
 use std::net::{IpAddr, Ipv6Addr};
 
-use super::ah_socket::AhSocket;
 use super::auth::Authenticator;
 use super::config::AuthType;
 use super::config::Instance;
@@ -22,6 +21,7 @@ use super::netlink::Netlink;
 use super::packet::Version;
 use super::receive::{accept, Dropped, Expect};
 use super::receive6::accept_v6;
+use super::socket::AhSocket;
 use super::socket::{VrrpSocket, VRRP_GROUP_V4};
 use super::socket6::{Datagram6, Vrrp6Socket, VRRP_GROUP_V6};
 
@@ -177,7 +177,7 @@ pub fn attach(name: &str, cfg: &Instance, netlink: &mut Netlink) -> Result<Attac
     })?;
     let ah_socket = match src {
         IpAddr::V4(s) if cfg.auth() == Some(AuthType::Ah) => Some(
-            AhSocket::open(&cfg.interface, link.index, s, multicast).map_err(|source| {
+            AhSocket::open_ah(&cfg.interface, link.index, s, multicast).map_err(|source| {
                 DriverError::Socket {
                     instance: instance.clone(),
                     what: "raw AH",

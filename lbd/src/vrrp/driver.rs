@@ -32,7 +32,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use super::ah_socket::recv_if_any;
 use super::attach::{attach, version_of, Attached, Received};
 use super::auth::{realtime_ns, Authenticator, Outgoing, Throttle, LOG_EVERY};
 use super::config::{Cidr, Instance};
@@ -42,6 +41,7 @@ use super::ndisc;
 use super::netlink::{Netlink, NetlinkError};
 use super::packet::Advert;
 use super::receive::Dropped;
+use super::socket::recv_if_any;
 use super::track::Tracking;
 use crate::runtime::events::Event;
 

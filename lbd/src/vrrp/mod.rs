@@ -9,7 +9,6 @@
 //!   instance.
 
 pub mod ah;
-pub mod ah_socket;
 pub mod attach;
 pub mod auth;
 pub mod config;
