@@ -158,6 +158,12 @@ impl Driver {
             primary_addr: io.as_ref().map_or(unknown, |io| io.src),
             announce_repeat: Some(cfg.garp_delay.0),
             announce_refresh: cfg.garp_refresh.map(|d| d.0),
+            sole_peer: cfg
+                .unicast_peers
+                .iter()
+                .filter(|p| p.is_ipv4() == cfg.is_ipv4())
+                .count()
+                == 1,
         };
         Ok(Self {
             name: name.to_string(),

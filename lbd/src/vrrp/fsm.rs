@@ -35,6 +35,16 @@
 //!   letting its master-down timer run out;
 //! - Fault: tracking can hold an instance out of the election; a master
 //!   entering it sends priority 0 so a backup takes over after skew time.
+//! - A backup (with preempt and no `preempt_delay`) that hears its master,
+//!   which was at or above it, advertise a priority below its own (the
+//!   master's tracked backend or frontend failed) takes over after skew
+//!   time, as after a priority-0 advert, instead of waiting out the whole
+//!   master-down interval: the master says itself that it is worse now. A
+//!   backup that starts and hears a lower master still waits the full
+//!   interval (the RFC's case; `preempt_delay` lengthens it).
+//! - With exactly one unicast peer (`sole_peer`, a pair) no other backup
+//!   can collide, so those two takeovers happen at once: Skew_Time only
+//!   orders several backups.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -68,6 +78,10 @@ pub struct Params {
     pub announce_repeat: Option<Duration>,
     /// Then again every this long while master.
     pub announce_refresh: Option<Duration>,
+    /// Exactly one unicast peer: takeovers on a priority-0 or a lowered
+    /// advert need no skew.
+    #[serde(default)]
+    pub sole_peer: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +178,9 @@ pub struct Fsm {
     preempt_at: Option<Instant>,
     /// Last announce sent because another master was heard.
     heal_announced_at: Option<Instant>,
+    /// As a backup, the current master's adverts were at or above our
+    /// priority: a lower one now means it got worse.
+    master_was_above: bool,
 }
 
 fn index(timer: Timer) -> usize {
@@ -186,6 +203,7 @@ impl Fsm {
             deadlines: [None; 3],
             preempt_at: None,
             heal_announced_at: None,
+            master_was_above: false,
         }
     }
 
@@ -219,6 +237,24 @@ impl Fsm {
         match self.params.version {
             Version::V3 => self.master_adver_interval * weight / 256,
             Version::V2 => Duration::from_secs(1) * weight / 256,
+        }
+    }
+
+    /// How long a backup waits once its master said it stops or got worse.
+    fn takeover_wait(&self) -> Duration {
+        if self.params.sole_peer {
+            Duration::ZERO
+        } else {
+            self.skew()
+        }
+    }
+
+    /// Arms the master-down timer to fire after `after`, unless it is
+    /// already due sooner.
+    fn shorten_master_down(&mut self, now: Instant, after: Duration, out: &mut Vec<Action>) {
+        let sooner = self.deadlines[index(Timer::MasterDown)].is_none_or(|at| now + after < at);
+        if sooner {
+            self.set_timer(now, Timer::MasterDown, after, out);
         }
     }
 
@@ -320,6 +356,7 @@ impl Fsm {
 
     fn become_backup(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
         let was_master = self.state == State::Master;
+        self.master_was_above = false;
         self.cancel_timers(out);
         if was_master {
             out.push(Action::RemoveVips);
@@ -360,15 +397,21 @@ impl Fsm {
             State::Initialize | State::Fault => {}
             State::Backup => {
                 if priority == PRIORITY_STOP {
-                    let skew = self.skew();
-                    self.set_timer(now, Timer::MasterDown, skew, out);
+                    self.master_was_above = false;
+                    let wait = self.takeover_wait();
+                    self.set_timer(now, Timer::MasterDown, wait, out);
                     return;
                 }
                 let lower = priority < local;
                 let accept = if !self.params.preempt || !lower {
                     self.preempt_at = None;
+                    self.master_was_above = !lower;
                     true
                 } else if self.params.preempt_delay.is_zero() {
+                    if self.master_was_above {
+                        let wait = self.takeover_wait();
+                        self.shorten_master_down(now, wait, out);
+                    }
                     false
                 } else {
                     now < *self
@@ -393,6 +436,7 @@ impl Fsm {
                         self.master_adver_interval = advert_int;
                     }
                     self.become_backup(now, Reason::HigherPriority { src, priority }, out);
+                    self.master_was_above = true;
                 } else {
                     // Two masters: the other one yields on this advert; tell
                     // the segment where the addresses are again.

@@ -19,6 +19,7 @@ fn params() -> Params {
         primary_addr: addr("10.0.0.2"),
         announce_repeat: Some(Duration::from_secs(5)),
         announce_refresh: None,
+        sole_peer: false,
     }
 }
 
@@ -187,6 +188,55 @@ fn preempting_backup_ignores_lower_master() {
     assert_eq!(r.at(ms(1000), advert("10.0.0.9", 50, ms(1000))), vec![]);
     r.at(us(3_609_375), Input::TimerExpired(Timer::MasterDown));
     assert_eq!(r.fsm.state(), State::Master);
+}
+
+#[test]
+fn master_that_drops_below_the_backup_is_replaced_after_skew() {
+    // Input: Backup (prio 100) hears its master at 150 (t=1 s), then the
+    // master's tracking lowers it to 50 (t=1.5 s). Output: the backup
+    // takes over after its skew, 0.609375 s, not a whole master-down
+    // interval; a second lowered advert does not push the deadline out.
+    let mut r = Replay::new(params());
+    r.at(ms(0), Input::Startup);
+    r.at(ms(1000), advert("10.0.0.9", 150, ms(1000)));
+    assert_eq!(
+        r.at(ms(1500), advert("10.0.0.9", 50, ms(1000))),
+        vec![set(Timer::MasterDown, us(609_375))]
+    );
+    assert_eq!(r.at(ms(1600), advert("10.0.0.9", 50, ms(1000))), vec![]);
+    let actions = r.at(
+        ms(1500) + us(609_375),
+        Input::TimerExpired(Timer::MasterDown),
+    );
+    assert!(actions.contains(&AddVips));
+    assert_eq!(r.fsm.state(), State::Master);
+}
+
+#[test]
+fn a_sole_peer_takes_over_at_once() {
+    // Input: one unicast peer; the master stops (priority 0), and in a
+    // second run the master drops below us. Output: the master-down timer
+    // is set to fire at once in both cases (no other backup to order).
+    let sole = || Params {
+        sole_peer: true,
+        ..params()
+    };
+    let mut r = Replay::new(sole());
+    r.at(ms(0), Input::Startup);
+    assert_eq!(
+        r.at(ms(2000), advert("10.0.0.9", 0, ms(1000))),
+        vec![set(Timer::MasterDown, Duration::ZERO)]
+    );
+    r.at(ms(2000), Input::TimerExpired(Timer::MasterDown));
+    assert_eq!(r.fsm.state(), State::Master);
+
+    let mut r = Replay::new(sole());
+    r.at(ms(0), Input::Startup);
+    r.at(ms(1000), advert("10.0.0.9", 150, ms(1000)));
+    assert_eq!(
+        r.at(ms(1500), advert("10.0.0.9", 50, ms(1000))),
+        vec![set(Timer::MasterDown, Duration::ZERO)]
+    );
 }
 
 #[test]
