@@ -68,16 +68,6 @@ fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<us
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
-async fn read_some(src: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        src.readable().await?;
-        match src.try_read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            other => return other,
-        }
-    }
-}
-
 async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         dst.writable().await?;
@@ -102,7 +92,10 @@ async fn pump(
     activity: &Activity,
     mut splice_after: Option<u64>,
 ) -> Result<(), (Side, io::Error)> {
-    let mut buf = vec![0u8; BUF_SIZE];
+    // The buffer exists only while data flows: it is taken when the
+    // socket turns readable and given back once a read would block, so an
+    // idle connection (most of them, with keep-alive) holds none.
+    let mut buf: Option<Vec<u8>> = None;
     loop {
         if splice_after.is_some_and(|limit| moved.load(Ordering::Relaxed) >= limit) {
             match Pipe::new() {
@@ -113,14 +106,23 @@ async fn pump(
                 }
             }
         }
-        let n = read_some(src, &mut buf)
-            .await
-            .map_err(|e| (Side::Reader, e))?;
+        src.readable().await.map_err(|e| (Side::Reader, e))?;
+        // Read into spare capacity: no zeroing of a fresh buffer per burst.
+        let chunk = buf.get_or_insert_with(|| Vec::with_capacity(BUF_SIZE));
+        chunk.clear();
+        let n = match src.try_read_buf(chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                buf = None;
+                continue;
+            }
+            Err(e) => return Err((Side::Reader, e)),
+        };
         if n == 0 {
             half_close(dst);
             return Ok(());
         }
-        write_all(dst, &buf[..n])
+        write_all(dst, &chunk[..n])
             .await
             .map_err(|e| (Side::Writer, e))?;
         moved.fetch_add(n as u64, Ordering::Relaxed);

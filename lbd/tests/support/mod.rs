@@ -166,12 +166,15 @@ impl Lbd {
     }
 
     /// Waits until a stderr line contains every one of `parts`; returns it.
+    /// One deadline for the whole wait: a chatty lbd cannot stretch it.
     pub fn wait_for_all(&mut self, parts: &[&str]) -> String {
+        let deadline = std::time::Instant::now() + PATIENCE;
         loop {
-            match self.rx.recv_timeout(PATIENCE) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
                 Ok(line) if parts.iter().all(|p| line.contains(p)) => return line,
                 Ok(_) => {}
-                Err(e) => panic!("lbd never logged {parts:?}: {e}"),
+                Err(e) => panic!("lbd never logged {parts:?} within {PATIENCE:?}: {e}"),
             }
         }
     }
