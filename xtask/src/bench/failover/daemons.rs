@@ -260,10 +260,16 @@ impl VrrpNode {
             }
     }
 
+    /// Keepalived's VRRP child, read from its pid file and checked to be
+    /// our daemon's child (a stale file may name a reused pid).
     fn vrrp_pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.dir.join("vrrp.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
+        let pid: u32 = std::fs::read_to_string(self.dir.join("vrrp.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        (parent_pid(&stat) == Some(self.daemon.pid())).then_some(pid)
     }
 
     pub fn log_tail(&self) -> String {
@@ -291,6 +297,28 @@ impl VrrpNode {
         self.daemon.signal("TERM")?;
         self.daemon.wait_exit(Duration::from_secs(10))
     }
+}
+
+impl Drop for VrrpNode {
+    fn drop(&mut self) {
+        // Keepalived's VRRP child first, so that it does not outlive its
+        // parent (the Daemon guard then kills the parent).
+        if self.kind == Impl::Keepalived && self.daemon.running() {
+            if let Some(pid) = self.vrrp_pid() {
+                let _ = send_signal(pid, "KILL");
+            }
+        }
+    }
+}
+
+/// Field 4 (ppid) of /proc/PID/stat, counted after the command name in
+/// parentheses.
+fn parent_pid(stat: &str) -> Option<u32> {
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Starts the backend server in A's namespace and waits until it accepts.
@@ -376,6 +404,12 @@ mod tests {
         assert!(b.contains("state BACKUP") && !b.contains("track_script"));
         let b = lbd_config(Path::new("/d"), Settings::ALL[0], &spec(Node::B, false));
         assert!(b.contains("advert_int = \"1s\"") && !b.contains("track_backend"));
+    }
+
+    #[test]
+    fn parent_pid_is_read_after_the_command_name() {
+        assert_eq!(parent_pid("77 (keep alived) S 42 77 77 0"), Some(42));
+        assert_eq!(parent_pid("77 (x)"), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 mod daemons;
 mod net;
+mod pinger;
 mod probe;
 mod report;
 
@@ -24,6 +25,7 @@ use super::sysinfo;
 pub use daemons::{serve_backend, LISTEN_SUBCOMMAND};
 use daemons::{spec, start_backend, Impl, Settings, VrrpNode};
 use net::{FailoverNet, Node, TTL_A, TTL_B};
+pub use pinger::{probe, SUBCOMMAND as PROBE_SUBCOMMAND};
 use probe::{analyse, now_epoch, Prober};
 use report::{Sample, Samples};
 

@@ -1,10 +1,10 @@
-//! The client's probe: `ping -n -D -O -i 0.01 VIP` in the client namespace,
-//! one echo every 10 ms, each reply printed with its receive time
-//! (`[epoch.micros]`) and its TTL. Node A's namespace answers with TTL 61
-//! and B's with 62 (`net.ipv4.ip_default_ttl`), so every reply names the
-//! node that answered. From the replies: the longest gap between two
-//! consecutive replies after the event, the probes lost, and when the new
-//! master first answered.
+//! The client's probe: the prober (pinger.rs, run in the client namespace)
+//! sends an ICMP echo to the VIP every 10 ms and prints each reply with its
+//! receive time (`[epoch.micros]`) and its TTL, as `ping -D` does. Node A's
+//! namespace answers with TTL 61 and B's with 62 (`net.ipv4.ip_default_ttl`),
+//! so every reply names the node that answered. From the replies: the
+//! longest gap between two consecutive replies after the event, the probes
+//! lost, and when the new master first answered.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -96,7 +96,7 @@ pub fn analyse(replies: &[Reply], event: f64, new_ttl: u8) -> Option<Outcome> {
     })
 }
 
-/// Now, in seconds since the epoch (ping -D's clock).
+/// Now, in seconds since the epoch (the prober's clock).
 pub fn now_epoch() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -104,7 +104,8 @@ pub fn now_epoch() -> f64 {
         .as_secs_f64()
 }
 
-/// The running `ping`; stopped with SIGINT (it prints and exits).
+/// The running prober; stopped with SIGINT (its lines are flushed as
+/// written).
 pub struct Prober {
     ping: Daemon,
     out: PathBuf,
@@ -113,13 +114,17 @@ pub struct Prober {
 impl Prober {
     pub fn start(net: &FailoverNet, dir: &Path) -> Result<Self, BenchError> {
         let out = dir.join("ping.out");
+        let exe = std::env::current_exe().map_err(|source| BenchError::Io {
+            what: "finding this xtask binary".into(),
+            source,
+        })?;
         let mut cmd: Command = net.exec(Node::Client);
-        cmd.args(["ping", "-n", "-D", "-O", "-i", "0.01", "-W", "1", VIP]);
-        let ping = Daemon::spawn("ping", cmd, &out)?;
+        cmd.arg(exe).args(["bench", super::pinger::SUBCOMMAND, VIP]);
+        let ping = Daemon::spawn("prober", cmd, &out)?;
         Ok(Self { ping, out })
     }
 
-    /// Stops ping and returns the replies it saw.
+    /// Stops the prober and returns the replies it saw.
     pub fn stop(mut self) -> Result<Vec<Reply>, BenchError> {
         self.ping.signal("INT")?;
         self.ping.wait_exit(Duration::from_secs(5))?;

@@ -123,7 +123,11 @@ figure) in seconds. \"timers predict\": master_down_interval = 3 x
 advert_int + skew for a backup of priority {PRIO_B} (v3 skew = (256 -
 priority) x advert_int / 256, v2 skew = (256 - priority) / 256 s); after a
 priority-0 advert the skew alone; for the backend failure at most fall x
-interval of the check plus master_down_interval.
+interval of the check plus master_down_interval. B's timer runs from A's
+last advert, up to one advert_int before the event: a figure may be that
+much below the prediction. At 1 s the event comes about 2 s after A became
+master, just after one of its adverts, so kill and link down sit near the
+full interval there; at 0.1 s the phase varies from run to run.
 
 ",
         d.command,
@@ -162,10 +166,12 @@ fn setup() -> String {
   {PRIO_B}, preempt on. A answers with IP TTL 61 and B with 62
   (`net.ipv4.ip_default_ttl` per namespace; VRRP adverts keep TTL 255),
   so each reply names the node that answered.
-- Probe: `ping -n -D -O -i 0.01 -W 1 10.78.0.100` in C (an echo every
-  10 ms, each reply with its receive time). Measuring starts once the
-  pair is settled (A holds the VIP, B does not, a ping answers, then 1 s
-  more) with 1 s of replies before the event.
+- Probe: this xtask's prober in C (`cargo xtask bench failover-probe
+  10.78.0.100`): an ICMP echo every 10 ms on absolute deadlines over a raw
+  socket (iputils `ping -i 0.01` paced itself at about 16 ms here), each
+  reply stamped with its receive time and TTL. Measuring starts once the
+  pair is settled (A holds the VIP, B does not, a `ping -c 1` answers,
+  then 1 s more) with 1 s of replies before the event.
 - \"gap\": the longest time between two consecutive replies from the last
   reply before the event on. \"takeover\": from the event to the first
   reply from the new master (TTL 62 for B). Probes lost: sequence numbers
