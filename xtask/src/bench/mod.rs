@@ -30,6 +30,7 @@ pub fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         Some(idle::SUBCOMMAND) => Ok(idle::client(&args[1..])?),
         Some(failover::LISTEN_SUBCOMMAND) => Ok(failover::serve_backend(&args[1..])?),
         Some(failover::PROBE_SUBCOMMAND) => Ok(failover::probe(&args[1..])?),
+        Some(failover::ADVERT_SUBCOMMAND) => Ok(failover::await_advert(&args[1..])?),
         other => Err(format!("unknown benchmark {other:?}; known: lb, failover").into()),
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::super::error::BenchError;
 use super::super::procs::{send_signal, sleep, Daemon};
 use super::net::{FailoverNet, Node, ADDR_A, ADDR_B, IFACE, VIP};
+use super::probe::now_epoch;
 
 pub const VRID: u8 = 42;
 pub const PRIO_A: u8 = 150;
@@ -276,19 +277,22 @@ impl VrrpNode {
         self.daemon.log_tail()
     }
 
-    /// SIGKILL. Keepalived: its parent is stopped first (else it would
-    /// respawn the VRRP child or, dying, stop it gracefully), then the VRRP
-    /// child killed, then the parent.
-    pub fn kill9(mut self) -> Result<(), BenchError> {
+    /// SIGKILL; returns when (seconds since the epoch) the process that
+    /// sends adverts was killed. Keepalived: its parent is stopped first
+    /// (else it would respawn the VRRP child or, dying, stop it
+    /// gracefully), then the VRRP child killed, then the parent.
+    pub fn kill9(mut self) -> Result<f64, BenchError> {
+        let mut at = now_epoch();
         if self.kind == Impl::Keepalived {
             self.daemon.signal("STOP")?;
             if let Some(pid) = self.vrrp_pid() {
+                at = now_epoch();
                 send_signal(pid, "KILL")?;
             }
         }
         self.daemon.signal("KILL")?;
         self.daemon.wait_exit(Duration::from_secs(5))?;
-        Ok(())
+        Ok(at)
     }
 
     /// SIGTERM and wait for the exit: both send priority 0 and remove the

@@ -14,7 +14,9 @@ mod pinger;
 mod probe;
 mod report;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use xshell::{cmd, Shell};
@@ -25,7 +27,7 @@ use super::sysinfo;
 pub use daemons::{serve_backend, LISTEN_SUBCOMMAND};
 use daemons::{spec, start_backend, Impl, Settings, VrrpNode};
 use net::{FailoverNet, Node, TTL_A, TTL_B};
-pub use pinger::{probe, SUBCOMMAND as PROBE_SUBCOMMAND};
+pub use pinger::{await_advert, probe, ADVERT_SUBCOMMAND, SUBCOMMAND as PROBE_SUBCOMMAND};
 use probe::{analyse, now_epoch, Prober};
 use report::{Sample, Samples};
 
@@ -340,11 +342,17 @@ fn one_run(r: &Run) -> Result<Result<Sample, String>, BenchError> {
 
     let prober = Prober::start(&net, r.dir)?;
     sleep(BASELINE)?;
-    let event = now_epoch();
+    if sc != Scenario::Returning && !after_advert(&net)? {
+        return Ok(Err(format!(
+            "B heard no advert from A within 3 s before the event\n{}",
+            tails(&a, &b)
+        )));
+    }
+    let mut event = now_epoch();
     match sc {
         Scenario::Kill => {
             if let Some(old) = a.take() {
-                old.kill9()?;
+                event = old.kill9()?;
             }
         }
         Scenario::LinkDown => net.link_down(Node::A)?,
@@ -395,6 +403,33 @@ fn one_run(r: &Run) -> Result<Result<Sample, String>, BenchError> {
         seconds,
         lost: o.lost,
     }))
+}
+
+/// Returns right after B receives one of A's adverts (false if none came
+/// within the watcher's 3 s), so every event starts B's timer afresh.
+fn after_advert(net: &FailoverNet) -> Result<bool, BenchError> {
+    let exe = std::env::current_exe().map_err(|source| BenchError::Io {
+        what: "finding this xtask binary".into(),
+        source,
+    })?;
+    let mut cmd = net.exec(Node::B);
+    cmd.arg(exe)
+        .args(["bench", ADVERT_SUBCOMMAND, net::ADDR_A])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .stdout(Stdio::piped());
+    let command = super::procs::describe(&cmd);
+    let mut child = cmd.spawn().map_err(|source| BenchError::Spawn {
+        command: command.clone(),
+        source,
+    })?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        // Blocks until the advert or the watcher's own 3 s timeout.
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    let _ = child.wait();
+    Ok(line.trim() == "advert")
 }
 
 fn set_executable(path: &Path) -> Result<(), BenchError> {

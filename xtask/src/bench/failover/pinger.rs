@@ -3,6 +3,11 @@
 //! (iputils ping paces `-i 0.01` at about 16 ms here), over a raw socket,
 //! and one line per reply in `ping -D`'s format with its receive time and
 //! TTL: `[epoch.micros] 64 bytes from VIP: icmp_seq=N ttl=T`.
+//!
+//! And the advert watcher the bench runs in B's namespace (`cargo xtask
+//! bench failover-advert FROM`): it exits as soon as B receives a VRRP
+//! advert from FROM, so the bench can fail A right after one of its
+//! adverts and B's timer runs its full length in every run.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -14,6 +19,11 @@ use super::super::error::BenchError;
 use super::probe::now_epoch;
 
 pub const SUBCOMMAND: &str = "failover-probe";
+pub const ADVERT_SUBCOMMAND: &str = "failover-advert";
+/// IP protocol number of VRRP.
+const VRRP_PROTO: u8 = 112;
+/// The watcher gives up after this long without an advert.
+const ADVERT_PATIENCE: Duration = Duration::from_secs(3);
 const INTERVAL: Duration = Duration::from_millis(10);
 const ECHO_REQUEST: u8 = 8;
 const ECHO_REPLY: u8 = 0;
@@ -109,6 +119,68 @@ pub fn probe(args: &[String]) -> Result<(), BenchError> {
     }
 }
 
+/// Source address of an IPv4 packet of protocol `proto`, else None.
+pub fn source_if(packet: &[u8], proto: u8) -> Option<Ipv4Addr> {
+    if packet.len() < 20 || packet[0] >> 4 != 4 || packet[9] != proto {
+        return None;
+    }
+    Some(Ipv4Addr::new(
+        packet[12], packet[13], packet[14], packet[15],
+    ))
+}
+
+/// The watcher: waits for a VRRP advert from `FROM`, says `advert` on
+/// stdout and exits 0; exits with an error after ADVERT_PATIENCE.
+pub fn await_advert(args: &[String]) -> Result<(), BenchError> {
+    let from: Ipv4Addr = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| BenchError::FailoverUsage(format!("{ADVERT_SUBCOMMAND} IPV4")))?;
+    let sock = Socket::new(
+        Domain::IPV4,
+        Type::RAW,
+        Some(Protocol::from(i32::from(VRRP_PROTO))),
+    )
+    .map_err(io("opening a raw VRRP socket (needs root)"))?;
+    let end = Instant::now() + ADVERT_PATIENCE;
+    let mut buf = [0u8; 1500];
+    let mut recv = &sock;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(BenchError::Io {
+                what: format!("waiting for a VRRP advert from {from}"),
+                source: std::io::ErrorKind::TimedOut.into(),
+            });
+        }
+        sock.set_read_timeout(Some(left))
+            .map_err(io("setting the advert wait's timeout"))?;
+        let n = match recv.read(&mut buf) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(source) => {
+                return Err(BenchError::Io {
+                    what: "reading VRRP adverts".into(),
+                    source,
+                })
+            }
+        };
+        if source_if(&buf[..n], VRRP_PROTO) == Some(from) {
+            let mut out = std::io::stdout();
+            return writeln!(out, "advert")
+                .and_then(|()| out.flush())
+                .map_err(io("telling the bench"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::probe::parse_ping;
@@ -139,6 +211,19 @@ mod tests {
         assert_eq!(parse_reply(&pkt, 0x1234, vip), None);
         assert_eq!(parse_reply(&pkt[..10], 0x1234, vip), None);
         assert_eq!(parse_reply(&[], 0x1234, vip), None);
+    }
+
+    #[test]
+    fn adverts_are_told_by_protocol_and_source() {
+        let mut pkt = vec![
+            0x45, 0, 0, 40, 0, 0, 0, 0, 255, 112, 0, 0, 10, 78, 0, 1, 10, 78, 0, 2,
+        ];
+        assert_eq!(source_if(&pkt, 112), Some(Ipv4Addr::new(10, 78, 0, 1)));
+        pkt[9] = 1;
+        assert_eq!(source_if(&pkt, 112), None);
+        assert_eq!(source_if(&pkt[..12], 1), None);
+        pkt[0] = 0x65;
+        assert_eq!(source_if(&pkt, 1), None);
     }
 
     #[test]

@@ -124,10 +124,9 @@ advert_int + skew for a backup of priority {PRIO_B} (v3 skew = (256 -
 priority) x advert_int / 256, v2 skew = (256 - priority) / 256 s); after a
 priority-0 advert the skew alone; for the backend failure at most fall x
 interval of the check plus master_down_interval. B's timer runs from A's
-last advert, up to one advert_int before the event: a figure may be that
-much below the prediction. At 1 s the event comes about 2 s after A became
-master, just after one of its adverts, so kill and link down sit near the
-full interval there; at 0.1 s the phase varies from run to run.
+last advert, so the bench fails A right after B has received one (a
+watcher with a raw socket in B's namespace): B's timer then runs its
+full length in every run, for both daemons alike.
 
 ",
         d.command,
@@ -172,6 +171,8 @@ fn setup() -> String {
   reply stamped with its receive time and TTL. Measuring starts once the
   pair is settled (A holds the VIP, B does not, a `ping -c 1` answers,
   then 1 s more) with 1 s of replies before the event.
+- Every event but the returning master's comes right after B received an
+  advert from A (`cargo xtask bench failover-advert 10.78.0.1` in B).
 - \"gap\": the longest time between two consecutive replies from the last
   reply before the event on. \"takeover\": from the event to the first
   reply from the new master (TTL 62 for B). Probes lost: sequence numbers
