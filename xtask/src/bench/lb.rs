@@ -185,10 +185,7 @@ pub fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let t = table(&samples, opts.idle);
     println!("\n{t}");
     let doc = sysinfo::document(&command, &machine, &opts, limits.maxconn, &t, &warnings);
-    std::fs::write(&opts.output, doc).map_err(|source| BenchError::Write {
-        path: opts.output.clone(),
-        source,
-    })?;
+    super::report::write_section(&opts.output, "lb", &doc)?;
     eprintln!("xtask: wrote {}", opts.output.display());
     Ok(())
 }

@@ -6,8 +6,12 @@
 //!   (netns.rs), with nginx and iperf3 behind (servers.rs), wrk and iperf3
 //!   in front (load.rs), idle connections for RSS (idle.rs), and the table
 //!   (report.rs, sysinfo.rs).
+//! - `failover`: lbd against Keepalived, the VRRP failover outage a client
+//!   pinging the VIP sees (failover/). Each bench rewrites only its own
+//!   section of BENCHMARKS.md (report.rs: `write_section`).
 
 mod error;
+mod failover;
 mod idle;
 mod lb;
 mod load;
@@ -21,8 +25,12 @@ mod sysinfo;
 pub fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     match args.first().map(String::as_str) {
         Some("lb") => lb::run(&args[1..]),
-        // The helper the lb bench runs in the client namespace.
+        Some("failover") => failover::run(&args[1..]),
+        // The helpers the benches run inside their namespaces.
         Some(idle::SUBCOMMAND) => Ok(idle::client(&args[1..])?),
-        other => Err(format!("unknown benchmark {other:?}; known: lb").into()),
+        Some(failover::LISTEN_SUBCOMMAND) => Ok(failover::serve_backend(&args[1..])?),
+        Some(failover::PROBE_SUBCOMMAND) => Ok(failover::probe(&args[1..])?),
+        Some(failover::ADVERT_SUBCOMMAND) => Ok(failover::await_advert(&args[1..])?),
+        other => Err(format!("unknown benchmark {other:?}; known: lb, failover").into()),
     }
 }

@@ -55,7 +55,8 @@ pub struct Topology {
     created: Vec<String>,
 }
 
-fn run(args: &[&str]) -> Result<(), BenchError> {
+/// `ip ARGS`, failing with its stderr.
+pub fn run(args: &[&str]) -> Result<(), BenchError> {
     let mut cmd = Command::new("ip");
     cmd.args(args);
     let command = describe(&cmd);

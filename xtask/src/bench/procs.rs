@@ -102,6 +102,34 @@ impl Daemon {
         read_log(&self.log)
     }
 
+    /// Sends `signal` (a `kill -s` name: TERM, KILL, STOP) to the process.
+    pub fn signal(&self, signal: &str) -> Result<(), BenchError> {
+        send_signal(self.pid(), signal)
+    }
+
+    /// Whether the process has not exited yet.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the process to exit; kills it (SIGKILL) after `timeout`.
+    /// Returns whether it exited by itself with status 0.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<bool, BenchError> {
+        let end = Instant::now() + timeout;
+        loop {
+            check_interrupted()?;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Ok(status.success());
+            }
+            if Instant::now() >= end {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Ok(false);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits until `ready` holds, failing if the process exits first.
     pub fn wait_until(
         &mut self,
@@ -141,6 +169,25 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `kill -s SIGNAL PID`, for a process the bench started.
+pub fn send_signal(pid: u32, signal: &str) -> Result<(), BenchError> {
+    let mut cmd = Command::new("kill");
+    cmd.args(["-s", signal, &pid.to_string()]);
+    let command = describe(&cmd);
+    let out = cmd.output().map_err(|source| BenchError::Spawn {
+        command: command.clone(),
+        source,
+    })?;
+    if !out.status.success() {
+        return Err(BenchError::CommandFailed {
+            command,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Runs `cmd` to the end with stdout to `out` and returns stdout; kills it

@@ -2,6 +2,9 @@
 //! proxy's runs, side by side, and whether lbd is at or above HAProxy.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::error::BenchError;
 
 use super::servers::Proxy;
 
@@ -104,6 +107,59 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
     })
 }
 
+/// What BENCHMARKS.md starts with when a bench writes it first.
+const PREAMBLE: &str = "# Benchmarks
+
+Written by `cargo xtask bench lb` and `cargo xtask bench failover`
+(xtask/src/bench/); rerun them to reproduce. Each rewrites only its own
+section (between `<!-- bench:NAME -->` markers). Do not edit the numbers
+by hand.
+";
+
+/// `doc` with the section of bench `name` replaced by `body`: the text
+/// between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` (markers kept),
+/// appended at the end when the section is missing; other sections and
+/// text stay as they are.
+pub fn replace_section(doc: &str, name: &str, body: &str) -> String {
+    let begin = format!("<!-- bench:{name} -->");
+    let end = format!("<!-- /bench:{name} -->");
+    let block = format!("{begin}\n{}\n{end}", body.trim_end());
+    if let Some(b) = doc.find(&begin) {
+        if let Some(e) = doc[b..].find(&end) {
+            let after = b + e + end.len();
+            return format!("{}{block}{}", &doc[..b], &doc[after..]);
+        }
+    }
+    let mut out = if doc.trim().is_empty() {
+        PREAMBLE.to_string()
+    } else {
+        doc.trim_end().to_string() + "\n"
+    };
+    out.push('\n');
+    out.push_str(&block);
+    out.push('\n');
+    out
+}
+
+/// Rewrites the section `name` of the Markdown file at `path` (made when
+/// missing), leaving the other benches' sections intact.
+pub fn write_section(path: &Path, name: &str, body: &str) -> Result<(), BenchError> {
+    let doc = match std::fs::read_to_string(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => {
+            return Err(BenchError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    std::fs::write(path, replace_section(&doc, name, body)).map_err(|source| BenchError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 fn cell(s: Option<&Summary>, decimals: usize) -> (String, String) {
     match s {
         Some(s) => (
@@ -178,6 +234,40 @@ mod tests {
         let s = summarize(&[4.0, 1.0, 2.0, 3.0]).expect("values");
         assert_eq!(s.median, 2.5);
         assert_eq!(summarize(&[f64::NAN]), None);
+    }
+
+    #[test]
+    fn a_section_is_replaced_and_the_others_kept() {
+        let doc = "# Benchmarks\n\nintro\n\n<!-- bench:lb -->\nold lb\n<!-- /bench:lb -->\n\n<!-- bench:failover -->\nold fo\n<!-- /bench:failover -->\ntail\n";
+        let d = replace_section(doc, "failover", "new fo\n");
+        assert_eq!(
+            d,
+            "# Benchmarks\n\nintro\n\n<!-- bench:lb -->\nold lb\n<!-- /bench:lb -->\n\n<!-- bench:failover -->\nnew fo\n<!-- /bench:failover -->\ntail\n"
+        );
+        let d = replace_section(&d, "lb", "new lb");
+        assert!(d.contains("<!-- bench:lb -->\nnew lb\n<!-- /bench:lb -->"));
+        assert!(d.contains("new fo") && !d.contains("old"));
+        // Rewriting with the same body changes nothing.
+        assert_eq!(replace_section(&d, "lb", "new lb"), d);
+    }
+
+    #[test]
+    fn a_missing_section_is_appended_and_an_empty_doc_gets_the_preamble() {
+        let d = replace_section("", "failover", "fo");
+        assert!(d.starts_with("# Benchmarks\n"));
+        assert!(d.ends_with("<!-- bench:failover -->\nfo\n<!-- /bench:failover -->\n"));
+        let d = replace_section(
+            "# B\n\n<!-- bench:lb -->\nlb\n<!-- /bench:lb -->\n",
+            "failover",
+            "fo",
+        );
+        assert_eq!(
+            d,
+            "# B\n\n<!-- bench:lb -->\nlb\n<!-- /bench:lb -->\n\n<!-- bench:failover -->\nfo\n<!-- /bench:failover -->\n"
+        );
+        // An end marker without its begin marker is not a section.
+        let d = replace_section("x <!-- /bench:lb -->\n", "lb", "lb");
+        assert!(d.starts_with("x <!-- /bench:lb -->\n\n<!-- bench:lb -->"));
     }
 
     #[test]

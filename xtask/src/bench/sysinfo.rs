@@ -41,20 +41,33 @@ fn cpu_model() -> String {
 }
 
 pub fn machine(lbd_bin: &Path) -> Machine {
+    machine_with(
+        lbd_bin,
+        &[
+            ("haproxy", "haproxy", &["-v"]),
+            ("nginx", "nginx", &["-v"]),
+            ("wrk", "wrk", &["-v"]),
+            ("iperf3", "iperf3", &["--version"]),
+        ],
+    )
+}
+
+/// The machine, lbd's version and those of `tools` (name, program, args).
+pub fn machine_with(lbd_bin: &Path, tools: &[(&'static str, &str, &[&str])]) -> Machine {
     let lbd = lbd_bin.to_string_lossy();
+    let mut versions = vec![("lbd", first_line(&lbd, &["--version"]))];
+    versions.extend(
+        tools
+            .iter()
+            .map(|(name, program, args)| (*name, first_line(program, args))),
+    );
     Machine {
         date: first_line("date", &["-u"]),
         nproc: first_line("nproc", &[]),
         cpu: cpu_model(),
         kernel: first_line("uname", &["-r"]),
         loadavg: loadavg(),
-        versions: vec![
-            ("lbd", first_line(&lbd, &["--version"])),
-            ("haproxy", first_line("haproxy", &["-v"])),
-            ("nginx", first_line("nginx", &["-v"])),
-            ("wrk", first_line("wrk", &["-v"])),
-            ("iperf3", first_line("iperf3", &["--version"])),
-        ],
+        versions,
     }
 }
 
@@ -84,6 +97,15 @@ fn load1(loadavg: &str) -> Option<f64> {
     loadavg.split_whitespace().next()?.parse().ok()
 }
 
+/// Whether either load average (start, end) says other work shared the
+/// cores.
+pub fn busy(start: &str, end: &str) -> bool {
+    [start, end]
+        .iter()
+        .filter_map(|l| load1(l))
+        .any(|l| l > BUSY_LOAD)
+}
+
 pub fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.trim().to_string())
@@ -99,17 +121,9 @@ pub fn document(
     warnings: &[String],
 ) -> String {
     let end_load = loadavg();
-    let busy = [machine.loadavg.as_str(), end_load.as_str()]
-        .iter()
-        .filter_map(|l| load1(l))
-        .any(|l| l > BUSY_LOAD);
+    let busy = busy(&machine.loadavg, &end_load);
     let mut doc = format!(
-        "# Benchmarks
-
-Written by `cargo xtask bench lb` (xtask/src/bench/); rerun it to reproduce.
-Do not edit the numbers by hand.
-
-## lbd against HAProxy, mode tcp
+        "## lbd against HAProxy, mode tcp
 
 Command (as root):
 
