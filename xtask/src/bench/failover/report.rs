@@ -126,7 +126,12 @@ priority-0 advert the skew alone; for the backend failure at most fall x
 interval of the check plus master_down_interval. B's timer runs from A's
 last advert, so the bench fails A right after B has received one (a
 watcher with a raw socket in B's namespace): B's timer then runs its
-full length in every run, for both daemons alike.
+full length in every run, for both daemons alike. The predictions are
+RFC 5798's, which Keepalived follows; lbd with one unicast peer takes
+over at once after a priority-0 advert or when its master advertises a
+priority below it (a tracked backend failed), since the skew only orders
+several backups (lbd/CONFIG.md), so its graceful-stop and
+backend-failure figures fall below them.
 
 ",
         d.command,
