@@ -12,7 +12,7 @@
 use std::process::Command;
 
 use super::error::BenchError;
-use super::procs::describe;
+use super::procs::checked;
 
 /// Prefix of our namespace names; the pid follows, so runs never collide and
 /// leftovers of a killed run can be recognised.
@@ -59,24 +59,12 @@ pub struct Topology {
 pub fn run(args: &[&str]) -> Result<(), BenchError> {
     let mut cmd = Command::new("ip");
     cmd.args(args);
-    let command = describe(&cmd);
-    let out = cmd.output().map_err(|source| BenchError::Spawn {
-        command: command.clone(),
-        source,
-    })?;
-    if !out.status.success() {
-        return Err(BenchError::CommandFailed {
-            command,
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(())
+    checked(cmd)
 }
 
 impl Topology {
     pub fn create() -> Result<Self, BenchError> {
-        remove_stale();
+        remove_stale(PREFIX);
         let mut topo = Topology {
             id: std::process::id(),
             created: Vec::new(),
@@ -98,18 +86,7 @@ impl Topology {
             for s in SYSCTLS {
                 let mut cmd = topo.exec(ns);
                 cmd.args(["sysctl", "-q", "-w", s]);
-                let command = describe(&cmd);
-                let status = cmd.status().map_err(|source| BenchError::Spawn {
-                    command: command.clone(),
-                    source,
-                })?;
-                if !status.success() {
-                    return Err(BenchError::CommandFailed {
-                        command,
-                        status: status.to_string(),
-                        stderr: String::new(),
-                    });
-                }
+                checked(cmd)?;
             }
         }
         Ok(topo)
@@ -151,23 +128,28 @@ impl Topology {
 impl Drop for Topology {
     fn drop(&mut self) {
         // Deleting a namespace deletes its veth end, and so the pair.
-        for name in self.created.drain(..).rev() {
-            if let Err(e) = run(&["netns", "del", &name]) {
-                eprintln!("xtask bench: could not delete namespace {name}: {e}");
-            }
+        delete_namespaces(&mut self.created);
+    }
+}
+
+/// Deletes `created` namespaces, newest first.
+pub fn delete_namespaces(created: &mut Vec<String>) {
+    for name in created.drain(..).rev() {
+        if let Err(e) = run(&["netns", "del", &name]) {
+            eprintln!("xtask bench: could not delete namespace {name}: {e}");
         }
     }
 }
 
-/// Deletes namespaces of earlier runs whose process is gone (a SIGKILLed
-/// bench cannot clean up after itself).
-fn remove_stale() {
+/// Deletes namespaces named `<prefix><pid>-...` of earlier runs whose
+/// process is gone (a SIGKILLed bench cannot clean up after itself).
+pub fn remove_stale(prefix: &str) {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
         return;
     };
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let name = line.split_whitespace().next().unwrap_or_default();
-        let Some(rest) = name.strip_prefix(PREFIX) else {
+        let Some(rest) = name.strip_prefix(prefix) else {
             continue;
         };
         let pid = rest.split('-').next().unwrap_or_default();

@@ -175,6 +175,11 @@ impl Drop for Daemon {
 pub fn send_signal(pid: u32, signal: &str) -> Result<(), BenchError> {
     let mut cmd = Command::new("kill");
     cmd.args(["-s", signal, &pid.to_string()]);
+    checked(cmd)
+}
+
+/// Runs `cmd` to the end; a non-zero exit is an error carrying its stderr.
+pub fn checked(mut cmd: Command) -> Result<(), BenchError> {
     let command = describe(&cmd);
     let out = cmd.output().map_err(|source| BenchError::Spawn {
         command: command.clone(),

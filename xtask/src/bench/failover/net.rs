@@ -13,8 +13,8 @@
 use std::process::Command;
 
 use super::super::error::BenchError;
-use super::super::netns::run;
-use super::super::procs::describe;
+use super::super::netns::{delete_namespaces, remove_stale, run};
+use super::super::procs::checked;
 
 const PREFIX: &str = "lbfo-";
 pub const VIP: &str = "10.78.0.100";
@@ -51,7 +51,7 @@ pub struct FailoverNet {
 
 impl FailoverNet {
     pub fn create() -> Result<Self, BenchError> {
-        remove_stale();
+        remove_stale(PREFIX);
         let mut net = FailoverNet {
             id: std::process::id(),
             created: Vec::new(),
@@ -150,46 +150,8 @@ impl FailoverNet {
     }
 }
 
-fn checked(mut cmd: Command) -> Result<(), BenchError> {
-    let command = describe(&cmd);
-    let out = cmd.output().map_err(|source| BenchError::Spawn {
-        command: command.clone(),
-        source,
-    })?;
-    if !out.status.success() {
-        return Err(BenchError::CommandFailed {
-            command,
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(())
-}
-
 impl Drop for FailoverNet {
     fn drop(&mut self) {
-        for name in self.created.drain(..).rev() {
-            if let Err(e) = run(&["netns", "del", &name]) {
-                eprintln!("xtask bench: could not delete namespace {name}: {e}");
-            }
-        }
-    }
-}
-
-/// Deletes namespaces of earlier runs whose process is gone.
-fn remove_stale() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let name = line.split_whitespace().next().unwrap_or_default();
-        let Some(rest) = name.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let pid = rest.split('-').next().unwrap_or_default();
-        if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            eprintln!("  removing stale namespace {name}");
-            let _ = run(&["netns", "del", name]);
-        }
+        delete_namespaces(&mut self.created);
     }
 }
