@@ -6,9 +6,9 @@
 mod vrrp_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
-use vrrp_support::{root, sh, Net, Node, VIP};
+use vrrp_support::keepalived::{keepalived_present, Keepalived};
+use vrrp_support::{root, Net, Node, VIP};
 
 const PASS: &str = "secret";
 
@@ -35,14 +35,6 @@ impl Auth {
     }
 }
 
-fn keepalived_present() -> bool {
-    let found = sh(&["keepalived", "--version"]);
-    if !found {
-        eprintln!("skipped: keepalived is not installed");
-    }
-    found
-}
-
 /// lbd's side: v2, 1 s, PASS or AH, unicast.
 /// `peers`: (own address, peer) for unicast; `None` for multicast.
 fn lbd_config(dir: &Path, prio: u8, peers: Option<(&str, &str)>, auth: Auth) -> PathBuf {
@@ -62,90 +54,28 @@ fn lbd_config(dir: &Path, prio: u8, peers: Option<(&str, &str)>, auth: Auth) -> 
     file
 }
 
-/// A Keepalived VRRP process in a namespace; killed on drop.
-struct Keepalived {
-    child: Child,
-    vrrp_pid: PathBuf,
-}
-
-impl Keepalived {
-    /// `peers`: (own address, peer) for unicast; `None` for multicast.
-    fn start(
-        net: &Net,
-        node: &str,
-        dir: &Path,
-        prio: u8,
-        peers: Option<(&str, &str)>,
-        auth: Auth,
-    ) -> Self {
-        let unicast = peers.map_or(String::new(), |(me, peer)| {
-            format!("unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n  ")
-        });
-        let auth_type = auth.keepalived();
-        let conf = dir.join("keepalived.conf");
-        let text = format!(
-            "global_defs {{\n  router_id ka\n  enable_script_security\n}}\n\
-             vrrp_instance VI {{\n  state BACKUP\n  interface veth0\n  virtual_router_id 42\n  \
-             priority {prio}\n  advert_int 1\n  {unicast}\
-             authentication {{\n    auth_type {auth_type}\n    auth_pass {PASS}\n  }}\n  \
-             virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n"
-        );
-        std::fs::write(&conf, text).expect("write keepalived config");
-        let pid = |n: &str| dir.join(n);
-        let vrrp_pid = pid("vrrp.pid");
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &net.ns(node),
-                "keepalived",
-                "-n",
-                "-l",
-                "-P",
-                "-f",
-            ])
-            .arg(&conf)
-            .arg("-p")
-            .arg(pid("keepalived.pid"))
-            .arg("-r")
-            .arg(&vrrp_pid)
-            .arg("-c")
-            .arg(pid("checkers.pid"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn keepalived");
-        Self { child, vrrp_pid }
-    }
-
-    /// SIGTERM: Keepalived sends priority 0 and removes its VIPs.
-    fn terminate(&mut self) {
-        sh(&["kill", "-TERM", &self.child.id().to_string()]);
-        let _ = self.child.wait();
-    }
-
-    /// kill -9 of its VRRP process first (else the parent's death would
-    /// stop it gracefully), then of the parent.
-    fn kill9(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(&self.vrrp_pid) {
-            assert!(
-                sh(&["kill", "-KILL", pid.trim()]),
-                "kill -9 of Keepalived's VRRP process"
-            );
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Keepalived {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(&self.vrrp_pid) {
-            sh(&["kill", "-KILL", pid.trim()]);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Keepalived's side of a pair: v2, 1 s, PASS or AH.
+/// `peers`: (own address, peer) for unicast; `None` for multicast.
+fn start_keepalived(
+    net: &Net,
+    node: &str,
+    dir: &Path,
+    prio: u8,
+    peers: Option<(&str, &str)>,
+    auth: Auth,
+) -> Keepalived {
+    let unicast = peers.map_or(String::new(), |(me, peer)| {
+        format!("unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n  ")
+    });
+    let auth_type = auth.keepalived();
+    let text = format!(
+        "global_defs {{\n  router_id ka\n  enable_script_security\n}}\n\
+         vrrp_instance VI {{\n  state BACKUP\n  interface veth0\n  virtual_router_id 42\n  \
+         priority {prio}\n  advert_int 1\n  {unicast}\
+         authentication {{\n    auth_type {auth_type}\n    auth_pass {PASS}\n  }}\n  \
+         virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n"
+    );
+    Keepalived::start_with(net, node, dir, &text)
 }
 
 fn dirs(tag: &str) -> (PathBuf, PathBuf) {
@@ -173,7 +103,7 @@ fn lbd_master_keepalived_backup_with(auth: Auth, tag: &str) {
     let net = Net::new(tag);
     let (da, db) = dirs(&format!("lm{tag}"));
     let lbd_cfg = lbd_config(&da, 150, Some(("10.77.0.1", "10.77.0.2")), auth);
-    let mut ka = Keepalived::start(&net, "b", &db, 100, Some(("10.77.0.2", "10.77.0.1")), auth);
+    let mut ka = start_keepalived(&net, "b", &db, 100, Some(("10.77.0.2", "10.77.0.1")), auth);
     let mut lbd = Node::start(&net, "a", &lbd_cfg);
     net.wait("lbd master, Keepalived backup", |n| {
         n.holds_vip("a") && !n.holds_vip("b")
@@ -221,7 +151,7 @@ fn keepalived_master_lbd_backup_with(auth: Auth, tag: &str) {
     let net = Net::new(tag);
     let (da, db) = dirs(&format!("km{tag}"));
     let lbd_cfg = lbd_config(&da, 100, Some(("10.77.0.1", "10.77.0.2")), auth);
-    let mut ka = Keepalived::start(&net, "b", &db, 150, Some(("10.77.0.2", "10.77.0.1")), auth);
+    let mut ka = start_keepalived(&net, "b", &db, 150, Some(("10.77.0.2", "10.77.0.1")), auth);
     net.wait("Keepalived master alone", |n| n.holds_vip("b"));
     let mut lbd = Node::start(&net, "a", &lbd_cfg);
     net.wait("lbd started", |_| da.join("lbd.sock").exists());
@@ -238,7 +168,7 @@ fn keepalived_master_lbd_backup_with(auth: Auth, tag: &str) {
     net.wait("client reaches the VIP on lbd", Net::ping_vip);
 
     // Keepalived returns and preempts lbd.
-    let mut ka = Keepalived::start(&net, "b", &db, 150, Some(("10.77.0.2", "10.77.0.1")), auth);
+    let mut ka = start_keepalived(&net, "b", &db, 150, Some(("10.77.0.2", "10.77.0.1")), auth);
     net.wait("Keepalived preempts lbd", |n| {
         n.holds_vip("b") && !n.holds_vip("a")
     });
@@ -262,7 +192,7 @@ fn ah_multicast_lbd_master_keepalived_backup() {
     let net = Net::new("am");
     let (da, db) = dirs("am");
     let lbd_cfg = lbd_config(&da, 150, None, Auth::Ah);
-    let mut ka = Keepalived::start(&net, "b", &db, 100, None, Auth::Ah);
+    let mut ka = start_keepalived(&net, "b", &db, 100, None, Auth::Ah);
     let mut lbd = Node::start(&net, "a", &lbd_cfg);
     net.wait("lbd master, Keepalived backup (multicast AH)", |n| {
         n.holds_vip("a") && !n.holds_vip("b")

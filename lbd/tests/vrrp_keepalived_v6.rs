@@ -8,17 +8,9 @@
 mod vrrp_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
-use vrrp_support::{root, sh, Net, Node, VIP6};
-
-fn keepalived_present() -> bool {
-    let found = sh(&["keepalived", "--version"]);
-    if !found {
-        eprintln!("skipped: keepalived is not installed");
-    }
-    found
-}
+use vrrp_support::keepalived::{keepalived_present, Keepalived};
+use vrrp_support::{root, Net, Node, VIP6};
 
 /// lbd's side: v3, 1 s, multicast, the same VIP list as Keepalived's (the
 /// advert carries it and both sides check the count).
@@ -34,63 +26,15 @@ fn lbd_config(dir: &Path, prio: u8) -> PathBuf {
     file
 }
 
-/// A Keepalived VRRP process in a namespace; killed on drop.
-struct Keepalived {
-    child: Child,
-    vrrp_pid: PathBuf,
-}
-
-impl Keepalived {
-    fn start(net: &Net, node: &str, dir: &Path, prio: u8) -> Self {
-        let conf = dir.join("keepalived.conf");
-        let text = format!(
-            "global_defs {{\n  router_id ka\n  enable_script_security\n}}\n\
-             vrrp_instance VI {{\n  state BACKUP\n  interface veth0\n  virtual_router_id 42\n  \
-             version 3\n  priority {prio}\n  advert_int 1\n  \
-             virtual_ipaddress {{\n    {VIP6}/64\n  }}\n}}\n"
-        );
-        std::fs::write(&conf, text).expect("write keepalived config");
-        let vrrp_pid = dir.join("vrrp.pid");
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &net.ns(node),
-                "keepalived",
-                "-n",
-                "-l",
-                "-P",
-                "-f",
-            ])
-            .arg(&conf)
-            .arg("-p")
-            .arg(dir.join("keepalived.pid"))
-            .arg("-r")
-            .arg(&vrrp_pid)
-            .arg("-c")
-            .arg(dir.join("checkers.pid"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn keepalived");
-        Self { child, vrrp_pid }
-    }
-
-    /// SIGTERM: Keepalived sends priority 0 and removes its VIPs.
-    fn terminate(&mut self) {
-        sh(&["kill", "-TERM", &self.child.id().to_string()]);
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Keepalived {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(&self.vrrp_pid) {
-            sh(&["kill", "-KILL", pid.trim()]);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Keepalived's side: v3 over IPv6, multicast.
+fn start_keepalived(net: &Net, node: &str, dir: &Path, prio: u8) -> Keepalived {
+    let text = format!(
+        "global_defs {{\n  router_id ka\n  enable_script_security\n}}\n\
+         vrrp_instance VI {{\n  state BACKUP\n  interface veth0\n  virtual_router_id 42\n  \
+         version 3\n  priority {prio}\n  advert_int 1\n  \
+         virtual_ipaddress {{\n    {VIP6}/64\n  }}\n}}\n"
+    );
+    Keepalived::start_with(net, node, dir, &text)
 }
 
 #[test]
@@ -104,7 +48,7 @@ fn lbd_master_keepalived_backup_over_ipv6() {
     std::fs::create_dir_all(&da).expect("dir a");
     std::fs::create_dir_all(&db).expect("dir b");
     let lbd_cfg = lbd_config(&da, 150);
-    let mut ka = Keepalived::start(&net, "b", &db, 100);
+    let mut ka = start_keepalived(&net, "b", &db, 100);
     let mut lbd = Node::start(&net, "a", &lbd_cfg);
     net.wait("lbd master, Keepalived backup", |n| {
         n.holds("a", VIP6) && !n.holds("b", VIP6)
@@ -127,7 +71,7 @@ fn lbd_master_keepalived_backup_over_ipv6() {
     // Keepalived returns with a higher priority: lbd steps down only if
     // it accepts Keepalived's adverts (else both would hold the VIP).
     ka.terminate();
-    let mut ka = Keepalived::start(&net, "b", &db, 200);
+    let mut ka = start_keepalived(&net, "b", &db, 200);
     net.wait("Keepalived preempts lbd", |n| {
         n.holds("b", VIP6) && !n.holds("a", VIP6)
     });

@@ -13,6 +13,8 @@
 //! Waits poll the state with a generous limit; nothing asserts on timing.
 #![allow(dead_code)]
 
+pub mod keepalived;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -155,18 +157,7 @@ impl Net {
     }
 
     pub fn ping_vip(&self) -> bool {
-        sh(&[
-            "ip",
-            "netns",
-            "exec",
-            &self.ns("c"),
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "1",
-            VIP,
-        ])
+        self.ping(VIP)
     }
 
     /// Polls until `cond` holds; panics with `what` after PATIENCE.
