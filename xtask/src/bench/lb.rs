@@ -206,7 +206,7 @@ fn stop_services_we_installed(missing_before: &[&str]) {
 
 /// The release binary, from the target dir cargo uses (CARGO_TARGET_DIR or
 /// the workspace's).
-fn lbd_binary(sh: &Shell) -> Result<PathBuf, Box<dyn std::error::Error>> {
+pub fn lbd_binary(sh: &Shell) -> Result<PathBuf, Box<dyn std::error::Error>> {
     let meta = cmd!(sh, "cargo metadata --format-version 1 --no-deps").read()?;
     let json: serde_json::Value = serde_json::from_str(&meta)?;
     let dir = json["target_directory"]

@@ -161,14 +161,7 @@ pub fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     crate::packages::ensure(&sh, BENCH_PACKAGES)?;
     crate::section("cargo build --release -p lbd");
     cmd!(sh, "cargo build --release -p lbd").run()?;
-    let meta = cmd!(sh, "cargo metadata --format-version 1 --no-deps").read()?;
-    let json: serde_json::Value = serde_json::from_str(&meta)?;
-    let lbd_bin = Path::new(
-        json["target_directory"]
-            .as_str()
-            .ok_or("cargo metadata: no target_directory")?,
-    )
-    .join("release/lbd");
+    let lbd_bin = super::lb::lbd_binary(&sh)?;
     let machine = sysinfo::machine_with(
         &lbd_bin,
         &[
