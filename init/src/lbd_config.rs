@@ -75,13 +75,19 @@ pub fn overlay(admin_password_hash: Option<&str>) -> String {
 /// so the firewall opens exactly those. Files that do not parse are skipped:
 /// lbd reports them itself.
 pub fn listening_ports(configs: &[String]) -> Vec<u16> {
+    ports_of(&layered(configs))
+}
+
+/// lbd's config files layered as lbd layers them (tables merge, later
+/// wins); files that do not parse are skipped (lbd reports them itself).
+fn layered(configs: &[String]) -> toml::Table {
     let mut merged = toml::Table::new();
     for path in configs {
         if let Ok(Ok(table)) = std::fs::read_to_string(path).map(|t| t.parse::<toml::Table>()) {
             merge_tables(&mut merged, table);
         }
     }
-    ports_of(&merged)
+    merged
 }
 
 /// lbd's own default for `global.control_socket`.
@@ -90,13 +96,7 @@ pub const DEFAULT_CONTROL_SOCKET: &str = "/run/lbd/lbd.sock";
 /// Where lbd answers, from its config files layered as lbd layers them
 /// (the status screen asks it there).
 pub fn control_socket(configs: &[String]) -> std::path::PathBuf {
-    let mut merged = toml::Table::new();
-    for path in configs {
-        if let Ok(Ok(table)) = std::fs::read_to_string(path).map(|t| t.parse::<toml::Table>()) {
-            merge_tables(&mut merged, table);
-        }
-    }
-    merged
+    layered(configs)
         .get("global")
         .and_then(|g| g.get("control_socket"))
         .and_then(toml::Value::as_str)
