@@ -348,6 +348,25 @@ mod tests {
     }
 
     #[test]
+    fn control_socket_follows_lbd_layering() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base.toml");
+        let over = dir.path().join("over.toml");
+        std::fs::write(&base, "[global]\nmaxconn = 10\n").unwrap();
+        let files = [base.display().to_string()];
+        assert_eq!(
+            control_socket(&files),
+            std::path::PathBuf::from(DEFAULT_CONTROL_SOCKET)
+        );
+        std::fs::write(&over, "[global]\ncontrol_socket = \"/run/x.sock\"\n").unwrap();
+        let files = [base.display().to_string(), over.display().to_string()];
+        assert_eq!(
+            control_socket(&files),
+            std::path::PathBuf::from("/run/x.sock")
+        );
+    }
+
+    #[test]
     fn ports_follow_lbd_layering() {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().join("base.toml");
