@@ -6,8 +6,9 @@
 //! that another step needs to make room for one that is missing (the
 //! machines ship `qemu-utils` from backports, and installing
 //! `qemu-system-x86` alone removed it). A wanted package whose installed
-//! version no configured archive serves (installed by hand from elsewhere)
-//! is requested at the archive's version, so the set comes from one release.
+//! version no configured archive serves and that apt would keep (a newer
+//! one installed by hand from elsewhere, like that backport) is requested
+//! at the archive's version, so the set comes from one release.
 //! After installing, every file is checked again and any still missing is
 //! named with its package.
 
@@ -136,7 +137,7 @@ fn request(sh: &Shell, package: &str) -> String {
     match hand_installed(&policy) {
         Some((installed, archive)) => {
             eprintln!(
-                "system packages: {package} {installed} was installed from outside the configured archives; taking {archive} from the archive so it fits the rest"
+                "system packages: {package} {installed} is not from the configured archives (installed by hand?); taking the archive's {archive} so it fits the rest"
             );
             format!("{package}={archive}")
         }
@@ -146,14 +147,20 @@ fn request(sh: &Shell, package: &str) -> String {
 
 /// From `apt-cache policy` output: (installed version, the archive's
 /// newest version) when the installed version is served only by
-/// `/var/lib/dpkg/status` and some archive serves another version.
+/// `/var/lib/dpkg/status`, apt would keep it (it is the candidate: newer
+/// than anything the archives have) and some archive serves another one.
+/// An old version the archive has moved past is upgraded by apt anyway.
 fn hand_installed(policy: &str) -> Option<(String, String)> {
-    let installed = policy
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Installed:"))
-        .map(str::trim)
-        .filter(|v| *v != "(none)")?
-        .to_string();
+    let field = |name: &str| {
+        policy
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(str::trim)
+    };
+    let installed = field("Installed:").filter(|v| *v != "(none)")?.to_string();
+    if field("Candidate:") != Some(installed.as_str()) {
+        return None;
+    }
     // The version table: a version line ("*** 1:10.0 100" or "1:7.2 500")
     // followed by its sources ("500 http://... Packages").
     let mut sources: Vec<(String, Vec<String>)> = Vec::new();
@@ -248,6 +255,17 @@ mod tests {
         100 /var/lib/dpkg/status
 ";
         assert_eq!(hand_installed(only_local), None);
+        // An old version the archive no longer has: apt upgrades it.
+        let outdated = "e2fsprogs:
+  Installed: 1.47.0-2
+  Candidate: 1.47.0-2+b2
+  Version table:
+     1.47.0-2+b2 500
+        500 http://deb.debian.org/debian bookworm/main amd64 Packages
+ *** 1.47.0-2 100
+        100 /var/lib/dpkg/status
+";
+        assert_eq!(hand_installed(outdated), None);
     }
 
     #[test]
