@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::apt::{Apt, AptError};
+use crate::apt::Apt;
 use crate::config::{ApplianceConfig, ConfigError, Format};
 use crate::deb::{self, DebError};
 use crate::disk::{self, DiskError, DiskIds, Layout};
@@ -17,12 +17,16 @@ use crate::epoch::{self, EpochError, EpochSource};
 use crate::esp::{self, EspError};
 use crate::ext4::{self, Ext4Error};
 use crate::guest_tree::{guest_tree, GuestParts};
-use crate::kernel::{KernelError, KernelParts};
+use crate::kernel::KernelError;
+use crate::kernel_cache;
+use crate::lock::{self, Lock, LockError, Role};
 use crate::progress::{human_size, Step};
 use crate::static_bins::{self, StaticError};
 use crate::uki::{self, UkiError};
 
 const STUB_PATH: &str = "usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+/// apt's private lists and packages, under the build's cache directory.
+pub const APT_CACHE_DIR: &str = "apt";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -30,8 +34,8 @@ pub enum BuildError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Epoch(#[from] EpochError),
-    #[error("fetching {what}: {source}")]
-    Apt { what: String, source: AptError },
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error(transparent)]
     Kernel(#[from] KernelError),
     #[error(transparent)]
@@ -68,9 +72,8 @@ pub enum BuildError {
 pub struct BuildOptions {
     pub config: PathBuf,
     pub out_dir: PathBuf,
+    /// apt's lists and packages (`apt/`) and extracted kernels (`kernel/`).
     pub cache_dir: PathBuf,
-    /// Run `apt-get update` even when package lists are cached.
-    pub refresh: bool,
 }
 
 /// One produced file, for the summary.
@@ -87,6 +90,8 @@ pub struct BuildReport {
     pub modules: usize,
     pub epoch: u64,
     pub epoch_source: EpochSource,
+    /// The lock's pins, one line each.
+    pub pins: Vec<String>,
 }
 
 pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
@@ -112,35 +117,60 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     let baked = crate::ovf_spec::baked_settings(&config, &opts.config)?;
 
     let step = Step::start("kernel and UEFI stub");
-    let apt = Apt::new(&opts.cache_dir);
-    let needs_apt = config.kernel.deb.is_none() || config.uefi.stub.is_none();
-    if needs_apt {
-        apt.ensure_lists(opts.refresh)
-            .map_err(|source| BuildError::Apt {
-                what: "package lists".into(),
-                source,
-            })?;
-    }
-    let kernel_deb = match (&config.kernel.deb, &config.kernel.package) {
-        (Some(path), _) => config_dir.join(path),
-        (None, Some(pkg)) => apt.resolve_kernel(pkg).map_err(|source| BuildError::Apt {
-            what: format!("kernel package {pkg}"),
-            source,
-        })?,
+    let apt = Apt::new(&opts.cache_dir.join(APT_CACHE_DIR));
+    let lock_path = Lock::path_for(&opts.config);
+    let mut lock = Lock::load(&lock_path)?;
+    let before = lock.clone();
+    let mut pins = Vec::new();
+    let (kernel_deb, kernel_sha) = match (&config.kernel.deb, &config.kernel.package) {
+        (Some(path), _) => {
+            lock.set(Role::Kernel, None);
+            let path = config_dir.join(path);
+            let sha = lock::sha256_file(&path)?;
+            (path, sha)
+        }
+        (None, Some(pkg)) => {
+            let (path, change) = lock::take(&apt, &mut lock, Role::Kernel, pkg)?;
+            pins.extend(lock::describe(Role::Kernel, lock.kernel.as_ref(), &change));
+            let sha = lock
+                .kernel
+                .as_ref()
+                .map(|p| p.sha256.clone())
+                .unwrap_or_default();
+            (path, sha)
+        }
         (None, None) => unreachable!("validated: [kernel] has package or deb"),
     };
-    let kernel = KernelParts::from_deb(&kernel_deb)?;
+    let (kernel, kernel_origin) = kernel_cache::load(&kernel_deb, &kernel_sha, &opts.cache_dir)?;
     let modules = kernel.select(&config.kernel.modules)?;
-    let stub = read_stub(&config, &config_dir, &apt)?;
+    let stub = read_stub(&config, &config_dir, &apt, &mut lock, &mut pins)?;
+    if lock != before {
+        lock.save(&lock_path)?;
+        eprintln!(
+            "image-builder: wrote {}: commit it, so every build of this commit uses these packages",
+            lock_path.display()
+        );
+        for line in &pins {
+            eprintln!("  {line}");
+        }
+    }
     step.done(&format!(
-        "linux {} ({} modules)",
+        "linux {} ({} modules), kernel files {}",
         kernel.version,
-        modules.len()
+        modules.len(),
+        match kernel_origin {
+            kernel_cache::Origin::Cached => "from the cache",
+            kernel_cache::Origin::Extracted => "extracted and cached",
+        }
     ));
 
     let step = Step::start("static init and lbd");
     let bins = static_bins::build(&workspace, &["init", "lbd"])?;
     let (init, lbd) = (&bins[0].data, &bins[1].data);
+    // The same static lbd, for `lbd check` and `lbd hash-password` on an
+    // admin's workstation.
+    let lbd_out = opts.out_dir.join("lbd");
+    write_executable(&lbd_out, lbd).map_err(io("writing", &lbd_out))?;
     step.done(&format!(
         "init {} {}, lbd {} {}",
         static_bins::describe(init),
@@ -231,6 +261,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         step.done(&human_size(summary.ova_size));
         artifacts.push(artifact("ova", &summary.ova_path)?);
     }
+    artifacts.push(artifact("lbd", &lbd_out)?);
     if config.appliance.formats.contains(&Format::Img) {
         artifacts.insert(0, artifact("disk image", &image)?);
     } else {
@@ -242,16 +273,37 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
         modules: modules.len(),
         epoch,
         epoch_source,
+        pins: describe_lock(&lock),
     })
+}
+
+/// The lock's pins, one line each, for the summary.
+fn describe_lock(lock: &Lock) -> Vec<String> {
+    [Role::Kernel, Role::Stub]
+        .into_iter()
+        .filter_map(|role| {
+            lock.get(role)
+                .map(|p| format!("{} {p} sha256 {}", role.name(), p.sha256))
+        })
+        .collect()
+}
+
+fn write_executable(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, data)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
 }
 
 fn read_stub(
     config: &ApplianceConfig,
     config_dir: &Path,
     apt: &Apt,
+    lock: &mut Lock,
+    pins: &mut Vec<String>,
 ) -> Result<Vec<u8>, BuildError> {
     let deb_path = match &config.uefi.stub {
         Some(p) => {
+            lock.set(Role::Stub, None);
             let path = config_dir.join(p);
             if path.extension().is_some_and(|e| e != "deb") {
                 return std::fs::read(&path).map_err(|source| BuildError::Io {
@@ -262,12 +314,11 @@ fn read_stub(
             }
             path
         }
-        None => apt
-            .download(&config.uefi.stub_package)
-            .map_err(|source| BuildError::Apt {
-                what: format!("UEFI stub package {}", config.uefi.stub_package),
-                source,
-            })?,
+        None => {
+            let (path, change) = lock::take(apt, lock, Role::Stub, &config.uefi.stub_package)?;
+            pins.extend(lock::describe(Role::Stub, lock.stub.as_ref(), &change));
+            path
+        }
     };
     deb::read_data_files(&deb_path, &|p| p == STUB_PATH)?
         .pop()

@@ -144,6 +144,27 @@ pub fn uki_section<'a>(
     })
 }
 
+/// The files of the image's initramfs named in `paths` (absolute guest
+/// paths, e.g. `/etc/lbd/lbd.toml`), each `None` when absent.
+pub fn initramfs_files(image: &Path, paths: &[&str]) -> Result<Vec<Option<Vec<u8>>>, InspectError> {
+    let uki_bytes = read_uki(image)?;
+    let initrd = uki_section(image, &uki_bytes, ".initrd")?;
+    let members = rootfs::read_initramfs(initrd).map_err(|source| InspectError::Initramfs {
+        path: image.into(),
+        source,
+    })?;
+    Ok(paths
+        .iter()
+        .map(|wanted| {
+            let wanted = wanted.trim_start_matches('/');
+            members
+                .iter()
+                .find(|(m, _)| m.path == wanted)
+                .map(|(_, data)| data.clone())
+        })
+        .collect())
+}
+
 pub fn inspect_image(image: &Path) -> Result<ImageReport, InspectError> {
     let (disk_guid, parts) = partitions(image)?;
     let size = std::fs::metadata(image)

@@ -31,13 +31,23 @@ pub struct KernelParts {
     pub builtin: Vec<String>,
 }
 
+/// The files of a kernel package the image uses: the kernel, its modules
+/// and the list of built-in ones.
+pub fn is_kernel_part(path: &str) -> bool {
+    path.starts_with("boot/vmlinuz-")
+        || (path.starts_with("lib/modules/")
+            && (path.contains(".ko") || path.ends_with("/modules.builtin")))
+}
+
 impl KernelParts {
     pub fn from_deb(path: &Path) -> Result<Self, KernelError> {
-        let files = deb::read_data_files(path, &|p| {
-            p.starts_with("boot/vmlinuz-")
-                || (p.starts_with("lib/modules/")
-                    && (p.contains(".ko") || p.ends_with("/modules.builtin")))
-        })?;
+        let files = deb::read_data_files(path, &is_kernel_part)?;
+        Self::from_files(files, path)
+    }
+
+    /// From the package's files (see [`is_kernel_part`]); `path` names
+    /// the package in errors.
+    pub fn from_files(files: Vec<deb::DataFile>, path: &Path) -> Result<Self, KernelError> {
         let mut vmlinuz = None;
         let mut version = String::new();
         let mut builtin = Vec::new();

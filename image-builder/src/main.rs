@@ -21,6 +21,8 @@ struct Args {
 enum Command {
     /// Build the disk image (and OVA) from appliance.toml.
     Build(cli::build::BuildArgs),
+    /// Show appliance.lock's pinned packages, or move them (--update).
+    Lock(cli::lock::LockArgs),
     /// Show what an image contains.
     Inspect(cli::inspect::InspectArgs),
     /// Boot an image in QEMU with OVMF, serial console on this terminal.
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Build(a) => cli::build::run(a),
+        Command::Lock(a) => cli::lock::run(a),
         Command::Inspect(a) => cli::inspect::run(a),
         Command::Run(a) => cli::run::run(a),
     };

@@ -6,6 +6,7 @@
 //! Shared by `image-builder run` and the QEMU tests so both boot the same VM.
 
 use std::ffi::OsString;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 /// Debian's `ovmf` package.
@@ -23,18 +24,89 @@ pub enum QemuError {
     },
 }
 
+fn user_netdev(
+    index: usize,
+    forwards: &[(u16, u16)],
+    subnet: Option<&UserSubnet>,
+    outbound: bool,
+) -> String {
+    let mut s = format!("user,id=net{index}");
+    if !outbound {
+        s.push_str(",restrict=on");
+    }
+    let mut guest = String::new();
+    if let Some(n) = subnet {
+        s.push_str(&format!(
+            ",net={}/{},host={},dhcpstart={}",
+            n.network, n.prefix, n.host, n.guest
+        ));
+        guest = n.guest.to_string();
+    }
+    for (host, port) in forwards {
+        s.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-{guest}:{port}"));
+    }
+    s
+}
+
 /// How a NIC reaches the host.
 #[derive(Debug, Clone)]
 pub enum NetBackend {
-    /// QEMU's user-mode network, with `host:guest` TCP forwards.
+    /// QEMU's user-mode network, with `host:guest` TCP forwards from
+    /// 127.0.0.1. Restricted (`restrict=on`: the guest reaches only the
+    /// forwards' peers, never real addresses) unless `outbound`.
     User {
         forwards: Vec<(u16, u16)>,
+        /// The user network's addresses when not QEMU's 10.0.2.0/24.
+        subnet: Option<UserSubnet>,
+        outbound: bool,
     },
     /// An existing tap device (made by a test in its network namespace).
     Tap {
         ifname: String,
     },
     None,
+}
+
+/// A user network shaped around a static guest address, so forwards reach
+/// it: QEMU's own network is 10.0.2.0/24 with the guest at .15.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSubnet {
+    /// The network address and prefix, e.g. 192.168.50.0/24.
+    pub network: Ipv4Addr,
+    pub prefix: u8,
+    /// QEMU's side (gateway, DNS and DHCP server).
+    pub host: Ipv4Addr,
+    /// Where forwards go.
+    pub guest: Ipv4Addr,
+}
+
+/// How QEMU runs the guest's CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    /// Software emulation: works everywhere, several times slower.
+    Tcg,
+}
+
+impl Accel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// Where the VM's screen (tty1, the status screen) goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Display {
+    None,
+    /// A VNC server on 127.0.0.1, port 5900 + `display`.
+    Vnc {
+        display: u16,
+    },
+    /// A window on this desktop (GTK).
+    Window,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +128,8 @@ pub struct VmSpec {
     /// Tests only: a second serial port on this Unix socket, and the fw_cfg
     /// switch that makes init listen there for debug commands.
     pub debug_socket: Option<PathBuf>,
+    pub accel: Accel,
+    pub display: Display,
 }
 
 impl VmSpec {
@@ -71,6 +145,8 @@ impl VmSpec {
             fw_cfg: vec![],
             cdrom: None,
             debug_socket: None,
+            accel: Accel::Tcg,
+            display: Display::None,
         }
     }
 
@@ -92,18 +168,17 @@ impl VmSpec {
     pub fn args(&self) -> Vec<OsString> {
         let mut a: Vec<OsString> = Vec::new();
         let mut push = |s: &str| a.push(s.into());
-        for s in [
-            "-machine",
-            "pc",
-            "-accel",
-            "tcg",
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-        ] {
+        for s in ["-machine", "pc", "-accel", self.accel.name()] {
             push(s);
         }
+        for s in ["-nodefaults", "-no-user-config", "-display"] {
+            push(s);
+        }
+        push(&match self.display {
+            Display::None => "none".to_string(),
+            Display::Vnc { display } => format!("vnc=127.0.0.1:{display}"),
+            Display::Window => "gtk".to_string(),
+        });
         push("-m");
         push(&self.memory_mib.to_string());
         push("-smp");
@@ -127,13 +202,11 @@ impl VmSpec {
         push("nvme,drive=disk0,serial=appliance0");
         for (i, (backend, mac)) in self.nics.iter().enumerate() {
             let netdev = match backend {
-                NetBackend::User { forwards } => {
-                    let mut s = format!("user,id=net{i}");
-                    for (host, guest) in forwards {
-                        s.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
-                    }
-                    s
-                }
+                NetBackend::User {
+                    forwards,
+                    subnet,
+                    outbound,
+                } => user_netdev(i, forwards, subnet.as_ref(), *outbound),
                 NetBackend::Tap { ifname } => {
                     format!("tap,id=net{i},ifname={ifname},script=no,downscript=no")
                 }

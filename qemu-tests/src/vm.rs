@@ -84,7 +84,14 @@ impl Vm {
         spec.snapshot = opts.disk_copy.is_none();
         spec.qmp = Some(dir.path().join("qmp.sock"));
         spec.nics = if opts.nics.is_empty() {
-            vec![(NetBackend::User { forwards: vec![] }, None)]
+            vec![(
+                NetBackend::User {
+                    forwards: vec![],
+                    subnet: None,
+                    outbound: false,
+                },
+                None,
+            )]
         } else {
             opts.nics.clone()
         };

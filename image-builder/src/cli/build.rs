@@ -8,18 +8,15 @@ use super::CliResult;
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
-    /// The appliance description.
+    /// The appliance description (its lock, appliance.lock, sits beside it).
     #[arg(long, short, default_value = DEFAULT_CONFIG)]
     config: PathBuf,
-    /// Where the image and OVA go.
+    /// Where the image, the OVA and the static lbd go.
     #[arg(long, short, default_value = "out")]
     out: PathBuf,
-    /// Where downloaded packages and apt lists are kept.
-    #[arg(long, default_value = ".cache/apt")]
+    /// Where downloaded packages, apt lists and extracted kernels are kept.
+    #[arg(long, default_value = super::DEFAULT_CACHE)]
     cache: PathBuf,
-    /// Update the apt package lists even if cached (picks up a newer kernel).
-    #[arg(long)]
-    refresh: bool,
 }
 
 pub fn run(a: BuildArgs) -> CliResult {
@@ -28,12 +25,14 @@ pub fn run(a: BuildArgs) -> CliResult {
         config: a.config,
         out_dir: a.out,
         cache_dir: cache,
-        refresh: a.refresh,
     })?;
     println!(
         "built with linux {} ({} modules), SOURCE_DATE_EPOCH={} ({:?})",
         report.kernel_version, report.modules, report.epoch, report.epoch_source
     );
+    for pin in &report.pins {
+        println!("pinned     {pin}");
+    }
     for art in &report.artifacts {
         println!(
             "{:<10} {}  {:>9}  sha256 {}",
