@@ -79,9 +79,40 @@ fn duration(s: u64) -> String {
     }
 }
 
-/// Cuts to `cols` characters (not bytes: values may be UTF-8).
+/// Tab stops of the Linux console.
+const TAB_WIDTH: usize = 8;
+
+/// Cuts to `cols` characters (not bytes: values may be UTF-8). Tabs become
+/// spaces: a tab moves the console's cursor without writing the cells it
+/// skips, so the previous frame's text showed through (nft's ruleset in
+/// the log is indented with tabs). Other control characters become '?' so
+/// a log line cannot move the cursor or send escape sequences.
 fn fit(line: &str, cols: usize) -> String {
-    line.chars().take(cols).collect()
+    let mut out = String::new();
+    let mut width = 0;
+    for c in line.chars() {
+        if width >= cols {
+            break;
+        }
+        match c {
+            '\t' => {
+                let next = (width / TAB_WIDTH + 1) * TAB_WIDTH;
+                while width < next.min(cols) {
+                    out.push(' ');
+                    width += 1;
+                }
+            }
+            c if c.is_control() => {
+                out.push('?');
+                width += 1;
+            }
+            c => {
+                out.push(c);
+                width += 1;
+            }
+        }
+    }
+    out
 }
 
 /// `label` padded to the value column, then `value`.

@@ -110,6 +110,31 @@ fn small_and_large_screens_keep_the_shape() {
     assert!(render(&wide, 80, 25)[0].chars().count() <= 80);
 }
 
+/// Input: log lines indented with tabs (nft's ruleset) and one carrying an
+/// escape sequence. Output: spaces to the next tab stop, the escape made
+/// harmless, every line within the width.
+#[test]
+fn tabs_and_control_characters_never_reach_the_console() {
+    let mut s = snapshot();
+    s.recent = vec![
+        "init: \tchain forward {".to_string(),
+        "lbd: path=/\x1b[2Jx".to_string(),
+    ];
+    let screen = render(&s, 80, 25);
+    // Tab stops count from the screen's first column, as the console's do.
+    let chain = screen.iter().find(|l| l.ends_with("chain forward {"));
+    assert_eq!(chain.and_then(|l| l.find("chain")), Some(16), "{screen:#?}");
+    assert!(
+        screen.iter().all(|l| !l.contains(['\t', '\x1b'])),
+        "{screen:#?}"
+    );
+    assert!(
+        screen.iter().any(|l| l.contains("path=/?[2Jx")),
+        "{screen:#?}"
+    );
+    assert_eq!(fit("\tx", 4), "    ");
+}
+
 #[test]
 fn paint_colours_whole_words_only() {
     assert_eq!(paint("a MASTER b"), "a \x1b[1;32mMASTER\x1b[0m b");
