@@ -102,7 +102,24 @@ impl Vm {
         }
         spec.prepare_vars()
             .map_err(|e| VmError::Start(e.to_string()))?;
-        let mut cmd = match &opts.netns {
+        Self::spawn(name, spec, dir, opts.netns.as_deref())
+    }
+
+    /// Starts a VM from a spec made elsewhere (e.g. `image-builder run`'s
+    /// plan), its UEFI variables already prepared; a QMP socket is added.
+    pub fn start_spec(name: &str, mut spec: VmSpec) -> Result<Self, VmError> {
+        let dir = tempfile::tempdir().map_err(|e| VmError::Start(e.to_string()))?;
+        spec.qmp = Some(dir.path().join("qmp.sock"));
+        Self::spawn(name, spec, dir, None)
+    }
+
+    fn spawn(
+        name: &str,
+        spec: VmSpec,
+        dir: tempfile::TempDir,
+        netns: Option<&str>,
+    ) -> Result<Self, VmError> {
+        let mut cmd = match netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
                 c.args(["netns", "exec", ns, "qemu-system-x86_64"]);

@@ -303,6 +303,26 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_image_is_an_error_before_anything_starts() {
+        let err = plan(&RunOptions {
+            image: PathBuf::from("/nonexistent/lb.img"),
+            settings_file: None,
+            sets: vec![],
+            console: None,
+            persist: false,
+            memory_mib: 1024,
+            cpus: 1,
+            outbound: false,
+            accel: AccelChoice::Tcg,
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("/nonexistent/lb.img does not exist"), "{err}");
+        assert!(err.contains("image-builder -- build"), "{err}");
+    }
+
+    #[test]
     fn dhcp_keeps_qemus_network_and_a_tiny_one_is_refused() {
         assert_eq!(user_subnet(&network(&[])).unwrap(), None);
         let err = user_subnet(&network(&[
