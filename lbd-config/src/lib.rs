@@ -8,12 +8,15 @@
 //! - the effective [`Config`] ([`load_files`], [`load_texts`]): deserialized
 //!   into the [`schema`] (unknown keys are errors), validated across keys
 //!   ([`validate`], [`vrrp`]), or every error as `file:line: key: message`;
+//! - what other programs need to know of it ([`effective`]): the TCP ports
+//!   lbd listens on, its control socket, what VRRP adverts reach it;
 //! - overlay files built as typed values ([`layer::Layer`]) and serialised
 //!   to TOML here, never with `format!`: a renamed schema field breaks the
 //!   build of every program that writes one.
 
 pub mod address;
 pub mod duration;
+pub mod effective;
 pub mod layer;
 pub mod load;
 pub mod schema;
@@ -22,6 +25,7 @@ pub mod vrrp;
 
 pub use address::ServerAddr;
 pub use duration::Dur;
+pub use effective::VrrpAdverts;
 pub use layer::{Layer, LayerError};
 pub use load::{
     load_files, load_files_checked, load_texts, load_texts_checked, ConfigError, ConfigErrors,

@@ -223,6 +223,38 @@ impl Instance {
     pub fn advert_interval(&self) -> Duration {
         self.advert_int.0
     }
+
+    /// The IP protocol its adverts travel in: AH (whose next header is
+    /// VRRP) for `auth_type = "ah"`, else VRRP (PASS and hmac live inside
+    /// the VRRP message).
+    pub fn ip_protocol(&self) -> u8 {
+        match self.auth() {
+            Some(AuthType::Ah) => IPPROTO_AH,
+            Some(AuthType::Pass | AuthType::Hmac) | None => IPPROTO_VRRP,
+        }
+    }
+
+    /// Where its adverts come from: the unicast peers, else anyone sending
+    /// to the VRRP group of the advert family.
+    pub fn advert_source(&self) -> AdvertSource {
+        if !self.unicast_peers.is_empty() {
+            AdvertSource::Peers(self.unicast_peers.clone())
+        } else if self.is_ipv4() {
+            AdvertSource::Group(IpAddr::V4(VRRP_GROUP_V4))
+        } else {
+            AdvertSource::Group(IpAddr::V6(VRRP_GROUP_V6))
+        }
+    }
+}
+
+/// Where an instance's adverts come from, as a firewall must see them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AdvertSource {
+    /// Unicast from each of `unicast_peers` to this node.
+    Peers(Vec<IpAddr>),
+    /// Multicast to this group (224.0.0.18 or ff02::12) from anyone on the
+    /// segment.
+    Group(IpAddr),
 }
 
 #[cfg(test)]
