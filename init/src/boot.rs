@@ -145,7 +145,11 @@ pub fn run() -> ! {
     for problem in &files.problems {
         consoles.line(&format!("init: error: {problem}"));
     }
-    apply_firewall(&mut consoles, settings, &files.configs);
+    apply_firewall(
+        &mut consoles,
+        settings,
+        &lbd_config::effective(&files.configs),
+    );
     raise_open_file_limit(&mut consoles);
     let network = network::bring_up(&mut consoles, settings);
     set_clock(&mut consoles, &network.ntp_servers());
@@ -165,12 +169,9 @@ pub fn run() -> ! {
     match network.primary() {
         Some((interface, own_ip)) => {
             match lbd_config::vrrp_overlay(&settings.vrrp, &interface, own_ip) {
-                Ok(Some(text)) => match std::fs::write(lbd_config::VRRP_OVERLAY, text) {
+                Ok(Some(layer)) => match lbd_config::write_vrrp_overlay(&layer) {
                     Ok(()) => configs.push(lbd_config::VRRP_OVERLAY.to_string()),
-                    Err(e) => consoles.line(&format!(
-                        "init: error: writing {}: {e}",
-                        lbd_config::VRRP_OVERLAY
-                    )),
+                    Err(e) => consoles.line(&format!("init: error: {e}")),
                 },
                 Ok(None) => {}
                 Err(e) => consoles.line(&format!("init: error: {e}")),
@@ -189,7 +190,7 @@ pub fn run() -> ! {
     let mut lbd = Service::new("lbd", LBD, args, RestartPolicy::default());
     let started = lbd.start(Instant::now());
     report_service(&mut consoles, "lbd", &started);
-    let lbd_socket = lbd_config::control_socket(&configs);
+    let lbd_socket = lbd_config::control_socket(&lbd_config::effective(&configs));
 
     let inputs = evdev::open_event_devices();
     // Opened before "ready": a test sends commands as soon as it sees that
@@ -230,11 +231,16 @@ pub fn run() -> ! {
 /// Inbound traffic: lbd's listeners, VRRP from the peers, the admin's extra
 /// ports; everything else dropped. Applied before lbd starts, atomically: on
 /// failure the previous ruleset (none at boot) stays and the console says why.
-fn apply_firewall(consoles: &mut Consoles, settings: &settings::Settings, lbd_configs: &[String]) {
+fn apply_firewall(
+    consoles: &mut Consoles,
+    settings: &settings::Settings,
+    lbd: &lbd_config::Effective,
+) {
     let mut input = firewall::FirewallInput::from_settings(settings);
-    input
-        .tcp_ports
-        .extend(lbd_config::listening_ports(lbd_configs));
+    // lbd refuses files that do not load and then listens nowhere.
+    if let Ok(config) = lbd {
+        input.tcp_ports.extend(config.listening_ports());
+    }
     let ruleset = firewall::build_ruleset(&input);
     consoles.line("init: firewall ruleset:");
     for line in firewall::render_nft(&ruleset).lines() {
