@@ -145,7 +145,11 @@ pub fn run() -> ! {
     for problem in &files.problems {
         consoles.line(&format!("init: error: {problem}"));
     }
-    apply_firewall(&mut consoles, settings, &files.configs);
+    // Before the network comes up, from the files so far; replaced below
+    // once the VRRP overlay (which needs the network) is written.
+    let mut firewall = None;
+    let early = lbd_config::effective(&files.configs);
+    apply_firewall(&mut consoles, settings, &early, &mut firewall);
     raise_open_file_limit(&mut consoles);
     let network = network::bring_up(&mut consoles, settings);
     set_clock(&mut consoles, &network.ntp_servers());
@@ -165,12 +169,9 @@ pub fn run() -> ! {
     match network.primary() {
         Some((interface, own_ip)) => {
             match lbd_config::vrrp_overlay(&settings.vrrp, &interface, own_ip) {
-                Ok(Some(text)) => match std::fs::write(lbd_config::VRRP_OVERLAY, text) {
+                Ok(Some(layer)) => match lbd_config::write_vrrp_overlay(&layer) {
                     Ok(()) => configs.push(lbd_config::VRRP_OVERLAY.to_string()),
-                    Err(e) => consoles.line(&format!(
-                        "init: error: writing {}: {e}",
-                        lbd_config::VRRP_OVERLAY
-                    )),
+                    Err(e) => consoles.line(&format!("init: error: {e}")),
                 },
                 Ok(None) => {}
                 Err(e) => consoles.line(&format!("init: error: {e}")),
@@ -181,6 +182,19 @@ pub fn run() -> ! {
         }
         None => {}
     }
+    let effective = lbd_config::effective(&configs);
+    if let Err(errors) = &effective {
+        let first = errors
+            .0
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        consoles.line(&format!(
+            "init: error: lbd's config does not load, so the firewall lets in none of its \
+             ports or VRRP adverts (lbd reports every error): {first}"
+        ));
+    }
+    apply_firewall(&mut consoles, settings, &effective, &mut firewall);
     let mut args = vec!["run".to_string()];
     for c in &configs {
         args.push("-c".into());
@@ -189,7 +203,7 @@ pub fn run() -> ! {
     let mut lbd = Service::new("lbd", LBD, args, RestartPolicy::default());
     let started = lbd.start(Instant::now());
     report_service(&mut consoles, "lbd", &started);
-    let lbd_socket = lbd_config::control_socket(&configs);
+    let lbd_socket = lbd_config::control_socket(&effective);
 
     let inputs = evdev::open_event_devices();
     // Opened before "ready": a test sends commands as soon as it sees that
@@ -227,21 +241,35 @@ pub fn run() -> ! {
     appliance.event_loop()
 }
 
-/// Inbound traffic: lbd's listeners, VRRP from the peers, the admin's extra
-/// ports; everything else dropped. Applied before lbd starts, atomically: on
-/// failure the previous ruleset (none at boot) stays and the console says why.
-fn apply_firewall(consoles: &mut Consoles, settings: &settings::Settings, lbd_configs: &[String]) {
+/// Inbound traffic: lbd's listeners and its VRRP instances' adverts (from
+/// its effective config; none when that does not load, as lbd then does
+/// not run), the admin's extra ports; everything else dropped. Applied
+/// before lbd starts, atomically: on failure the previous ruleset (none at
+/// boot) stays and the console says why. `applied` is what the kernel has;
+/// the same ruleset again is not re-applied or printed.
+fn apply_firewall(
+    consoles: &mut Consoles,
+    settings: &settings::Settings,
+    lbd: &lbd_config::Effective,
+    applied: &mut Option<firewall::Ruleset>,
+) {
     let mut input = firewall::FirewallInput::from_settings(settings);
-    input
-        .tcp_ports
-        .extend(lbd_config::listening_ports(lbd_configs));
+    if let Ok(config) = lbd {
+        input.add_lbd(config);
+    }
     let ruleset = firewall::build_ruleset(&input);
+    if applied.as_ref() == Some(&ruleset) {
+        return;
+    }
     consoles.line("init: firewall ruleset:");
     for line in firewall::render_nft(&ruleset).lines() {
         consoles.line(&format!("init:   {line}"));
     }
     match firewall::apply(&ruleset) {
-        Ok(()) => consoles.line("init: firewall applied"),
+        Ok(()) => {
+            consoles.line("init: firewall applied");
+            *applied = Some(ruleset);
+        }
         Err(e) => consoles.line(&format!("init: error: firewall not applied: {e}")),
     }
 }

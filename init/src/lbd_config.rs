@@ -1,12 +1,23 @@
 //! The lbd configuration files for this boot: the baked base (or the whole
-//! config an admin gave as `lbd.config`), then an overlay init writes from
+//! config an admin gave as `lbd.config`), then overlays init writes from
 //! the settings. lbd itself knows nothing of OVF or guestinfo.
+//!
+//! The overlays are typed [`Layer`]s of the `lbd_config` crate (the crate,
+//! not this module), serialised by it: a key lbd renames breaks init's
+//! build, not a boot. What init needs to know of the result (the TCP ports
+//! lbd listens on, its VRRP instances' adverts, its control socket) comes
+//! from the same crate's effective config ([`effective`]), layered and
+//! validated exactly as lbd does it.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use lbd_config::layer::{GlobalLayer, InstanceLayer, StatsLayer};
+use lbd_config::vrrp::{AuthType, Cidr, MIN_AUTH_KEY_LEN};
+use lbd_config::{Config, ConfigErrors, Dur, Group, Layer, StatsUser, DEFAULT_CONTROL_SOCKET};
 use rootfs::paths::{DATA_MOUNT, LBD, LBD_CONFIG};
 use settings::{PeerSoftware, Settings};
 
@@ -15,6 +26,21 @@ use settings::{PeerSoftware, Settings};
 pub const RUN_DIR: &str = "/run/lbd";
 pub const ADMIN_CONFIG: &str = "/run/lbd/admin.toml";
 pub const OVERLAY: &str = "/run/lbd/appliance-overlay.toml";
+/// Where lbd's VRRP instance comes from: the `vrrp.*` settings plus what
+/// only the network step knows (the NIC's name and this node's address).
+pub const VRRP_OVERLAY: &str = "/run/lbd/appliance-vrrp.toml";
+/// The instance init writes; an admin's `lbd.config` may tune it further
+/// only through keys the overlay does not set.
+pub const VRRP_INSTANCE: &str = "appliance";
+/// The stats user the deploy wizard's admin password is for.
+pub const ADMIN_USER: &str = "admin";
+
+const OVERLAY_HEADER: &str = "Written by init from the appliance settings at boot.";
+const VRRP_OVERLAY_HEADER: &str = "Written by init from the vrrp.* settings at boot.";
+/// Keepalived's PASS carries this many characters of the secret.
+const KEEPALIVED_PASS_LEN: usize = 8;
+/// Both peer kinds advertise once a second, Keepalived's default.
+const ADVERT_INT: Dur = Dur::secs(1);
 
 /// Paths to pass to `lbd run -c ...`, in order, and problems to report.
 pub struct LbdFiles {
@@ -48,193 +74,139 @@ pub fn prepare(settings: &Settings) -> LbdFiles {
                     None
                 }
             });
-    match std::fs::write(OVERLAY, overlay(admin_hash.as_deref())) {
+    match write_overlay(OVERLAY, OVERLAY_HEADER, &overlay(admin_hash)) {
         Ok(()) => configs.push(OVERLAY.to_string()),
-        Err(e) => problems.push(format!("writing {OVERLAY}: {e}")),
+        Err(e) => problems.push(e),
     }
     LbdFiles { configs, problems }
 }
 
-/// The overlay's text: state on the data partition, and the stats admin
-/// user when an admin password was set.
-pub fn overlay(admin_password_hash: Option<&str>) -> String {
-    let mut text =
-        String::from("# Written by init from the appliance settings at boot.\n[global]\n");
-    text.push_str(&format!(
-        "state_file = \"{DATA_MOUNT}/lbd/server-state.json\"\n"
-    ));
-    if let Some(hash) = admin_password_hash {
-        text.push_str("\n[stats.users.admin]\ngroup = \"admin\"\n");
-        text.push_str(&format!("password_hash = {}\n", toml_string(hash)));
-    }
-    text
+/// Writes `layer` as TOML to `path`, opened by `header` as comments.
+pub fn write_overlay(path: &str, header: &str, layer: &Layer) -> Result<(), String> {
+    layer
+        .to_toml(header)
+        .map_err(|e| e.to_string())
+        .and_then(|text| std::fs::write(path, text).map_err(|e| e.to_string()))
+        .map_err(|e| format!("writing {path}: {e}"))
 }
 
-/// TCP ports lbd will listen on (frontends and the stats page), read from
-/// its config files layered as lbd layers them (tables merge, later wins),
-/// so the firewall opens exactly those. Files that do not parse are skipped:
-/// lbd reports them itself.
-pub fn listening_ports(configs: &[String]) -> Vec<u16> {
-    ports_of(&layered(configs))
+/// Writes the VRRP overlay ([`vrrp_overlay`]) to [`VRRP_OVERLAY`].
+pub fn write_vrrp_overlay(layer: &Layer) -> Result<(), String> {
+    write_overlay(VRRP_OVERLAY, VRRP_OVERLAY_HEADER, layer)
 }
 
-/// lbd's config files layered as lbd layers them (tables merge, later
-/// wins); files that do not parse are skipped (lbd reports them itself).
-fn layered(configs: &[String]) -> toml::Table {
-    let mut merged = toml::Table::new();
-    for path in configs {
-        if let Ok(Ok(table)) = std::fs::read_to_string(path).map(|t| t.parse::<toml::Table>()) {
-            merge_tables(&mut merged, table);
-        }
-    }
-    merged
-}
-
-/// lbd's own default for `global.control_socket`.
-pub const DEFAULT_CONTROL_SOCKET: &str = "/run/lbd/lbd.sock";
-
-/// Where lbd answers, from its config files layered as lbd layers them
-/// (the status screen asks it there).
-pub fn control_socket(configs: &[String]) -> std::path::PathBuf {
-    layered(configs)
-        .get("global")
-        .and_then(|g| g.get("control_socket"))
-        .and_then(toml::Value::as_str)
-        .unwrap_or(DEFAULT_CONTROL_SOCKET)
-        .into()
-}
-
-fn merge_tables(base: &mut toml::Table, over: toml::Table) {
-    for (key, value) in over {
-        match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o),
-            (_, v) => {
-                base.insert(key, v);
-            }
-        }
-    }
-}
-
-fn ports_of(config: &toml::Table) -> Vec<u16> {
-    let port = |addr: &str| {
-        addr.rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
+/// The overlay: state on the data partition, and the stats admin user when
+/// an admin password was set.
+pub fn overlay(admin_password_hash: Option<String>) -> Layer {
+    let global = GlobalLayer {
+        state_file: Some(PathBuf::from(format!("{DATA_MOUNT}/lbd/server-state.json"))),
+        ..GlobalLayer::default()
     };
-    let mut ports = Vec::new();
-    if let Some(frontends) = config.get("frontends").and_then(toml::Value::as_table) {
-        for fe in frontends.values() {
-            let binds = fe.get("bind").and_then(toml::Value::as_array);
-            for b in binds.into_iter().flatten().filter_map(toml::Value::as_str) {
-                ports.extend(port(b));
-            }
-        }
+    let stats = admin_password_hash.map(|password_hash| StatsLayer {
+        users: BTreeMap::from([(
+            ADMIN_USER.to_string(),
+            StatsUser {
+                password_hash,
+                group: Group::Admin,
+            },
+        )]),
+        ..StatsLayer::default()
+    });
+    Layer {
+        global: Some(global),
+        stats,
+        ..Layer::default()
     }
-    if let Some(bind) = config
-        .get("stats")
-        .and_then(|s| s.get("bind"))
-        .and_then(toml::Value::as_str)
-    {
-        ports.extend(port(bind));
-    }
-    ports.sort_unstable();
-    ports.dedup();
-    ports
 }
 
-/// Where lbd's VRRP instance comes from: the `vrrp.*` settings plus what
-/// only the network step knows (the NIC's name and this node's address).
-pub const VRRP_OVERLAY: &str = "/run/lbd/appliance-vrrp.toml";
+/// lbd's effective config, or why lbd refuses its files.
+pub type Effective = Result<Config, ConfigErrors>;
+
+/// lbd's effective config from `configs` in order, layered and validated
+/// as lbd does it (TLS files are only checked to be readable: lbd's own
+/// check needs its TLS stack). When it is `Err`, lbd refuses the same
+/// files and reports every error itself.
+pub fn effective(configs: &[String]) -> Effective {
+    let paths: Vec<PathBuf> = configs.iter().map(PathBuf::from).collect();
+    lbd_config::load_files(&paths)
+}
+
+/// Where lbd answers (the status screen asks it there): the effective
+/// config's, or lbd's default when the files do not load (lbd then does
+/// not run, and the status screen says it cannot reach it).
+pub fn control_socket(effective: &Effective) -> PathBuf {
+    match effective {
+        Ok(config) => config.control_socket().to_path_buf(),
+        Err(_) => PathBuf::from(DEFAULT_CONTROL_SOCKET),
+    }
+}
 
 /// The `[vrrp.appliance]` instance for the `vrrp.*` settings, or `None`
 /// when no virtual IP is set (a single node). `own_ip` is this node's
 /// address on `interface`, needed for unicast peers.
-/// lbd's minimum `auth_key` length for `auth_type = "hmac"`.
-const HMAC_KEY_MIN: usize = 16;
-
 pub fn vrrp_overlay(
     vrrp: &settings::Vrrp,
     interface: &str,
     own_ip: Option<IpAddr>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<Layer>, String> {
     if vrrp.virtual_ips.is_empty() {
         return Ok(None);
     }
-    let list = |items: Vec<String>| {
-        items
-            .iter()
-            .map(|i| toml_string(i))
-            .collect::<Vec<_>>()
-            .join(", ")
+    let mut vi = InstanceLayer {
+        interface: Some(interface.to_string()),
+        vrid: Some(vrrp.router_id),
+        priority: Some(vrrp.priority),
+        virtual_ips: Some(
+            vrrp.virtual_ips
+                .iter()
+                .map(|c| Cidr {
+                    addr: c.addr,
+                    prefix: c.prefix,
+                })
+                .collect(),
+        ),
+        advert_int: Some(ADVERT_INT),
+        ..InstanceLayer::default()
     };
-    let mut t =
-        String::from("# Written by init from the vrrp.* settings at boot.\n[vrrp.appliance]\n");
-    t.push_str(&format!("interface = {}\n", toml_string(interface)));
-    t.push_str(&format!(
-        "vrid = {}\npriority = {}\n",
-        vrrp.router_id, vrrp.priority
-    ));
-    let vips = vrrp
-        .virtual_ips
-        .iter()
-        .map(|c| format!("{}/{}", c.addr, c.prefix))
-        .collect();
-    t.push_str(&format!("virtual_ips = [{}]\n", list(vips)));
     if !vrrp.peers.is_empty() {
         let Some(own) = own_ip else {
             return Err("vrrp.peers are set but this node has no IPv4 address yet (static network.ipv4 or a DHCP lease): VRRP not configured".into());
         };
-        t.push_str(&format!(
-            "unicast_src_ip = {}\n",
-            toml_string(&own.to_string())
-        ));
-        let peers = vrrp.peers.iter().map(ToString::to_string).collect();
-        t.push_str(&format!("unicast_peers = [{}]\n", list(peers)));
+        vi.unicast_src_ip = Some(own);
+        vi.unicast_peers = Some(vrrp.peers.clone());
     }
     match (vrrp.peer_software, &vrrp.auth) {
-        (PeerSoftware::Lbd, None) => t.push_str("version = 3\nadvert_int = \"1s\"\n"),
+        (PeerSoftware::Lbd, None) => vi.version = Some(3),
         // Between two appliances the secret keys lbd's HMAC-SHA256 with
         // replay protection (v3); lbd wants a key long enough to resist
         // guessing from captured adverts.
         (PeerSoftware::Lbd, Some(secret)) => {
             let key = secret.expose();
-            if key.chars().count() < HMAC_KEY_MIN {
+            if key.chars().count() < MIN_AUTH_KEY_LEN {
                 return Err(format!(
                     "vrrp.auth is {} characters: between two appliances it keys an HMAC and \
-                     needs {HMAC_KEY_MIN} or more (e.g. openssl rand -hex 16), the same on both \
+                     needs {MIN_AUTH_KEY_LEN} or more (e.g. openssl rand -hex 16), the same on both \
                      nodes; VRRP is not started until it is fixed (or set \
                      vrrp.peer_software = keepalived for a Keepalived peer)",
                     key.chars().count()
                 ));
             }
-            t.push_str(&format!(
-                "version = 3\nadvert_int = \"1s\"\nauth_type = \"hmac\"\nauth_key = {}\n",
-                toml_string(key)
-            ));
+            vi.version = Some(3);
+            vi.auth_type = Some(AuthType::Hmac);
+            vi.auth_key = Some(key.to_string());
         }
         // Keepalived speaks v2 with PASS (its first 8 characters, in clear).
         (PeerSoftware::Keepalived, auth) => {
-            t.push_str("version = 2\nadvert_int = \"1s\"\n");
-            if let Some(secret) = auth {
-                let pass: String = secret.expose().chars().take(8).collect();
-                t.push_str(&format!("auth_pass = {}\n", toml_string(&pass)));
-            }
+            vi.version = Some(2);
+            vi.auth_pass = auth
+                .as_ref()
+                .map(|secret| secret.expose().chars().take(KEEPALIVED_PASS_LEN).collect());
         }
     }
-    Ok(Some(t))
-}
-
-fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    Ok(Some(Layer {
+        vrrp: BTreeMap::from([(VRRP_INSTANCE.to_string(), vi)]),
+        ..Layer::default()
+    }))
 }
 
 /// Hashes with `lbd hash-password`, so init links no password hashing of
@@ -289,35 +261,37 @@ mod tests {
         std::mem::replace(&mut s.settings.vrrp, settings::merge([]).settings.vrrp)
     }
 
+    /// The text init writes for `vrrp`, parsed back as plain TOML: the
+    /// tests check the keys as they land in the file.
+    fn written(vrrp: &settings::Vrrp, own: Option<IpAddr>) -> toml::Table {
+        let layer = vrrp_overlay(vrrp, "eth0", own).unwrap().unwrap();
+        toml::from_str(&layer.to_toml(VRRP_OVERLAY_HEADER).unwrap()).unwrap()
+    }
+
+    fn appliance(t: &toml::Table) -> toml::Table {
+        t["vrrp"]["appliance"].as_table().unwrap().clone()
+    }
+
     /// Input: two VIP settings, unicast peers, no secret.
     /// Output: a v3 unicast instance on the NIC, with this node as source.
     #[test]
     fn vrrp_overlay_from_settings() {
         let own = Some("192.0.2.10".parse().unwrap());
-        let text = vrrp_overlay(&vrrp(&["192.0.2.11"], None), "eth0", own)
-            .unwrap()
-            .unwrap();
-        let t: toml::Table = toml::from_str(&text).unwrap();
-        let v = &t["vrrp"]["appliance"];
+        let t = written(&vrrp(&["192.0.2.11"], None), own);
+        let v = appliance(&t);
         assert_eq!(v["interface"].as_str(), Some("eth0"));
         assert_eq!(v["priority"].as_integer(), Some(150));
         assert_eq!(v["version"].as_integer(), Some(3));
+        assert_eq!(v["advert_int"].as_str(), Some("1s"));
         assert_eq!(v["unicast_src_ip"].as_str(), Some("192.0.2.10"));
         assert_eq!(v["unicast_peers"][0].as_str(), Some("192.0.2.11"));
         assert_eq!(v["virtual_ips"][0].as_str(), Some("192.0.2.100/24"));
-    }
-
-    fn appliance(text: &str) -> toml::Table {
-        let t: toml::Table = toml::from_str(text).unwrap();
-        t["vrrp"]["appliance"].as_table().unwrap().clone()
+        assert!(v.get("auth_type").is_none());
     }
 
     #[test]
     fn a_secret_between_appliances_keys_hmac_and_must_be_long() {
-        let text = vrrp_overlay(&vrrp(&[], Some("0123456789abcdef")), "eth0", None)
-            .unwrap()
-            .unwrap();
-        let v = appliance(&text);
+        let v = appliance(&written(&vrrp(&[], Some("0123456789abcdef")), None));
         assert_eq!(v["version"].as_integer(), Some(3));
         assert_eq!(v["auth_type"].as_str(), Some("hmac"));
         assert_eq!(v["auth_key"].as_str(), Some("0123456789abcdef"));
@@ -330,11 +304,12 @@ mod tests {
     fn a_keepalived_peer_gets_v2_and_pass() {
         let mut v = vrrp(&[], Some("longer-than-8"));
         v.peer_software = settings::PeerSoftware::Keepalived;
-        let t = appliance(&vrrp_overlay(&v, "eth0", None).unwrap().unwrap());
+        let t = appliance(&written(&v, None));
         assert_eq!(t["version"].as_integer(), Some(2));
         assert_eq!(t["auth_pass"].as_str(), Some("longer-t"));
+        assert!(t.get("auth_type").is_none());
         v.auth = None;
-        let t = appliance(&vrrp_overlay(&v, "eth0", None).unwrap().unwrap());
+        let t = appliance(&written(&v, None));
         assert_eq!(t["version"].as_integer(), Some(2));
         assert!(t.get("auth_pass").is_none());
     }
@@ -347,54 +322,153 @@ mod tests {
         assert_eq!(vrrp_overlay(&none, "eth0", None), Ok(None));
     }
 
+    /// Paths of `files` (name, text) written into `dir`, in order.
+    fn files_in(dir: &Path, files: &[(&str, &str)]) -> Vec<String> {
+        files
+            .iter()
+            .map(|(name, text)| {
+                let path = dir.join(name);
+                std::fs::write(&path, text).unwrap();
+                path.display().to_string()
+            })
+            .collect()
+    }
+
     #[test]
     fn control_socket_follows_lbd_layering() {
         let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().join("base.toml");
-        let over = dir.path().join("over.toml");
-        std::fs::write(&base, "[global]\nmaxconn = 10\n").unwrap();
-        let files = [base.display().to_string()];
+        let base = ("base.toml", "[global]\nmaxconn = 10\n");
+        let files = files_in(dir.path(), &[base]);
         assert_eq!(
-            control_socket(&files),
-            std::path::PathBuf::from(DEFAULT_CONTROL_SOCKET)
+            control_socket(&effective(&files)),
+            PathBuf::from(DEFAULT_CONTROL_SOCKET)
         );
-        std::fs::write(&over, "[global]\ncontrol_socket = \"/run/x.sock\"\n").unwrap();
-        let files = [base.display().to_string(), over.display().to_string()];
+        let over = ("over.toml", "[global]\ncontrol_socket = \"/run/x.sock\"\n");
+        let files = files_in(dir.path(), &[base, over]);
         assert_eq!(
-            control_socket(&files),
-            std::path::PathBuf::from("/run/x.sock")
+            control_socket(&effective(&files)),
+            PathBuf::from("/run/x.sock")
+        );
+        // lbd refuses a file that does not parse, so it does not run at
+        // all: the status screen gets lbd's default and says it cannot
+        // reach lbd, and init goes on.
+        let broken = ("broken.toml", "[global\ncontrol_socket = \"/run/y.sock\"\n");
+        let files = files_in(dir.path(), &[base, over, broken]);
+        assert!(effective(&files).is_err());
+        assert_eq!(
+            control_socket(&effective(&files)),
+            PathBuf::from(DEFAULT_CONTROL_SOCKET)
         );
     }
 
     #[test]
     fn ports_follow_lbd_layering() {
         let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().join("base.toml");
-        let over = dir.path().join("over.toml");
-        std::fs::write(
-            &base,
-            "[frontends.a]\nbind = [\"0.0.0.0:443\", \"[::]:443\"]\n[frontends.b]\nbind = [\"0.0.0.0:80\"]\n[stats]\nbind = \"0.0.0.0:8404\"\n",
-        )
-        .unwrap();
+        let base = "[backends.b.servers.s]\naddress = \"192.0.2.1:443\"\n\
+                    [frontends.a]\nbind = [\"0.0.0.0:443\", \"[::]:443\"]\ndefault_backend = \"b\"\n\
+                    [frontends.b]\nbind = [\"0.0.0.0:80\"]\ndefault_backend = \"b\"\n\
+                    [stats]\nbind = \"0.0.0.0:8404\"\n";
         // The overlay moves frontend b; a's binds and the stats page stay.
-        std::fs::write(&over, "[frontends.b]\nbind = [\"10.0.0.1:8080\"]\n").unwrap();
-        let files = [base.display().to_string(), over.display().to_string()];
-        assert_eq!(listening_ports(&files), [443, 8080, 8404]);
+        let over = "[frontends.b]\nbind = [\"10.0.0.1:8080\"]\n";
+        let files = files_in(dir.path(), &[("base.toml", base), ("over.toml", over)]);
+        let config = effective(&files).unwrap();
+        assert_eq!(config.listening_ports(), [443, 8080, 8404]);
     }
 
     #[test]
     fn overlay_is_valid_toml_with_escaped_hash() {
-        let text = overlay(Some("$argon2id$v=19$\"x\\"));
+        let text = overlay(Some("$argon2id$v=19$\"x\\".into()))
+            .to_toml(OVERLAY_HEADER)
+            .unwrap();
+        assert!(text.starts_with("# Written by init"), "{text}");
         let t: toml::Table = toml::from_str(&text).unwrap();
         assert_eq!(
             t["stats"]["users"]["admin"]["password_hash"].as_str(),
             Some("$argon2id$v=19$\"x\\")
         );
         assert_eq!(
+            t["stats"]["users"]["admin"]["group"].as_str(),
+            Some("admin")
+        );
+        assert_eq!(
             t["global"]["state_file"].as_str(),
             Some("/var/lib/appliance/lbd/server-state.json")
         );
-        let plain: toml::Table = toml::from_str(&overlay(None)).unwrap();
+        let plain: toml::Table = toml::from_str(&overlay(None).to_toml("").unwrap()).unwrap();
         assert!(plain.get("stats").is_none());
+    }
+
+    /// The config baked into the image (appliance.toml's `[lbd] config`).
+    const BAKED: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../lbd/examples/appliance-image.toml"
+    );
+    /// A PHC string of the form `lbd hash-password` prints.
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+
+    /// Input: the baked config, then both overlays init writes, for each
+    /// kind of peer (an lbd with and without a secret, unicast; a
+    /// Keepalived with PASS, multicast). Output: lbd's own loader accepts
+    /// every stack, with the overlays' values in force, and the firewall
+    /// learns lbd's ports and where the adverts come from.
+    #[test]
+    fn overlays_pass_lbd_validation_on_the_baked_config() {
+        let own: IpAddr = "192.0.2.10".parse().unwrap();
+        let peer: IpAddr = "192.0.2.11".parse().unwrap();
+        let unicast = vrrp(&["192.0.2.11"], None);
+        let hmac = vrrp(&["192.0.2.11"], Some("0123456789abcdef"));
+        let mut keepalived = vrrp(&[], Some("secret"));
+        keepalived.peer_software = PeerSoftware::Keepalived;
+        for (case, settings, auth) in [
+            ("unicast", unicast, None),
+            ("hmac", hmac, Some(AuthType::Hmac)),
+            ("keepalived", keepalived, Some(AuthType::Pass)),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let over = dir.path().join("appliance-overlay.toml");
+            let vrrp_over = dir.path().join("appliance-vrrp.toml");
+            write_overlay(
+                &over.display().to_string(),
+                OVERLAY_HEADER,
+                &overlay(Some(HASH.into())),
+            )
+            .unwrap();
+            let layer = vrrp_overlay(&settings, "eth0", Some(own)).unwrap().unwrap();
+            write_overlay(
+                &vrrp_over.display().to_string(),
+                VRRP_OVERLAY_HEADER,
+                &layer,
+            )
+            .unwrap();
+            let files = [
+                BAKED.to_string(),
+                over.display().to_string(),
+                vrrp_over.display().to_string(),
+            ];
+            let config = effective(&files).unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_eq!(
+                config.global.state_file,
+                Path::new("/var/lib/appliance/lbd/server-state.json"),
+                "{case}"
+            );
+            let admin = &config.stats.as_ref().expect("stats").users[ADMIN_USER];
+            assert_eq!(admin.group, Group::Admin, "{case}");
+            let vi = &config.vrrp[VRRP_INSTANCE];
+            assert_eq!((vi.priority, vi.auth()), (150, auth), "{case}");
+            assert_eq!(config.listening_ports(), [80, 443, 8404], "{case}");
+            let adverts = config.vrrp_adverts();
+            assert_eq!(adverts.len(), 1, "{case}");
+            assert_eq!(
+                adverts[0].protocol,
+                lbd_config::vrrp::IPPROTO_VRRP,
+                "{case}"
+            );
+            let expected = if case == "keepalived" {
+                lbd_config::vrrp::AdvertSource::Group("224.0.0.18".parse().unwrap())
+            } else {
+                lbd_config::vrrp::AdvertSource::Peers(vec![peer])
+            };
+            assert_eq!(adverts[0].source, expected, "{case}");
+        }
     }
 }

@@ -18,8 +18,10 @@ use std::time::Duration;
 
 use init::firewall::{
     apply, build_ruleset, render_nft, render_rule, FirewallError, FirewallInput, Match, Rule,
-    Ruleset, Verdict,
+    Ruleset, Verdict, IPPROTO_AH, IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6,
 };
+use lbd_config::vrrp::AdvertSource;
+use lbd_config::VrrpAdverts;
 use serde_json::Value;
 
 /// Long enough for a SYN-ACK on a veth pair, short enough to keep the
@@ -195,12 +197,23 @@ impl Pair {
     }
 }
 
+fn adverts(protocol: u8, source: AdvertSource) -> VrrpAdverts {
+    VrrpAdverts {
+        instance: "vi".to_owned(),
+        protocol,
+        source,
+    }
+}
+
 fn input_with_port(port: u16) -> FirewallInput {
     FirewallInput {
-        vrrp_peers: vec![
-            CLIENT_V4.parse().expect("literal"),
-            CLIENT_V6.parse().expect("literal"),
-        ],
+        vrrp: vec![adverts(
+            IPPROTO_VRRP,
+            AdvertSource::Peers(vec![
+                CLIENT_V4.parse().expect("literal"),
+                CLIENT_V6.parse().expect("literal"),
+            ]),
+        )],
         tcp_ports: vec![port],
         udp_ports: vec![5353],
     }
@@ -305,14 +318,23 @@ fn applied_ruleset_reads_back_as_the_model() {
     assert_eq!(ns.nft_text(), render_nft(&rs));
 }
 
+/// Multicast instances in VRRP (112) and one in AH (51, `auth_type =
+/// "ah"`): the kernel takes them and nft names them as init prints them.
 #[test]
-fn vrrp_group_rules_without_peers_read_back() {
+fn vrrp_group_and_ah_rules_read_back() {
     if !is_root() {
         eprintln!("skipped: needs root for network namespaces");
         return;
     }
     let ns = Netns::new("grp");
-    let rs = build_ruleset(&FirewallInput::default());
+    let rs = build_ruleset(&FirewallInput {
+        vrrp: vec![
+            adverts(IPPROTO_VRRP, AdvertSource::Group(VRRP_GROUP_V4.into())),
+            adverts(IPPROTO_VRRP, AdvertSource::Group(VRRP_GROUP_V6.into())),
+            adverts(IPPROTO_AH, AdvertSource::Group(VRRP_GROUP_V4.into())),
+        ],
+        ..FirewallInput::default()
+    });
     ns.apply(&rs)
         .expect("the kernel accepts the appliance ruleset");
     assert_eq!(ns.nft_text(), render_nft(&rs));

@@ -6,7 +6,8 @@
 //! syslog), stats (control socket, HTML/JSON/CSV, Prometheus), events.
 //!
 //! Layout:
-//! - [`config`]: schema, layering with file:line errors, validation.
+//! - [`config`]: schema, layering with file:line errors, validation (the
+//!   tokio-free `lbd-config` crate, shared with init), plus lbd's TLS check.
 //! - [`daemon`]: `lbd run` wiring, reload, stop; [`runtime`]: live state
 //!   per config generation; [`admin`] + [`state`]: ready/drain/maint and
 //!   weights, persisted.

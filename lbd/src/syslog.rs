@@ -11,7 +11,7 @@ use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Default syslog socket.
-pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
+pub use lbd_config::DEFAULT_SYSLOG_SOCKET;
 /// Facility `daemon` (3).
 const FACILITY_DAEMON: u8 = 3;
 

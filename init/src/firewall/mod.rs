@@ -1,8 +1,8 @@
 //! The nftables firewall over netlink, applied in one atomic batch.
 //!
 //! No `nft` binary runs in the guest: init builds a [`Ruleset`] from a
-//! [`FirewallInput`] (the boot sequence maps the settings and lbd's config
-//! into it), prints it with [`render_nft`] in `nft list ruleset` syntax, and
+//! [`FirewallInput`] (the boot sequence maps the settings and lbd's
+//! effective config into it), prints it with [`render_nft`] in `nft list ruleset` syntax, and
 //! [`apply`] encodes it as nf_tables netlink messages in one batch that
 //! replaces the `inet appliance` table. If the kernel rejects any message
 //! the whole batch is rolled back, the previous ruleset stays, and the
@@ -24,8 +24,8 @@ use std::io;
 pub use apply::apply;
 pub use model::{
     build_ruleset, Chain, CtState, FirewallInput, Hook, Match, Rule, Ruleset, Verdict,
-    DHCP_CLIENT_PORT, DHCP_SERVER_PORT, ICMPV6_ACCEPTED, ICMP_ECHO_REQUEST, IPPROTO_VRRP,
-    TABLE_NAME, VRRP_GROUP_V4, VRRP_GROUP_V6,
+    DHCP_CLIENT_PORT, DHCP_SERVER_PORT, ICMPV6_ACCEPTED, ICMP_ECHO_REQUEST, IPPROTO_AH,
+    IPPROTO_VRRP, TABLE_NAME, VRRP_GROUP_V4, VRRP_GROUP_V6,
 };
 pub use render::{render_nft, render_rule};
 pub use wire::DecodeError;

@@ -6,19 +6,19 @@
 //! simple matches followed by a verdict. [`super::render_nft`] prints it,
 //! [`super::apply`] encodes it.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
 
+use lbd_config::vrrp::AdvertSource;
+use lbd_config::{Config, VrrpAdverts};
 use settings::value::{PortRule, Protocol};
 use settings::Settings;
 
+/// The VRRP facts lbd's adverts follow, from lbd's own config crate.
+pub use lbd_config::vrrp::{IPPROTO_AH, IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6};
+
 /// The one table init owns; replacing it never touches other tables.
 pub const TABLE_NAME: &str = "appliance";
-/// VRRP's IP protocol number (RFC 5798 section 5.1.1.4).
-pub const IPPROTO_VRRP: u8 = 112;
-/// VRRP's IPv4 multicast group (RFC 5798 section 5.1.1.2).
-pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
-/// VRRP's IPv6 multicast group (RFC 5798 section 5.1.2.2).
-pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
 /// DHCPv4 server and client ports (RFC 2131 section 4.1).
 pub const DHCP_SERVER_PORT: u16 = 67;
 /// See [`DHCP_SERVER_PORT`].
@@ -35,12 +35,13 @@ pub const ICMP_ECHO_REQUEST: u8 = 8;
 pub const ICMPV6_ACCEPTED: [u8; 6] = [128, 130, 133, 134, 135, 136];
 
 /// Everything the policy depends on, mapped by the boot sequence from the
-/// settings and lbd's config.
+/// settings and lbd's effective config.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FirewallInput {
-    /// Addresses of the VRRP peers; empty means accept VRRP sent to the
-    /// VRRP multicast groups from anyone.
-    pub vrrp_peers: Vec<IpAddr>,
+    /// The adverts of lbd's VRRP instances: from their unicast peers or to
+    /// their multicast group, in VRRP (112) or AH (51) datagrams. None
+    /// without an instance.
+    pub vrrp: Vec<VrrpAdverts>,
     /// TCP destination ports to accept (lbd's frontends, the stats page).
     pub tcp_ports: Vec<u16>,
     /// UDP destination ports to accept.
@@ -48,15 +49,20 @@ pub struct FirewallInput {
 }
 
 impl FirewallInput {
-    /// VRRP peers and extra ports from the settings; the boot sequence adds
-    /// lbd's frontend and stats ports to `tcp_ports`.
+    /// The extra ports from the settings; the boot sequence adds what lbd
+    /// needs with [`Self::add_lbd`].
     pub fn from_settings(settings: &Settings) -> Self {
-        let mut input = Self {
-            vrrp_peers: settings.vrrp.peers.clone(),
-            ..Self::default()
-        };
+        let mut input = Self::default();
         input.add_port_rules(&settings.firewall_ports);
         input
+    }
+
+    /// What lbd's effective config needs let in: its frontend and stats
+    /// ports, and its VRRP instances' adverts (so an admin's `lbd.config`
+    /// with its own instances, AH included, works as the settings' one).
+    pub fn add_lbd(&mut self, config: &Config) {
+        self.tcp_ports.extend(config.listening_ports());
+        self.vrrp.extend(config.vrrp_adverts());
     }
 
     /// Adds the extra ports from the settings (`firewall.ports`).
@@ -247,28 +253,38 @@ fn input_rules(input: &FirewallInput) -> Vec<Rule> {
         Match::UdpSport(DHCP_SERVER_PORT),
         Match::UdpDport(DHCP_CLIENT_PORT),
     ]));
-    rules.extend(vrrp_rules(&input.vrrp_peers));
+    rules.extend(vrrp_rules(&input.vrrp));
     rules.extend(sorted_unique(&input.tcp_ports).map(|p| Rule::accept(vec![Match::TcpDport(p)])));
     rules.extend(sorted_unique(&input.udp_ports).map(|p| Rule::accept(vec![Match::UdpDport(p)])));
     rules
 }
 
-/// VRRP from each peer (to the group or unicast), or to the groups from
-/// anyone when no peer is configured.
-fn vrrp_rules(peers: &[IpAddr]) -> Vec<Rule> {
-    let vrrp = Match::L4Proto(IPPROTO_VRRP);
-    if peers.is_empty() {
-        return [IpAddr::V4(VRRP_GROUP_V4), IpAddr::V6(VRRP_GROUP_V6)]
-            .into_iter()
-            .map(|group| Rule::accept(vec![Match::Daddr(group), vrrp.clone()]))
-            .collect();
+/// Adverts from each unicast peer, then to each multicast group from
+/// anyone, each in its instance's IP protocol; sorted, without repeats
+/// (two instances may share peers).
+fn vrrp_rules(adverts: &[VrrpAdverts]) -> Vec<Rule> {
+    // Peers sort before groups (`false` < `true`), then by address.
+    let mut flows: BTreeSet<(bool, IpAddr, u8)> = BTreeSet::new();
+    for a in adverts {
+        match &a.source {
+            AdvertSource::Peers(peers) => {
+                flows.extend(peers.iter().map(|&p| (false, p, a.protocol)));
+            }
+            AdvertSource::Group(group) => {
+                flows.insert((true, *group, a.protocol));
+            }
+        }
     }
-    let mut peers = peers.to_vec();
-    peers.sort_unstable();
-    peers.dedup();
-    peers
+    flows
         .into_iter()
-        .map(|peer| Rule::accept(vec![Match::Saddr(peer), vrrp.clone()]))
+        .map(|(group, addr, protocol)| {
+            let from = if group {
+                Match::Daddr(addr)
+            } else {
+                Match::Saddr(addr)
+            };
+            Rule::accept(vec![from, Match::L4Proto(protocol)])
+        })
         .collect()
 }
 
@@ -281,161 +297,5 @@ fn sorted_unique(ports: &[u16]) -> impl Iterator<Item = u16> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn input_chain(rs: &Ruleset) -> &Chain {
-        rs.chains
-            .iter()
-            .find(|c| c.hook == Hook::Input)
-            .expect("the policy always has an input chain")
-    }
-
-    fn has_rule(chain: &Chain, matches: &[Match]) -> bool {
-        chain
-            .rules
-            .iter()
-            .any(|r| r.matches == matches && r.verdict == Verdict::Accept)
-    }
-
-    #[test]
-    fn chains_and_policies() {
-        let rs = build_ruleset(&FirewallInput::default());
-        assert_eq!(rs.table, "appliance");
-        let summary: Vec<_> = rs
-            .chains
-            .iter()
-            .map(|c| (c.name.as_str(), c.hook, c.priority, c.policy))
-            .collect();
-        assert_eq!(
-            summary,
-            [
-                ("input", Hook::Input, 0, Verdict::Drop),
-                ("forward", Hook::Forward, 0, Verdict::Drop),
-                ("output", Hook::Output, 0, Verdict::Accept),
-            ]
-        );
-        assert!(rs.chains[1].rules.is_empty());
-        assert!(rs.chains[2].rules.is_empty());
-    }
-
-    #[test]
-    fn established_and_loopback_come_first() {
-        let rs = build_ruleset(&FirewallInput::default());
-        let input = input_chain(&rs);
-        assert_eq!(
-            input.rules[0].matches,
-            [Match::CtState(CtState(0b110))],
-            "established|related bits"
-        );
-        assert_eq!(input.rules[1].matches, [Match::Loopback]);
-    }
-
-    #[test]
-    fn icmp_and_neighbour_discovery() {
-        let rs = build_ruleset(&FirewallInput::default());
-        let input = input_chain(&rs);
-        assert!(has_rule(input, &[Match::IcmpType(8)]));
-        for t in [128, 130, 133, 134, 135, 136] {
-            assert!(has_rule(input, &[Match::Icmpv6Type(t)]), "icmpv6 type {t}");
-        }
-        assert!(has_rule(input, &[Match::UdpSport(67), Match::UdpDport(68)]));
-    }
-
-    #[test]
-    fn vrrp_only_from_peers() {
-        let peer4: IpAddr = "192.0.2.2".parse().expect("literal");
-        let peer6: IpAddr = "2001:db8::2".parse().expect("literal");
-        let input = FirewallInput {
-            vrrp_peers: vec![peer6, peer4, peer4],
-            ..FirewallInput::default()
-        };
-        let rs = build_ruleset(&input);
-        let vrrp: Vec<_> = input_chain(&rs)
-            .rules
-            .iter()
-            .filter(|r| r.matches.contains(&Match::L4Proto(112)))
-            .map(|r| r.matches[0].clone())
-            .collect();
-        assert_eq!(vrrp, [Match::Saddr(peer4), Match::Saddr(peer6)]);
-    }
-
-    #[test]
-    fn vrrp_to_groups_without_peers() {
-        let rs = build_ruleset(&FirewallInput::default());
-        let vrrp: Vec<_> = input_chain(&rs)
-            .rules
-            .iter()
-            .filter(|r| r.matches.contains(&Match::L4Proto(112)))
-            .map(|r| r.matches[0].clone())
-            .collect();
-        assert_eq!(
-            vrrp,
-            [
-                Match::Daddr("224.0.0.18".parse().expect("literal")),
-                Match::Daddr("ff02::12".parse().expect("literal")),
-            ]
-        );
-    }
-
-    #[test]
-    fn ports_sorted_deduplicated_and_extra_ports_added() {
-        let mut input = FirewallInput {
-            tcp_ports: vec![8404, 443, 80, 443, 0],
-            udp_ports: vec![],
-            ..FirewallInput::default()
-        };
-        input.add_port_rules(&[
-            PortRule {
-                port: 22,
-                protocol: Protocol::Tcp,
-            },
-            PortRule {
-                port: 161,
-                protocol: Protocol::Udp,
-            },
-        ]);
-        let rs = build_ruleset(&input);
-        let ports: Vec<_> = input_chain(&rs)
-            .rules
-            .iter()
-            .filter_map(|r| match r.matches.as_slice() {
-                [Match::TcpDport(p)] => Some(format!("tcp {p}")),
-                [Match::UdpDport(p)] => Some(format!("udp {p}")),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(
-            ports,
-            ["tcp 22", "tcp 80", "tcp 443", "tcp 8404", "udp 161"]
-        );
-    }
-
-    #[test]
-    fn from_settings_takes_peers_and_extra_ports() {
-        let mut settings = Settings::default();
-        let peer: IpAddr = "192.0.2.7".parse().expect("literal");
-        settings.vrrp.peers = vec![peer];
-        settings.firewall_ports = vec![PortRule {
-            port: 9000,
-            protocol: Protocol::Udp,
-        }];
-        let input = FirewallInput::from_settings(&settings);
-        assert_eq!(input.vrrp_peers, [peer]);
-        assert_eq!(input.udp_ports, [9000]);
-        assert!(input.tcp_ports.is_empty());
-    }
-
-    #[test]
-    fn every_rule_accepts() {
-        let rs = build_ruleset(&FirewallInput {
-            tcp_ports: vec![443],
-            ..FirewallInput::default()
-        });
-        assert!(rs
-            .chains
-            .iter()
-            .flat_map(|c| &c.rules)
-            .all(|r| r.verdict == Verdict::Accept && !r.matches.is_empty()));
-    }
-}
+#[path = "model_tests.rs"]
+mod tests;

@@ -106,6 +106,7 @@ fn l4proto_name(proto: u8) -> String {
         1 => "icmp".to_owned(),
         6 => "tcp".to_owned(),
         17 => "udp".to_owned(),
+        51 => "ah".to_owned(),
         58 => "ipv6-icmp".to_owned(),
         112 => "vrrp".to_owned(),
         p => p.to_string(),
@@ -153,16 +154,30 @@ fn icmpv6_type_name(t: u8) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::{build_ruleset, FirewallInput, Hook};
+    use lbd_config::vrrp::AdvertSource;
+    use lbd_config::VrrpAdverts;
+
+    use super::super::model::{build_ruleset, FirewallInput, Hook, IPPROTO_AH, IPPROTO_VRRP};
     use super::*;
+
+    fn adverts(protocol: u8, source: AdvertSource) -> VrrpAdverts {
+        VrrpAdverts {
+            instance: "vi".to_owned(),
+            protocol,
+            source,
+        }
+    }
 
     #[test]
     fn whole_ruleset_with_peers_and_ports() {
         let input = FirewallInput {
-            vrrp_peers: vec![
-                "192.0.2.2".parse().expect("literal"),
-                "2001:db8::2".parse().expect("literal"),
-            ],
+            vrrp: vec![adverts(
+                IPPROTO_VRRP,
+                AdvertSource::Peers(vec![
+                    "192.0.2.2".parse().expect("literal"),
+                    "2001:db8::2".parse().expect("literal"),
+                ]),
+            )],
             tcp_ports: vec![443, 80, 8404],
             udp_ports: vec![514],
         };
@@ -202,10 +217,42 @@ table inet appliance {
 
     #[test]
     fn vrrp_groups_without_peers() {
-        let text = render_nft(&build_ruleset(&FirewallInput::default()));
+        let input = FirewallInput {
+            vrrp: vec![
+                adverts(
+                    IPPROTO_VRRP,
+                    AdvertSource::Group("224.0.0.18".parse().expect("literal")),
+                ),
+                adverts(
+                    IPPROTO_VRRP,
+                    AdvertSource::Group("ff02::12".parse().expect("literal")),
+                ),
+            ],
+            ..FirewallInput::default()
+        };
+        let text = render_nft(&build_ruleset(&input));
         assert!(text.contains("\t\tip daddr 224.0.0.18 meta l4proto vrrp accept\n"));
         assert!(text.contains("\t\tip6 daddr ff02::12 meta l4proto vrrp accept\n"));
         assert!(!text.contains("dport 80"));
+    }
+
+    /// `auth_type = "ah"` adverts are AH datagrams: nft names protocol 51
+    /// as /etc/protocols does.
+    #[test]
+    fn ah_adverts_render_as_ah() {
+        let input = FirewallInput {
+            vrrp: vec![adverts(
+                IPPROTO_AH,
+                AdvertSource::Group("224.0.0.18".parse().expect("literal")),
+            )],
+            ..FirewallInput::default()
+        };
+        let text = render_nft(&build_ruleset(&input));
+        assert!(
+            text.contains("\t\tip daddr 224.0.0.18 meta l4proto ah accept\n"),
+            "{text}"
+        );
+        assert!(!text.contains("l4proto vrrp"), "{text}");
     }
 
     #[test]

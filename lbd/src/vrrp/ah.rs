@@ -37,8 +37,8 @@ use md5::Md5;
 
 use super::packet::{decode_ipv4, DecodeError, IPPROTO_VRRP, VRRP_TTL};
 
-/// IP protocol number of AH.
-pub const IPPROTO_AH: u8 = 51;
+/// IP protocol number of AH (shared with init's firewall).
+pub use lbd_config::vrrp::IPPROTO_AH;
 /// The AH header with its 96-bit ICV.
 pub const AH_LEN: usize = 24;
 /// HMAC-MD5-96.

@@ -54,8 +54,7 @@ use tokio::time::Instant;
 
 use super::packet::Version;
 
-/// Priority of the address owner (RFC 5798 5.2.4).
-pub const PRIORITY_OWNER: u8 = 255;
+pub use lbd_config::vrrp::PRIORITY_OWNER;
 /// Priority a stopping master advertises (RFC 5798 5.2.4).
 pub const PRIORITY_STOP: u8 = 0;
 /// A master hearing another master announces again at most this often

@@ -46,7 +46,7 @@ const TAG_LEN: usize = 16;
 /// Domain separation: what the key signs here, and the format version.
 const LABEL: &[u8] = b"lbd VRRP advert HMAC-SHA256-128 v1";
 /// The shortest `auth_key` `lbd check` accepts.
-pub const MIN_KEY_LEN: usize = 16;
+pub use lbd_config::vrrp::MIN_AUTH_KEY_LEN as MIN_KEY_LEN;
 /// Oldest counter accepted from a sender not heard since start.
 pub const FIRST_CONTACT_MAX_AGE: Duration = Duration::from_secs(600);
 

@@ -1,7 +1,8 @@
 //! VRRP (issue 4): v3 (RFC 5798) and Keepalived-compatible v2 (RFC 3768).
 //!
 //! - [`packet`]: advert codec, pure, never panics on input.
-//! - [`config`]: `[vrrp.NAME]` schema and `lbd check` validation.
+//! - [`config`]: `[vrrp.NAME]` schema and `lbd check` validation (the
+//!   `lbd-config` crate's `vrrp` module, shared with init).
 //! - [`fsm`]: the RFC 5798 state machine, pure: `now` and an input in,
 //!   actions out.
 //! - [`ah`], [`hmac_auth`]: advert authentication, pure (Keepalived's v2
@@ -11,7 +12,8 @@
 pub mod ah;
 pub mod attach;
 pub mod auth;
-pub mod config;
+/// `[vrrp.NAME]` schema and validation live in the shared config crate.
+pub use lbd_config::vrrp as config;
 pub mod driver;
 pub mod fsm;
 pub mod garp;

@@ -35,8 +35,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-/// IP protocol number of VRRP.
-pub const IPPROTO_VRRP: u8 = 112;
+/// IP protocol number of VRRP (shared with init's firewall).
+pub use lbd_config::vrrp::IPPROTO_VRRP;
 /// Adverts are sent with, and accepted only with, this TTL / hop limit.
 pub const VRRP_TTL: u8 = 255;
 /// Fixed header before the addresses.

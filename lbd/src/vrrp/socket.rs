@@ -19,7 +19,7 @@ use super::ah::IPPROTO_AH;
 use super::packet::{IPPROTO_VRRP, VRRP_TTL};
 
 /// VRRP's IPv4 multicast group (RFC 5798 5.1.1.2).
-pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+pub use lbd_config::vrrp::VRRP_GROUP_V4;
 /// An IPv4 datagram is at most this long.
 const MAX_DATAGRAM: usize = 65_535;
 

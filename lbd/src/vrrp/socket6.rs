@@ -18,7 +18,7 @@ use tokio::io::unix::AsyncFd;
 use super::packet::{IPPROTO_VRRP, VRRP_TTL};
 
 /// VRRP's IPv6 multicast group (RFC 5798 5.1.2.2).
-pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+pub use lbd_config::vrrp::VRRP_GROUP_V6;
 /// An IPv6 payload without jumbograms is at most this long.
 const MAX_PAYLOAD: usize = 65_535;
 /// Room for a hop-limit and a packet-info message with their headers.

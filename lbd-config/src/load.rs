@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use serde_path_to_error::Segment;
 use toml_edit::{ImDocument, Item};
 
-use super::schema::Config;
-use super::validate::{validate, Problem};
+use crate::schema::Config;
+use crate::validate::{validate, Checks, Problem};
 
 /// One file's text and its span-preserving parse, kept to locate errors.
 struct Source {
@@ -77,8 +77,20 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-/// Reads, layers, deserializes and validates `paths` in order.
+/// Reads, layers, deserializes and validates `paths` in order: lbd's
+/// effective config, or every error with its file and line.
 pub fn load_files(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
+    load_files_checked(paths, &Checks::default())
+}
+
+/// Like [`load_files`] with the texts already read (tests, property tests,
+/// a program that holds the texts).
+pub fn load_texts(files: Vec<(PathBuf, String)>) -> Result<Config, ConfigErrors> {
+    load_texts_checked(files, &Checks::default())
+}
+
+/// [`load_files`] with the checks only the caller can make (lbd's TLS).
+pub fn load_files_checked(paths: &[PathBuf], checks: &Checks) -> Result<Config, ConfigErrors> {
     let mut texts = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
@@ -93,11 +105,14 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    load_texts(texts)
+    load_texts_checked(texts, checks)
 }
 
-/// Like [`load_files`] with the texts already read (tests, property tests).
-pub fn load_texts(files: Vec<(PathBuf, String)>) -> Result<Config, ConfigErrors> {
+/// [`load_texts`] with the checks only the caller can make (lbd's TLS).
+pub fn load_texts_checked(
+    files: Vec<(PathBuf, String)>,
+    checks: &Checks,
+) -> Result<Config, ConfigErrors> {
     if files.is_empty() {
         return Err(ConfigErrors(vec![ConfigError::Read {
             path: PathBuf::from("(none)"),
@@ -148,7 +163,7 @@ pub fn load_texts(files: Vec<(PathBuf, String)>) -> Result<Config, ConfigErrors>
             return Err(ConfigErrors(vec![invalid(&sources, &key, message)]));
         }
     };
-    let problems = validate(&config);
+    let problems = validate(&config, checks);
     if problems.is_empty() {
         Ok(config)
     } else {
@@ -320,7 +335,7 @@ mod tests {
         let server = &config.backends["b"].servers["s1"];
         assert_eq!(server.weight, 7);
         assert_eq!(server.address.port(), 1);
-        assert_eq!(config.backends["b"].balance, super::super::Balance::Source);
+        assert_eq!(config.backends["b"].balance, crate::Balance::Source);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Named tables (`[frontends.NAME]`, `[backends.NAME]`,
 //! `[backends.NAME.servers.NAME]`, `[stats.users.NAME]`) let an overlay file
 //! change one key of one server; arrays (`bind`, `routes`) are replaced whole.
-//! `[vrrp.NAME]` tables are VRRP instances, defined in [`crate::vrrp::config`].
+//! `[vrrp.NAME]` tables are VRRP instances, defined in [`crate::vrrp`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::address::ServerAddr;
-use super::duration::Dur;
+use crate::address::ServerAddr;
+use crate::duration::Dur;
 
 /// Default path of the control socket.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/lbd/lbd.sock";
@@ -23,6 +23,8 @@ pub const DEFAULT_STATE_FILE: &str = "/var/lib/lbd/server-state.json";
 pub const DEFAULT_RESOLV_CONF: &str = "/etc/resolv.conf";
 /// Default stats listener, as HAProxy admins know it.
 pub const DEFAULT_STATS_BIND: &str = "0.0.0.0:8404";
+/// The local syslog socket `log = "syslog"` writes to by default.
+pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
 
 /// The whole configuration after layering.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -38,9 +40,9 @@ pub struct Config {
     pub backends: BTreeMap<String, Backend>,
     #[serde(default)]
     pub stats: Option<Stats>,
-    /// VRRP instances (see [`crate::vrrp::config`]).
+    /// VRRP instances (see [`crate::vrrp`]).
     #[serde(default)]
-    pub vrrp: BTreeMap<String, crate::vrrp::config::Instance>,
+    pub vrrp: BTreeMap<String, crate::vrrp::Instance>,
 }
 
 /// Process-wide settings.
@@ -87,7 +89,7 @@ impl Default for Global {
             splice: true,
             resolv_conf: PathBuf::from(DEFAULT_RESOLV_CONF),
             log: LogTarget::Stderr,
-            syslog_socket: PathBuf::from(crate::syslog::DEFAULT_SYSLOG_SOCKET),
+            syslog_socket: PathBuf::from(DEFAULT_SYSLOG_SOCKET),
         }
     }
 }

@@ -5,10 +5,24 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use super::schema::{Backend, Check, CheckKind, Config, Frontend, Mode};
+use crate::schema::{Backend, Check, CheckKind, Config, Frontend, Mode, TlsFiles};
 
 /// HAProxy's maximum server weight.
 pub const MAX_WEIGHT: u32 = 256;
+
+/// Whether a frontend's readable certificate and key form a TLS config;
+/// `Err` is the message shown for `frontends.NAME.tls`.
+pub type TlsCheck = fn(&TlsFiles) -> Result<(), String>;
+
+/// Checks only the program that uses a value can make, run where the
+/// crate's own check of that value ends so problems keep their order.
+/// lbd passes its TLS stack here; init, the importer and the API use
+/// [`Checks::default`] (TLS files are only checked to be readable).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checks {
+    /// lbd's TLS stack; `None` checks only that the files can be read.
+    pub tls: Option<TlsCheck>,
+}
 
 /// A problem with the key path it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,14 +39,14 @@ fn problem(key: &[&str], message: impl Into<String>) -> Problem {
 }
 
 /// Returns every problem in `config` (empty when it is valid).
-pub fn validate(config: &Config) -> Vec<Problem> {
+pub fn validate(config: &Config, checks: &Checks) -> Vec<Problem> {
     let mut out = Vec::new();
     if config.global.maxconn == 0 {
         out.push(problem(&["global", "maxconn"], "must be at least 1"));
     }
     let mut binds: BTreeMap<SocketAddr, String> = BTreeMap::new();
     for (name, fe) in &config.frontends {
-        frontend(config, name, fe, &mut out);
+        frontend(config, checks, name, fe, &mut out);
         for addr in &fe.bind {
             if let Some(other) = binds.insert(*addr, format!("frontends.{name}")) {
                 out.push(problem(
@@ -53,7 +67,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
             ));
         }
         for (user, u) in &stats.users {
-            if let Err(e) = argon2::PasswordHash::new(&u.password_hash) {
+            if let Err(e) = password_hash::PasswordHash::new(&u.password_hash) {
                 out.push(problem(
                     &["stats", "users", user, "password_hash"],
                     format!(
@@ -64,11 +78,11 @@ pub fn validate(config: &Config) -> Vec<Problem> {
             }
         }
     }
-    crate::vrrp::config::validate(config, &mut out);
+    crate::vrrp::validate(config, &mut out);
     out
 }
 
-fn frontend(config: &Config, name: &str, fe: &Frontend, out: &mut Vec<Problem>) {
+fn frontend(config: &Config, checks: &Checks, name: &str, fe: &Frontend, out: &mut Vec<Problem>) {
     let key = |k: &'static str| ["frontends", name, k];
     if fe.bind.is_empty() {
         out.push(problem(&key("bind"), "needs at least one IP:port"));
@@ -117,9 +131,9 @@ fn frontend(config: &Config, name: &str, fe: &Frontend, out: &mut Vec<Problem>) 
                 ));
             }
         }
-        if readable {
-            if let Err(e) = crate::proxy::tls_server::server_config(tls) {
-                out.push(problem(&["frontends", name, "tls"], e.to_string()));
+        if let (true, Some(check)) = (readable, checks.tls) {
+            if let Err(message) = check(tls) {
+                out.push(problem(&["frontends", name, "tls"], message));
             }
         }
         if fe.redirect_https {
@@ -337,6 +351,6 @@ pub fn warnings(config: &Config) -> Vec<Problem> {
             out.push(problem(&["backends", name], "all servers are backups"));
         }
     }
-    crate::vrrp::config::warnings(config, &mut out);
+    crate::vrrp::warnings(config, &mut out);
     out
 }

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::config::load_texts;
+use crate::{load_texts, Config};
 
 const BACKEND: &str = "[backends.web.servers.a]\naddress = \"10.9.0.1:80\"\n";
 

@@ -1,270 +1,19 @@
-//! `[vrrp.NAME]`: one VRRP instance per table, and its validation (called
-//! from [`crate::config::validate`] so problems carry file:line like the
-//! rest of the config).
-//!
-//! ```toml
-//! [vrrp.vi1]
-//! interface = "eth0"
-//! vrid = 51
-//! priority = 100
-//! advert_int = "1s"
-//! version = 2                      # Keepalived peers; default 3
-//! unicast_src_ip = "10.0.0.1"
-//! unicast_peers = ["10.0.0.2"]     # none: multicast 224.0.0.18 / ff02::12
-//! auth_pass = "secret"             # v2 only; NOT security
-//! # auth_type = "ah"               # v2 Keepalived AH with auth_pass
-//! # auth_type = "hmac"             # v3, lbd-to-lbd, with auth_key
-//! virtual_ips = ["10.0.0.100/24"]
-//! [vrrp.vi1.track_backend.horizon]
-//! weight = 30                      # or: fault = true
-//! ```
+//! `lbd check` of `[vrrp.NAME]`: ranges, addresses, timing per version,
+//! tracking and hooks. Every problem is collected, with its key path.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::str::FromStr;
-use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use super::{auth, Instance, Notify, Track, PRIORITY_OWNER};
+use crate::schema::Config;
+use crate::validate::Problem;
 
-use crate::config::validate::Problem;
-use crate::config::{Config, Dur};
-
-use super::fsm::PRIORITY_OWNER;
-
-/// Keepalived's default `garp_master_delay`: the second burst.
-pub const DEFAULT_GARP_DELAY: Dur = Dur::secs(5);
 /// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
 const MAX_IFNAME_LEN: usize = 15;
 /// v2 PASS carries 8 bytes.
 const MAX_AUTH_PASS_LEN: usize = 8;
 
-/// `auth_type`: how adverts are authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthType {
-    /// v2 simple password (Keepalived `PASS`): sent in clear, not security.
-    Pass,
-    /// v2 IPsec AH with HMAC-MD5-96 (Keepalived `AH`).
-    Ah,
-    /// v3 with lbd's HMAC-SHA256 trailer and anti-replay (lbd-to-lbd).
-    Hmac,
-}
-
-/// One VRRP instance.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Instance {
-    pub interface: String,
-    pub vrid: u8,
-    pub priority: u8,
-    #[serde(default = "default_advert_int")]
-    pub advert_int: Dur,
-    #[serde(default = "default_version")]
-    pub version: u8,
-    pub unicast_src_ip: Option<IpAddr>,
-    #[serde(default)]
-    pub unicast_peers: Vec<IpAddr>,
-    pub auth_pass: Option<String>,
-    /// Unset: `pass` when `auth_pass` is given, else none.
-    pub auth_type: Option<AuthType>,
-    /// The shared secret of `auth_type = "hmac"`.
-    pub auth_key: Option<String>,
-    pub virtual_ips: Vec<Cidr>,
-    /// Default on; `preempt = false` and `nopreempt = true` say the same.
-    pub preempt: Option<bool>,
-    /// Keepalived's spelling.
-    pub nopreempt: Option<bool>,
-    #[serde(default)]
-    pub preempt_delay: Option<Dur>,
-    /// Second gratuitous ARP / NA burst after becoming master.
-    #[serde(default = "default_garp_delay")]
-    pub garp_delay: Dur,
-    /// Then one every this long while master (off when unset).
-    pub garp_refresh: Option<Dur>,
-    /// Backends whose health moves this instance's priority.
-    #[serde(default)]
-    pub track_backend: BTreeMap<String, Track>,
-    /// Frontends whose listeners move this instance's priority: a frontend
-    /// counts as down while any of its addresses is not accepting
-    /// (disabled by an operator, or accept failing for a second).
-    #[serde(default)]
-    pub track_frontend: BTreeMap<String, Track>,
-    /// Programs run on state changes, Keepalived-style (optional: the
-    /// control socket's `events` stream carries the same changes).
-    #[serde(default)]
-    pub notify: Notify,
-}
-
-/// Keepalived's notify hooks, as `[vrrp.NAME.notify]` with `all`,
-/// `master`, `backup`, `fault`, `stop`. Each is a program path (no shell),
-/// run with the arguments `INSTANCE <name> <MASTER|BACKUP|FAULT|STOP>
-/// <priority>` as Keepalived's generic `notify` script gets them.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Notify {
-    /// Run on every change (Keepalived's generic `notify`).
-    pub all: Option<PathBuf>,
-    pub master: Option<PathBuf>,
-    pub backup: Option<PathBuf>,
-    pub fault: Option<PathBuf>,
-    /// Run when the instance stops (lbd stopping or the instance removed).
-    pub stop: Option<PathBuf>,
-    /// A hook still running after this long is killed.
-    #[serde(default = "default_notify_timeout")]
-    pub timeout: Dur,
-}
-
-fn default_notify_timeout() -> Dur {
-    Dur::secs(10)
-}
-
-impl Default for Notify {
-    fn default() -> Self {
-        Self {
-            all: None,
-            master: None,
-            backup: None,
-            fault: None,
-            stop: None,
-            timeout: default_notify_timeout(),
-        }
-    }
-}
-
-impl Notify {
-    /// Every configured hook with its key.
-    pub fn hooks(&self) -> impl Iterator<Item = (&'static str, &PathBuf)> {
-        [
-            ("all", &self.all),
-            ("master", &self.master),
-            ("backup", &self.backup),
-            ("fault", &self.fault),
-            ("stop", &self.stop),
-        ]
-        .into_iter()
-        .filter_map(|(k, p)| p.as_ref().map(|p| (k, p)))
-    }
-}
-
-fn default_advert_int() -> Dur {
-    Dur::secs(1)
-}
-fn default_version() -> u8 {
-    3
-}
-fn default_garp_delay() -> Dur {
-    DEFAULT_GARP_DELAY
-}
-
-/// What a tracked backend with no usable server does.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Track {
-    /// Lower the priority by this much.
-    pub weight: Option<u8>,
-    /// Put the instance in Fault.
-    #[serde(default)]
-    pub fault: bool,
-}
-
-impl Instance {
-    /// Preemption after resolving `preempt` / `nopreempt`.
-    pub fn preempts(&self) -> bool {
-        match (self.preempt, self.nopreempt) {
-            (Some(p), _) => p,
-            (None, Some(n)) => !n,
-            (None, None) => true,
-        }
-    }
-
-    /// The family adverts are sent in: the source address's, else the
-    /// first VIP's.
-    pub fn is_ipv4(&self) -> bool {
-        self.unicast_src_ip
-            .or_else(|| self.virtual_ips.first().map(|c| c.addr))
-            .is_none_or(|a| a.is_ipv4())
-    }
-
-    /// VIPs carried in adverts (those of the advert family); the others
-    /// are added and removed with them but not advertised (as Keepalived's
-    /// `virtual_ipaddress_excluded`).
-    pub fn advertised_ips(&self) -> Vec<IpAddr> {
-        let v4 = self.is_ipv4();
-        self.virtual_ips
-            .iter()
-            .map(|c| c.addr)
-            .filter(|a| a.is_ipv4() == v4)
-            .collect()
-    }
-
-    /// The authentication in force: `auth_type`, else `pass` when
-    /// `auth_pass` is given (what existing configs and init's overlay
-    /// mean), else none.
-    pub fn auth(&self) -> Option<AuthType> {
-        self.auth_type
-            .or_else(|| self.auth_pass.as_ref().map(|_| AuthType::Pass))
-    }
-
-    pub fn advert_interval(&self) -> Duration {
-        self.advert_int.0
-    }
-}
-
-/// An address with its prefix length, `10.0.0.100/24` (a bare address
-/// means /32 or /128).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
-
-impl FromStr for Cidr {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        let (addr_text, prefix_text) = match text.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (text, None),
-        };
-        let addr: IpAddr = addr_text
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{text}` is not an IP address with an optional /prefix"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix_text {
-            None => max,
-            Some(p) => p
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("`{text}`: prefix length must be 0 to {max}"))?,
-        };
-        Ok(Self { addr, prefix })
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
-impl<'de> Deserialize<'de> for Cidr {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl Serialize for Cidr {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-fn problem(name: &str, key: &str, message: impl Into<String>) -> Problem {
+pub(super) fn problem(name: &str, key: &str, message: impl Into<String>) -> Problem {
     let mut path = vec!["vrrp".to_string(), name.to_string()];
     path.extend(key.split('.').filter(|k| !k.is_empty()).map(str::to_string));
     Problem {
@@ -485,7 +234,7 @@ fn version_and_timing(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
             ));
         }
     }
-    config_auth::validate(name, vi, out);
+    auth::validate(name, vi, out);
 }
 
 fn addresses(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
@@ -565,10 +314,3 @@ fn addresses(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
         }
     }
 }
-
-#[path = "config_auth.rs"]
-mod config_auth;
-
-#[cfg(test)]
-#[path = "config_tests.rs"]
-mod tests;

@@ -1,8 +1,9 @@
 //! `lbd check` of `[vrrp.NAME]`'s authentication keys (`auth_type`,
 //! `auth_pass`, `auth_key`); see `lbd/CONFIG.md`, "Advert authentication".
 
-use super::{problem, AuthType, Instance, Problem};
-use crate::vrrp::hmac_auth;
+use super::validate::problem;
+use super::{AuthType, Instance, MIN_AUTH_KEY_LEN};
+use crate::validate::Problem;
 
 /// `auth_type` against `version`, `auth_pass` and `auth_key`.
 pub(super) fn validate(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
@@ -62,17 +63,17 @@ pub(super) fn validate(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
                         "auth_type = \"hmac\" needs auth_key: a shared secret of at least {} \
                          characters that both lbd nodes must have (e.g. the output of \
                          `openssl rand -hex 16`)",
-                        hmac_auth::MIN_KEY_LEN
+                        MIN_AUTH_KEY_LEN
                     ),
                 )),
-                Some(key) if key.len() < hmac_auth::MIN_KEY_LEN => out.push(problem(
+                Some(key) if key.len() < MIN_AUTH_KEY_LEN => out.push(problem(
                     name,
                     "auth_key",
                     format!(
                         "is {} characters: use a random shared secret of at least {} (e.g. \
                          `openssl rand -hex 16`), the same on both lbd nodes",
                         key.len(),
-                        hmac_auth::MIN_KEY_LEN
+                        MIN_AUTH_KEY_LEN
                     ),
                 )),
                 Some(_) => {}

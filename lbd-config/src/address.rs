@@ -1,5 +1,5 @@
 //! A server address: `IP:port` or `host.name:port`. Names are resolved by
-//! lbd itself (no NSS), and retried; see `crate::resolve`.
+//! lbd itself (no NSS), and retried (lbd's `resolve` module).
 
 use std::fmt;
 use std::net::SocketAddr;
