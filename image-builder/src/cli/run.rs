@@ -85,6 +85,9 @@ pub fn run(a: RunArgs) -> CliResult {
             5900 + display
         );
     }
+    for warning in &plan.warnings {
+        eprintln!("image-builder: warning: {warning}");
+    }
     eprintln!("  serial console below; quit with Ctrl-C");
     let status = Command::new(QEMU)
         .args(plan.vm.args())

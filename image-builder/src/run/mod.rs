@@ -100,6 +100,8 @@ pub struct Plan {
     /// `key = value (source)` for what was delivered, secrets masked.
     pub delivered: Vec<String>,
     pub guest_address: Ipv4Addr,
+    /// What the admin should know before the boot (lbd's config errors).
+    pub warnings: Vec<String>,
     /// Holds the OVF environment and the UEFI variables while QEMU runs.
     pub workdir: tempfile::TempDir,
 }
@@ -134,13 +136,20 @@ pub fn plan(opts: &RunOptions) -> Result<Plan, RunError> {
         .and_then(|t| ::settings::baked::parse(&t, Path::new(rootfs::paths::BAKED_SETTINGS)).ok());
     let delivered = settings::collect(opts.settings_file.as_deref(), &opts.sets)?;
     let merged = settings::check(baked_layer, &delivered)?;
-    let lbd_config = merged
-        .settings
-        .lbd_config
-        .clone()
-        .or_else(|| text(&baked[1]))
-        .unwrap_or_default();
-    let guest_ports = ports::guest_ports(&lbd_config);
+    let (config_name, lbd_config) = match &merged.settings.lbd_config {
+        Some(text) => ("lbd.config", text.clone()),
+        None => (
+            rootfs::paths::LBD_CONFIG,
+            text(&baked[1]).unwrap_or_default(),
+        ),
+    };
+    let mut warnings = Vec::new();
+    let guest_ports = ports::guest_ports(config_name, &lbd_config).unwrap_or_else(|e| {
+        warnings.push(format!(
+            "lbd would refuse its config, so nothing listens in the guest:\n{e}"
+        ));
+        Vec::new()
+    });
     let host_ports = ports::host_ports(&guest_ports);
     let forwards: Vec<(GuestPort, u16)> = guest_ports.into_iter().zip(host_ports).collect();
 
@@ -212,6 +221,7 @@ pub fn plan(opts: &RunOptions) -> Result<Plan, RunError> {
         accel_note,
         delivered,
         guest_address,
+        warnings,
         workdir,
     })
 }

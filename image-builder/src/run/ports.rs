@@ -1,12 +1,13 @@
 //! Which guest ports `image-builder run` forwards: every frontend's port
-//! and the stats page's, from the lbd config the guest will run (the
-//! image's baked one, or `lbd.config` when it is set), each to a free
+//! and the stats page's, from the effective lbd config the guest will run
+//! (the image's baked one, or `lbd.config` when it is set), each to a free
 //! port on 127.0.0.1.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::PathBuf;
 
-/// lbd's stats page when its config names none.
-const DEFAULT_STATS_PORT: u16 = 8404;
+use lbd_config::Mode;
+
 /// Ports below 1024 need root on the host: they move up by this much.
 const PRIVILEGED_OFFSET: u16 = 8000;
 
@@ -20,44 +21,31 @@ pub struct GuestPort {
     pub http: bool,
 }
 
-/// The guest's listening TCP ports from its lbd config text; a config
-/// that does not parse gives only the stats page (lbd reports the error on
-/// the VM's console).
-pub fn guest_ports(lbd_config: &str) -> Vec<GuestPort> {
-    let table: toml::Table = lbd_config.parse().unwrap_or_default();
-    let port_of = |bind: &str| bind.parse::<SocketAddr>().ok().map(|a| a.port());
+/// The guest's listening TCP ports, read from its lbd config through
+/// lbd's own loader (`name` says which file in errors). A config lbd would
+/// refuse gives its errors instead: nothing would listen in the guest.
+pub fn guest_ports(name: &str, lbd_config: &str) -> Result<Vec<GuestPort>, String> {
+    let config = lbd_config::load_texts(vec![(PathBuf::from(name), lbd_config.to_string())])
+        .map_err(|e| e.to_string())?;
     let mut ports = Vec::new();
-    let stats_port = table
-        .get("stats")
-        .and_then(|s| s.get("bind"))
-        .and_then(toml::Value::as_str)
-        .and_then(port_of)
-        .unwrap_or(DEFAULT_STATS_PORT);
-    ports.push(GuestPort {
-        port: stats_port,
-        what: "stats page".into(),
-        http: true,
-    });
-    let frontends = table.get("frontends").and_then(toml::Value::as_table);
-    for (name, fe) in frontends.into_iter().flatten() {
-        let http = fe.get("mode").and_then(toml::Value::as_str) == Some("http");
-        let binds = fe.get("bind").and_then(toml::Value::as_array);
-        for port in binds
-            .into_iter()
-            .flatten()
-            .filter_map(toml::Value::as_str)
-            .filter_map(port_of)
-        {
-            if !ports.iter().any(|p| p.port == port) {
-                ports.push(GuestPort {
-                    port,
-                    what: format!("frontend {name}"),
-                    http,
-                });
-            }
+    let mut add = |port: u16, what: String, http: bool| {
+        if !ports.iter().any(|p: &GuestPort| p.port == port) {
+            ports.push(GuestPort { port, what, http });
+        }
+    };
+    if let Some(stats) = &config.stats {
+        add(stats.bind.port(), "stats page".into(), true);
+    }
+    for (name, fe) in &config.frontends {
+        for bind in &fe.bind {
+            add(
+                bind.port(),
+                format!("frontend {name}"),
+                fe.mode == Mode::Http,
+            );
         }
     }
-    ports
+    Ok(ports)
 }
 
 /// A host port for each guest port: the same number when it is free and
@@ -95,11 +83,11 @@ fn any_free() -> Option<u16> {
 mod tests {
     use super::*;
 
+    const WEB: &str = "[frontends.web]\nbind = [\"0.0.0.0:443\", \"[::]:443\"]\ndefault_backend = \"web\"\n[frontends.http]\nbind = [\"0.0.0.0:80\"]\nmode = \"http\"\nredirect_https = true\n[backends.web.servers.a]\naddress = \"192.0.2.1:443\"\n[stats]\nbind = \"0.0.0.0:9000\"\n";
+
     #[test]
     fn frontends_and_the_stats_page_are_found() {
-        let ports = guest_ports(
-            "[frontends.web]\nbind = [\"0.0.0.0:443\", \"[::]:443\"]\n[frontends.http]\nbind = [\"0.0.0.0:80\"]\nmode = \"http\"\n[stats]\nbind = \"0.0.0.0:9000\"\n",
-        );
+        let ports = guest_ports("lbd.toml", WEB).unwrap();
         let summary: Vec<(u16, &str, bool)> = ports
             .iter()
             .map(|p| (p.port, p.what.as_str(), p.http))
@@ -115,9 +103,10 @@ mod tests {
     }
 
     #[test]
-    fn no_services_still_forwards_the_stats_page() {
-        assert_eq!(guest_ports("")[0].port, DEFAULT_STATS_PORT);
-        assert_eq!(guest_ports("not toml [")[0].port, DEFAULT_STATS_PORT);
+    fn a_config_lbd_refuses_says_why() {
+        let err =
+            guest_ports("lbd.config", "[frontends.x]\nbind = [\"0.0.0.0:70000\"]\n").unwrap_err();
+        assert!(err.contains("lbd.config"), "{err}");
     }
 
     #[test]
