@@ -4,6 +4,7 @@
 //! its own module) and then waits for power requests. init never returns
 //! and never panics on bad input: PID 1 exiting panics the kernel.
 
+pub mod appliance_socket;
 pub mod applog;
 pub mod boot;
 pub mod console;

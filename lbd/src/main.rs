@@ -3,6 +3,8 @@
 //! - `lbd run -c FILE [-c FILE...]`: serve (logs to stderr).
 //! - `lbd check -c FILE [-c FILE...]`: validate; every error with file:line.
 //! - `lbd ctl [--socket PATH] <command>`: talk to a running lbd.
+//! - `lbd ctl config ...`: the appliance's stored settings and services
+//!   (through init's appliance socket).
 //! - `lbd hash-password`: read a password on stdin, print its argon2id hash.
 //!
 //! Files are layered in order: later files win key by key.
@@ -36,10 +38,14 @@ enum Command {
         config: Vec<PathBuf>,
     },
     /// Send one command to a running lbd (try `help`); prints JSON.
+    /// `config ...` talks to the appliance's store instead (try `config`).
     Ctl {
         /// Control socket path.
         #[arg(long, default_value = lbd::config::DEFAULT_CONTROL_SOCKET)]
         socket: PathBuf,
+        /// The appliance socket, for `lbd ctl config ...`.
+        #[arg(long, default_value = appliance_api::SOCKET)]
+        appliance_socket: PathBuf,
         /// The command words, e.g. `show stat` or `set server b/s state drain`.
         #[arg(required = true, trailing_var_arg = true)]
         command: Vec<String>,
@@ -53,7 +59,16 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { config } => cli::check::run(&config),
         Command::Run { config } => cli::run::run(config),
-        Command::Ctl { socket, command } => cli::ctl::run(&socket, &command.join(" ")),
+        Command::Ctl {
+            appliance_socket,
+            command,
+            ..
+        } if command.first().is_some_and(|w| w == "config") => {
+            cli::config::run(&appliance_socket, &command[1..]).map_err(Into::into)
+        }
+        Command::Ctl {
+            socket, command, ..
+        } => cli::ctl::run(&socket, &command.join(" ")),
         Command::HashPassword => cli::hash_password::run(),
     };
     match result {

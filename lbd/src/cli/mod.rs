@@ -1,6 +1,7 @@
 //! One module per subcommand, each with a `run()`.
 
 pub mod check;
+pub mod config;
 pub mod ctl;
 pub mod hash_password;
 pub mod run;
@@ -18,4 +19,6 @@ pub enum CliError {
     Ctl(#[from] lbd::control::client::ClientError),
     #[error("{0}")]
     Password(#[from] lbd::password::PasswordError),
+    #[error("{0}")]
+    Config(#[from] config::ConfigCliError),
 }
