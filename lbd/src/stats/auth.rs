@@ -1,23 +1,26 @@
 //! Basic auth for the stats page and CSRF tokens for its admin actions.
 //!
 //! Passwords are argon2id hashes in the config. Verifying one costs tens of
-//! milliseconds by design, and a self-refreshing page asks every few
-//! seconds, so a successful check is remembered by a SHA-256 of the
-//! Authorization header together with the stored hash (a changed password
-//! hash in a reload invalidates it).
+//! milliseconds by design, so it goes through the [`LoginGate`] (off the
+//! runtime's threads, one at a time, slowed per source after failures),
+//! and a self-refreshing page asks every few seconds, so a successful
+//! check is remembered by a SHA-256 of the Authorization header together
+//! with the stored hash (a changed password hash in a reload invalidates
+//! it).
 //!
 //! CSRF: admin forms carry HMAC-SHA256(process secret, user name); a POST
 //! without the right token is refused, so another site cannot make an
 //! admin's browser act.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use base64::Engine;
 use ring::{digest, hmac, rand};
 
+use super::login_gate::LoginGate;
 use crate::config::{Group, Stats};
-use crate::password::verify_password;
 
 /// Cached successful logins kept at most.
 const CACHE_LIMIT: usize = 64;
@@ -33,6 +36,7 @@ pub struct User {
 pub struct Auth {
     cache: Mutex<HashMap<Vec<u8>, User>>,
     csrf_key: hmac::Key,
+    gate: LoginGate,
 }
 
 /// Errors creating the CSRF key.
@@ -50,12 +54,13 @@ impl Auth {
         Ok(Self {
             cache: Mutex::new(HashMap::new()),
             csrf_key,
+            gate: LoginGate::default(),
         })
     }
 
-    /// Checks an `Authorization` header value against the configured users.
-    /// `None`: missing, malformed or wrong credentials.
-    pub fn check(&self, stats: &Stats, header: Option<&str>) -> Option<User> {
+    /// Checks an `Authorization` header value from `source` against the
+    /// configured users. `None`: missing, malformed or wrong credentials.
+    pub async fn check(&self, stats: &Stats, source: IpAddr, header: Option<&str>) -> Option<User> {
         let header = header?;
         let encoded = header
             .strip_prefix("Basic ")
@@ -65,7 +70,11 @@ impl Auth {
             .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (name, password) = text.split_once(':')?;
-        let user = stats.users.get(name)?;
+        let Some(user) = stats.users.get(name) else {
+            // Same cost as a known name: timing must not tell which exist.
+            self.gate.verify(source, password.to_string(), None).await;
+            return None;
+        };
         let mut ctx = digest::Context::new(&digest::SHA256);
         ctx.update(header.as_bytes());
         ctx.update(&[0]);
@@ -80,7 +89,12 @@ impl Auth {
                 return Some(found);
             }
         }
-        if !verify_password(password, &user.password_hash) {
+        let hash = user.password_hash.clone();
+        if !self
+            .gate
+            .verify(source, password.to_string(), Some(hash))
+            .await
+        {
             return None;
         }
         if let Ok(mut cache) = self.cache.lock() {
@@ -141,25 +155,45 @@ mod tests {
         )
     }
 
-    #[test]
-    fn basic_auth_accepts_only_the_right_password() {
+    /// Each attempt from its own address, so the per-source slowdown after
+    /// a failure does not stretch the test.
+    fn from(n: u8) -> IpAddr {
+        IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, n))
+    }
+
+    #[tokio::test]
+    async fn basic_auth_accepts_only_the_right_password() {
         let hash = crate::password::hash_password("pw").expect("hash");
         let s = stats(&hash);
         let auth = Auth::new().expect("auth");
         assert_eq!(
-            auth.check(&s, Some(&basic("ops", "pw"))).map(|u| u.group),
+            auth.check(&s, from(1), Some(&basic("ops", "pw")))
+                .await
+                .map(|u| u.group),
             Some(Group::Admin)
         );
         // Cached path gives the same answer.
-        assert!(auth.check(&s, Some(&basic("ops", "pw"))).is_some());
-        assert!(auth.check(&s, Some(&basic("ops", "wrong"))).is_none());
-        assert!(auth.check(&s, Some(&basic("nobody", "pw"))).is_none());
-        assert!(auth.check(&s, Some("Basic !!!")).is_none());
-        assert!(auth.check(&s, Some("Bearer x")).is_none());
-        assert!(auth.check(&s, None).is_none());
+        assert!(auth
+            .check(&s, from(1), Some(&basic("ops", "pw")))
+            .await
+            .is_some());
+        assert!(auth
+            .check(&s, from(2), Some(&basic("ops", "wrong")))
+            .await
+            .is_none());
+        assert!(auth
+            .check(&s, from(3), Some(&basic("nobody", "pw")))
+            .await
+            .is_none());
+        assert!(auth.check(&s, from(4), Some("Basic !!!")).await.is_none());
+        assert!(auth.check(&s, from(4), Some("Bearer x")).await.is_none());
+        assert!(auth.check(&s, from(4), None).await.is_none());
         // A new hash for the same user invalidates the cached login.
         let other = stats(&crate::password::hash_password("new").expect("hash"));
-        assert!(auth.check(&other, Some(&basic("ops", "pw"))).is_none());
+        assert!(auth
+            .check(&other, from(5), Some(&basic("ops", "pw")))
+            .await
+            .is_none());
     }
 
     #[test]

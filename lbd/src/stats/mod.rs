@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod form;
+pub mod login_gate;
 pub mod render;
 
 use std::net::SocketAddr;
@@ -85,7 +86,7 @@ pub fn start(addr: SocketAddr, daemon: Arc<Daemon>) -> Result<(), StatsError> {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
             };
-            let (stream, _) = match listener.accept().await {
+            let (stream, peer) = match listener.accept().await {
                 Ok(ok) => ok,
                 Err(e) => {
                     tracing::warn!(error = %e, "stats accept failed");
@@ -100,7 +101,11 @@ pub fn start(addr: SocketAddr, daemon: Arc<Daemon>) -> Result<(), StatsError> {
                 let service = hyper::service::service_fn(move |req| {
                     let daemon = daemon.clone();
                     let auth = auth.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(req, &daemon, &auth).await) }
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            handle(req, peer.ip(), &daemon, &auth).await,
+                        )
+                    }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
@@ -116,7 +121,12 @@ pub fn start(addr: SocketAddr, daemon: Arc<Daemon>) -> Result<(), StatsError> {
     Ok(())
 }
 
-async fn handle(req: Request<Incoming>, daemon: &Daemon, auth: &Auth) -> Response<Body> {
+async fn handle(
+    req: Request<Incoming>,
+    source: std::net::IpAddr,
+    daemon: &Daemon,
+    auth: &Auth,
+) -> Response<Body> {
     let rt = daemon.runtime();
     let Some(stats) = rt.config.stats.clone() else {
         return text(StatusCode::NOT_FOUND, "stats disabled in config\n");
@@ -128,7 +138,7 @@ async fn handle(req: Request<Incoming>, daemon: &Daemon, auth: &Auth) -> Respons
             .headers()
             .get(AUTHORIZATION)
             .and_then(|h| h.to_str().ok());
-        match auth.check(&stats, header) {
+        match auth.check(&stats, source, header).await {
             Some(u) => Some(u),
             None => {
                 let mut r = text(StatusCode::UNAUTHORIZED, "login required\n");
