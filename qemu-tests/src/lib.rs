@@ -5,6 +5,7 @@
 //! `cargo run --release -p image-builder -- build`) and shared: every VM
 //! runs on a snapshot overlay, so tests can run in parallel.
 
+pub mod backends;
 pub mod image;
 pub mod netns;
 pub mod ovf_env;
