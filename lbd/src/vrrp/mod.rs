@@ -21,6 +21,7 @@ pub mod hmac_auth;
 pub mod ndisc;
 pub mod netlink;
 pub mod notify;
+pub mod own_runtime;
 pub mod packet;
 pub mod receive;
 pub mod receive6;

@@ -5,7 +5,9 @@
 //!
 //! Per instance: one [`Driver`] task; one tracking task that follows the
 //! event stream (health, admin, frontends, reload) and recomputes the
-//! penalty from the current runtime; one notify task for the hooks.
+//! penalty from the current runtime; one notify task for the hooks. All
+//! of them, and the driver's sockets, live on VRRP's own runtime
+//! ([`own_runtime`](super::own_runtime)), never behind proxy work.
 //!
 //! On reload, an instance whose config is unchanged keeps running
 //! untouched; one where only tracking or hooks changed keeps its state
@@ -71,7 +73,16 @@ struct Running {
 }
 
 impl Running {
+    /// Opens and spawns on VRRP's own runtime: entering it first makes the
+    /// driver's sockets register with that runtime's reactor and
+    /// `tokio::spawn` put the tasks there.
     fn start(name: &str, cfg: &Instance, sources: &Sources) -> Result<Self, DriverError> {
+        let vrrp = super::own_runtime::handle();
+        let _on_vrrp_runtime = vrrp.enter();
+        Self::start_here(name, cfg, sources)
+    }
+
+    fn start_here(name: &str, cfg: &Instance, sources: &Sources) -> Result<Self, DriverError> {
         // Subscribed before the driver exists, so its first change is seen.
         let notify_events = sources.events.subscribe();
         let driver = Driver::open(name, cfg, sources.events.clone())?;
