@@ -1,0 +1,167 @@
+//! What changed between two documents, per key: for the history page, the
+//! diff shown before applying, and the summary of a vSphere revision.
+//!
+//! Settings compare by table key. Services compare by dotted path: tables
+//! on both sides are walked into, so a new server is one entry
+//! (`backends.horizon.servers.cs3` added) and a changed weight another
+//! (`backends.horizon.servers.cs1.weight` changed); a table on one side
+//! only is one entry, not one per key inside it (a table of named tables,
+//! such as `frontends`, is one entry per name).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::document::Document;
+
+/// One key's change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Change<T> {
+    Added { key: String, new: T },
+    Changed { key: String, old: T, new: T },
+    Removed { key: String, old: T },
+}
+
+impl<T> Change<T> {
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Added { key, .. } | Self::Changed { key, .. } | Self::Removed { key, .. } => key,
+        }
+    }
+}
+
+/// Every change from one document to another, keys in order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Diff {
+    pub settings: Vec<Change<String>>,
+    pub services: Vec<Change<toml::Value>>,
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.settings.is_empty() && self.services.is_empty()
+    }
+}
+
+/// The changes that turn `a` into `b`.
+pub fn diff(a: &Document, b: &Document) -> Diff {
+    let keys: BTreeSet<&String> = a.settings.keys().chain(b.settings.keys()).collect();
+    let settings = keys
+        .into_iter()
+        .filter_map(|key| change(key, a.settings.get(key), b.settings.get(key)))
+        .collect();
+    let mut services = Vec::new();
+    diff_tables("", &a.services, &b.services, &mut services);
+    Diff { settings, services }
+}
+
+fn change<T: PartialEq + Clone>(key: &str, old: Option<&T>, new: Option<&T>) -> Option<Change<T>> {
+    let key = key.to_owned();
+    match (old, new) {
+        (None, Some(new)) => Some(Change::Added {
+            key,
+            new: new.clone(),
+        }),
+        (Some(old), None) => Some(Change::Removed {
+            key,
+            old: old.clone(),
+        }),
+        (Some(old), Some(new)) if old != new => Some(Change::Changed {
+            key,
+            old: old.clone(),
+            new: new.clone(),
+        }),
+        _ => None,
+    }
+}
+
+fn diff_tables(prefix: &str, a: &toml::Table, b: &toml::Table, out: &mut Vec<Change<toml::Value>>) {
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for key in keys {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let empty = toml::Table::new();
+        match (a.get(key), b.get(key)) {
+            (Some(toml::Value::Table(ta)), Some(toml::Value::Table(tb))) => {
+                diff_tables(&path, ta, tb, out);
+            }
+            (None, Some(toml::Value::Table(tb))) if is_collection(tb) => {
+                diff_tables(&path, &empty, tb, out);
+            }
+            (Some(toml::Value::Table(ta)), None) if is_collection(ta) => {
+                diff_tables(&path, ta, &empty, out);
+            }
+            (old, new) => out.extend(change(&path, old, new)),
+        }
+    }
+}
+
+/// A table of named tables (`frontends`, `servers`): a one-sided one is
+/// reported per entry, so removing the last frontend reads
+/// `frontends.old` removed, not `frontends` removed.
+fn is_collection(table: &toml::Table) -> bool {
+    !table.is_empty() && table.values().all(toml::Value::is_table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(settings: &[(&str, &str)], services: &str) -> Document {
+        Document {
+            settings: settings
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            services: toml::from_str(services).expect("literal"),
+        }
+    }
+
+    #[test]
+    fn per_key_changes_in_settings_and_services() {
+        // Input: a has hostname lb1 and dns, b has hostname lb2 and mtu;
+        // b adds server cs3, changes cs1's weight and removes frontend old.
+        // Output: one change per key, in key order; the new server is one
+        // entry holding its whole table.
+        let a = doc(
+            &[("hostname", "lb1"), ("network.dns", "192.0.2.53")],
+            "[backends.h.servers.cs1]\nweight = 1\n[frontends.old]\nmode = \"tcp\"\n",
+        );
+        let b = doc(
+            &[("hostname", "lb2"), ("network.mtu", "9000")],
+            "[backends.h.servers.cs1]\nweight = 2\n[backends.h.servers.cs3]\naddress = \"10.0.0.13:443\"\n",
+        );
+        let d = diff(&a, &b);
+        let keys: Vec<&str> = d.settings.iter().map(Change::key).collect();
+        assert_eq!(keys, ["hostname", "network.dns", "network.mtu"]);
+        assert!(
+            matches!(&d.settings[0], Change::Changed { old, new, .. } if old == "lb1" && new == "lb2")
+        );
+        assert!(matches!(&d.settings[1], Change::Removed { .. }));
+        assert!(matches!(&d.settings[2], Change::Added { .. }));
+        let keys: Vec<&str> = d.services.iter().map(Change::key).collect();
+        assert_eq!(
+            keys,
+            [
+                "backends.h.servers.cs1.weight",
+                "backends.h.servers.cs3",
+                "frontends.old"
+            ]
+        );
+        assert!(
+            matches!(&d.services[1], Change::Added { new: toml::Value::Table(t), .. } if t.contains_key("address"))
+        );
+        assert!(matches!(&d.services[2], Change::Removed { .. }));
+    }
+
+    #[test]
+    fn same_document_has_no_changes() {
+        // Input: one document twice. Output: an empty diff.
+        let a = doc(&[("hostname", "lb1")], "[global]\nmaxconn = 5\n");
+        assert!(diff(&a, &a).is_empty());
+    }
+}
