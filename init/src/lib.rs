@@ -20,6 +20,7 @@ pub mod power;
 pub mod reap;
 pub mod sources;
 pub mod status;
+pub mod store;
 pub mod supervise;
 pub mod sysctl;
 pub mod syslog;
