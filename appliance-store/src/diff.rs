@@ -44,12 +44,14 @@ impl Diff {
     }
 }
 
-/// The changes that turn `a` into `b`.
+/// The changes that turn `a` into `b`. Secrets (the table's password
+/// keys) show as [`settings::MASK`]: that they changed, never what to.
 pub fn diff(a: &Document, b: &Document) -> Diff {
     let keys: BTreeSet<&String> = a.settings.keys().chain(b.settings.keys()).collect();
     let settings = keys
         .into_iter()
         .filter_map(|key| change(key, a.settings.get(key), b.settings.get(key)))
+        .map(mask_secret)
         .collect();
     let mut services = Vec::new();
     diff_tables("", &a.services, &b.services, &mut services);
@@ -73,6 +75,23 @@ fn change<T: PartialEq + Clone>(key: &str, old: Option<&T>, new: Option<&T>) -> 
             new: new.clone(),
         }),
         _ => None,
+    }
+}
+
+fn mask_secret(change: Change<String>) -> Change<String> {
+    let secret = settings::find(change.key()).is_some_and(|p| p.password);
+    if !secret {
+        return change;
+    }
+    let mask = || settings::MASK.to_owned();
+    match change {
+        Change::Added { key, .. } => Change::Added { key, new: mask() },
+        Change::Changed { key, .. } => Change::Changed {
+            key,
+            old: mask(),
+            new: mask(),
+        },
+        Change::Removed { key, .. } => Change::Removed { key, old: mask() },
     }
 }
 
@@ -156,6 +175,24 @@ mod tests {
             matches!(&d.services[1], Change::Added { new: toml::Value::Table(t), .. } if t.contains_key("address"))
         );
         assert!(matches!(&d.services[2], Change::Removed { .. }));
+    }
+
+    #[test]
+    fn changed_secret_shows_masked() {
+        // Input: the admin password changes from one value to another.
+        // Output: one Changed entry whose old and new are the mask.
+        let d = diff(
+            &doc(&[("admin.password", "old-secret")], ""),
+            &doc(&[("admin.password", "new-secret")], ""),
+        );
+        assert_eq!(
+            d.settings,
+            [Change::Changed {
+                key: "admin.password".into(),
+                old: settings::MASK.into(),
+                new: settings::MASK.into(),
+            }]
+        );
     }
 
     #[test]

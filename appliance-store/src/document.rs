@@ -198,6 +198,16 @@ mod tests {
     }
 
     #[test]
+    fn revision_travels_as_one_json_line() {
+        // Input: revision 8. Output: JSON without a newline (one line of
+        // the appliance socket), which reads back as revision 8.
+        let json = serde_json::to_string(&example()).expect("to json");
+        assert!(!json.contains('\n'));
+        let back: Revision = serde_json::from_str(&json).expect("from json");
+        assert_eq!(back, example());
+    }
+
+    #[test]
     fn truncated_file_is_a_parse_error() {
         // Input: the first half of a revision file. Output: a Parse error.
         let text = example().encode().expect("encodes");
