@@ -42,6 +42,67 @@ impl Diff {
     pub fn is_empty(&self) -> bool {
         self.settings.is_empty() && self.services.is_empty()
     }
+
+    /// A sentence for a revision's summary in the admin's words: "server
+    /// cs3 added to horizon; hostname changed". Repeats are said once.
+    pub fn summary(&self) -> String {
+        let mut phrases: Vec<String> = Vec::new();
+        let settings = self.settings.iter().map(setting_phrase);
+        let services = self.services.iter().map(service_phrase);
+        for phrase in settings.chain(services) {
+            if !phrases.contains(&phrase) {
+                phrases.push(phrase);
+            }
+        }
+        if phrases.is_empty() {
+            return "no change".to_owned();
+        }
+        phrases.join("; ")
+    }
+}
+
+fn verb<T>(change: &Change<T>) -> &'static str {
+    match change {
+        Change::Added { .. } => "added",
+        Change::Changed { .. } => "changed",
+        Change::Removed { .. } => "removed",
+    }
+}
+
+fn setting_phrase(change: &Change<String>) -> String {
+    let verb = match change {
+        Change::Added { .. } => "set",
+        Change::Changed { .. } => "changed",
+        Change::Removed { .. } => "unset",
+    };
+    format!("{} {verb}", change.key())
+}
+
+/// lbd's tables by what an admin calls them: a change inside a server is
+/// "server cs1 of horizon changed".
+fn service_phrase(change: &Change<toml::Value>) -> String {
+    let parts: Vec<&str> = change.key().split('.').collect();
+    let verb = verb(change);
+    match parts.as_slice() {
+        ["backends", backend, "servers", server] => {
+            let to = match change {
+                Change::Added { .. } => "to",
+                Change::Changed { .. } => "of",
+                Change::Removed { .. } => "from",
+            };
+            format!("server {server} {verb} {to} {backend}")
+        }
+        ["backends", backend, "servers", server, ..] => {
+            format!("server {server} of {backend} changed")
+        }
+        [kind @ ("backends" | "frontends"), name] => {
+            format!("{} {name} {verb}", kind.trim_end_matches('s'))
+        }
+        [kind @ ("backends" | "frontends"), name, ..] => {
+            format!("{} {name} changed", kind.trim_end_matches('s'))
+        }
+        _ => format!("{} {verb}", change.key()),
+    }
 }
 
 /// The changes that turn `a` into `b`. Secrets (the table's password
@@ -175,6 +236,27 @@ mod tests {
             matches!(&d.services[1], Change::Added { new: toml::Value::Table(t), .. } if t.contains_key("address"))
         );
         assert!(matches!(&d.services[2], Change::Removed { .. }));
+    }
+
+    #[test]
+    fn summary_speaks_of_servers_backends_and_settings() {
+        // Input: the diff of the first test (hostname changed, DNS removed,
+        // MTU set, cs1's weight changed, cs3 added, frontend old removed).
+        // Output: one sentence naming each in the admin's words.
+        let a = doc(
+            &[("hostname", "lb1"), ("network.dns", "192.0.2.53")],
+            "[backends.h.servers.cs1]\nweight = 1\n[frontends.old]\nmode = \"tcp\"\n",
+        );
+        let b = doc(
+            &[("hostname", "lb2"), ("network.mtu", "9000")],
+            "[backends.h.servers.cs1]\nweight = 2\n[backends.h.servers.cs3]\naddress = \"10.0.0.13:443\"\n",
+        );
+        assert_eq!(
+            diff(&a, &b).summary(),
+            "hostname changed; network.dns unset; network.mtu set; server cs1 of h changed; \
+             server cs3 added to h; frontend old removed"
+        );
+        assert_eq!(diff(&a, &a).summary(), "no change");
     }
 
     #[test]
