@@ -35,7 +35,9 @@ use crate::status::{self, Board};
 use crate::supervise::{RestartPolicy, Service, ServiceEvent};
 use crate::syslog::SyslogSink;
 use crate::vmware::{Tools, ToolsAction, VmwareBackdoor};
-use crate::{evdev, firewall, kmod, lbd_config, mount, network, reap, sources, store, time};
+use crate::{
+    evdev, firewall, kmod, lbd_config, mount, network, reap, sources, store, store_services, time,
+};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// How often to look again for the power button while it has not appeared
@@ -132,7 +134,7 @@ pub fn run() -> ! {
     for problem in &files.problems {
         consoles.line(&format!("init: error: {problem}"));
     }
-    store::add_services(&mut consoles, &gathered.services, &mut files.configs);
+    store_services::add(&mut consoles, gathered.store.as_ref(), &mut files.configs);
     // Before the network comes up, from the files so far; replaced below
     // once the VRRP overlay (which needs the network) is written.
     let mut firewall = None;

@@ -21,6 +21,7 @@ pub mod reap;
 pub mod sources;
 pub mod status;
 pub mod store;
+pub mod store_services;
 pub mod supervise;
 pub mod sysctl;
 pub mod syslog;

@@ -48,8 +48,8 @@ impl SourceNote {
 /// The merged settings with notes on where they came from.
 pub struct Gathered {
     pub merged: Merged,
-    /// The appliance store's lbd layer (empty without a store).
-    pub services: toml::Table,
+    /// The appliance store (`None` without one).
+    pub store: Option<appliance_store::Store>,
     pub notes: Vec<SourceNote>,
 }
 
@@ -79,7 +79,7 @@ pub fn gather(store_dir: Option<&Path>, now: u64) -> Gathered {
     notes.extend(at_boot.notes);
     Gathered {
         merged: at_boot.merged,
-        services: at_boot.services,
+        store: at_boot.store,
         notes,
     }
 }

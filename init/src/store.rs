@@ -11,8 +11,7 @@
 //! The seen file is written last on purpose: if the commit fails, the
 //! next boot sees the same vSphere change again and retries, instead of
 //! letting the stored value win over what the admin typed in vCenter.
-//! The document's services go to lbd as one more file
-//! ([`SERVICES_OVERLAY`]) only when lbd would load the result.
+//! The document's services go to lbd in `crate::store_services`.
 //! Nothing here stops the boot: without a store the appliance boots from
 //! vSphere and the command line as before, and the console says why.
 
@@ -22,30 +21,15 @@ use appliance_store::vsphere::{self, Seen};
 use appliance_store::{Author, Document, Store};
 use settings::{Layer, Merged, Source};
 
-use crate::console::Consoles;
-use crate::lbd_config;
 use crate::sources::SourceNote;
-
-/// Where the store's services layer is written for lbd (tmpfs: rewritten
-/// from the store at every boot).
-pub const SERVICES_OVERLAY: &str = "/run/lbd/appliance-store.toml";
-const SERVICES_HEADER: &str =
-    "# Written by init at boot from the appliance store's [services]; change it there.\n";
-
-/// Writes the store's services layer to [`SERVICES_OVERLAY`].
-pub fn write_services(services: &toml::Table) -> Result<(), String> {
-    let body = toml::to_string(services)
-        .map_err(|e| format!("the appliance store's services as TOML: {e}"))?;
-    std::fs::write(SERVICES_OVERLAY, format!("{SERVICES_HEADER}{body}"))
-        .map_err(|e| format!("writing {SERVICES_OVERLAY}: {e}"))
-}
 
 /// What the store gave this boot.
 pub struct AtBoot {
     /// The settings in effect, every layer merged.
     pub merged: Merged,
-    /// The store's services layer (empty without a store).
-    pub services: toml::Table,
+    /// The store, for lbd's services layer and (next) the appliance
+    /// socket; `None` without a data partition or when it did not open.
+    pub store: Option<Store>,
     /// What to show on the console about the store.
     pub notes: Vec<SourceNote>,
 }
@@ -134,7 +118,7 @@ pub fn merge_with_store(layers: Vec<Layer>, dir: Option<&Path>, now: u64) -> AtB
     )));
     AtBoot {
         merged,
-        services: document.services,
+        store: Some(store),
         notes,
     }
 }
@@ -142,7 +126,7 @@ pub fn merge_with_store(layers: Vec<Layer>, dir: Option<&Path>, now: u64) -> AtB
 fn without_store(layers: Vec<Layer>, notes: Vec<SourceNote>) -> AtBoot {
     AtBoot {
         merged: settings::merge(layers),
-        services: toml::Table::new(),
+        store: None,
         notes,
     }
 }
@@ -153,35 +137,6 @@ pub fn unix_time() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Adds the store's services layer to lbd's files, unless lbd would refuse
-/// the result: then the load balancer runs without it and the console says
-/// why (MANAGEMENT.md: nothing typed may leave the appliance without the
-/// last working load balancer).
-pub fn add_services(consoles: &mut Consoles, services: &toml::Table, configs: &mut Vec<String>) {
-    if services.is_empty() {
-        return;
-    }
-    if let Err(e) = write_services(services) {
-        consoles.line(&format!(
-            "init: error: {e}; the store's services are not applied"
-        ));
-        return;
-    }
-    let mut with = configs.clone();
-    with.push(SERVICES_OVERLAY.to_owned());
-    match lbd_config::effective(&with) {
-        Ok(_) => *configs = with,
-        Err(errors) => {
-            consoles.line(
-                "init: error: the appliance store's services are not applied: lbd would refuse them:",
-            );
-            for e in &errors.0 {
-                consoles.line(&format!("init:   {e}"));
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -300,7 +255,7 @@ mod tests {
         let layers = vec![layer(Source::OvfEnv, &[("hostname", "lb-ovf")])];
         let boot = merge_with_store(layers, None, 0);
         assert_eq!(boot.merged.settings.hostname, "lb-ovf");
-        assert!(boot.notes.is_empty() && boot.services.is_empty());
+        assert!(boot.notes.is_empty() && boot.store.is_none());
     }
 
     #[test]
