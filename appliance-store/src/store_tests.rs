@@ -382,3 +382,42 @@ fn a_power_cut_while_recording_vsphere_leaves_the_old_or_the_new_seen_file() {
         }
     }
 }
+
+#[test]
+fn leftover_temp_files_are_removed_at_open() {
+    // Input: a store at revision 1 with current.toml.tmp and
+    // history/1.toml.tmp left by a cut write. Output: both are gone after
+    // opening, revision 1 is in force, no problem reported.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    drop(store_with(tmp.path(), 1));
+    let temps = [
+        tmp.path().join("current.toml.tmp"),
+        tmp.path().join(HISTORY_DIR).join("1.toml.tmp"),
+    ];
+    for t in &temps {
+        std::fs::write(t, "half a revis").expect("write");
+    }
+    let store = open(tmp.path());
+    assert_eq!(store.current().meta.revision, 1);
+    assert!(temps.iter().all(|t| !t.exists()));
+}
+
+#[test]
+fn history_leaves_out_a_damaged_file_and_keeps_the_rest() {
+    // Input: revisions 1..=3, history/1.toml overwritten with garbage.
+    // Output: history lists 3 and 2; get(1) says the file is damaged.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store_with(tmp.path(), 3);
+    std::fs::write(tmp.path().join(HISTORY_DIR).join("1.toml"), "garbage").expect("damage");
+    let revisions: Vec<u64> = store
+        .history()
+        .expect("history")
+        .iter()
+        .map(|m| m.revision)
+        .collect();
+    assert_eq!(revisions, [3, 2]);
+    assert!(matches!(
+        store.get(1),
+        Err(StoreError::DamagedHistory { .. })
+    ));
+}
