@@ -39,27 +39,11 @@ pub struct AtBoot {
 /// seconds since the epoch, for the revision the vSphere rule may write.
 pub fn merge_with_store(layers: Vec<Layer>, dir: Option<&Path>, now: u64) -> AtBoot {
     let mut notes = Vec::new();
-    let Some(dir) = dir else {
+    let Some((dir, mut store)) = dir.and_then(|d| Some((d, open(d, &mut notes)?))) else {
         return without_store(layers, notes);
     };
-    let mut store = match Store::open(dir) {
-        Ok(opened) => {
-            for p in &opened.problems {
-                notes.push(SourceNote::error(format!("appliance store: {p}")));
-            }
-            opened.store
-        }
-        Err(e) => {
-            notes.push(SourceNote::error(format!(
-                "appliance store not opened, booting without it: {e}"
-            )));
-            return without_store(layers, notes);
-        }
-    };
     let (seen, problem) = store.seen();
-    if let Some(p) = problem {
-        notes.push(SourceNote::error(format!("appliance store: {p}")));
-    }
+    notes.extend(problem.map(|p| SourceNote::error(format!("appliance store: {p}"))));
     let vsphere_layers: Vec<Layer> = layers
         .iter()
         .filter(|l| matches!(l.source, Source::OvfEnv | Source::Guestinfo))
@@ -71,22 +55,69 @@ pub fn merge_with_store(layers: Vec<Layer>, dir: Option<&Path>, now: u64) -> AtB
     for r in &outcome.replaced {
         notes.push(SourceNote::info(r.to_string()));
     }
-    let document: Document = outcome
+    let document: &Document = outcome
         .document
         .as_ref()
-        .map_or_else(|| current.document.clone(), |d| d.document().clone());
+        .map_or(&current.document, |d| d.document());
     let mut all = layers;
     all.push(document.settings_layer());
     let merged = settings::merge(all);
+    let author = Author {
+        node: merged.settings.hostname.clone(),
+        changed_by: vsphere::CHANGED_BY.to_owned(),
+        changed_at: now,
+    };
+    record(&mut store, outcome, seen.as_ref(), &author, &mut notes);
+    let in_force = &store.current().document;
+    let frontends = in_force
+        .services
+        .get("frontends")
+        .and_then(toml::Value::as_table)
+        .map_or(0, toml::Table::len);
+    notes.push(SourceNote::info(format!(
+        "appliance store {}: revision {}, {} settings, {frontends} frontends",
+        dir.display(),
+        store.current().meta.revision,
+        in_force.settings.len(),
+    )));
+    AtBoot {
+        merged,
+        store: Some(store),
+        notes,
+    }
+}
 
-    let mut durable = true;
+/// Opens the store; `None` (and a note) when it cannot be.
+fn open(dir: &Path, notes: &mut Vec<SourceNote>) -> Option<Store> {
+    match Store::open(dir) {
+        Ok(opened) => {
+            for p in &opened.problems {
+                notes.push(SourceNote::error(format!("appliance store: {p}")));
+            }
+            Some(opened.store)
+        }
+        Err(e) => {
+            notes.push(SourceNote::error(format!(
+                "appliance store not opened, booting without it: {e}"
+            )));
+            None
+        }
+    }
+}
+
+/// Writes what the vSphere rule decided: its revision, then the seen
+/// file, but the seen file only once the revision is durable (see the
+/// module doc).
+fn record(
+    store: &mut Store,
+    outcome: vsphere::Outcome,
+    seen_before: Option<&Seen>,
+    author: &Author,
+    notes: &mut Vec<SourceNote>,
+) {
     if let Some(valid) = outcome.document {
-        let author = Author {
-            node: merged.settings.hostname.clone(),
-            changed_by: vsphere::CHANGED_BY.to_owned(),
-            changed_at: now,
-        };
-        match store.commit(current.meta.revision, valid, &author, &outcome.summary) {
+        let base = store.current().meta.revision;
+        match store.commit(base, valid, author, &outcome.summary) {
             Ok(done) => {
                 notes.push(SourceNote::info(format!(
                     "appliance store: revision {} by vsphere: {}",
@@ -97,29 +128,17 @@ pub fn merge_with_store(layers: Vec<Layer>, dir: Option<&Path>, now: u64) -> AtB
                 }
             }
             Err(e) => {
-                durable = false;
                 notes.push(SourceNote::error(format!(
                     "appliance store: the vSphere change is in force for this boot only: {e}"
                 )));
+                return;
             }
         }
     }
-    if durable && seen.as_ref() != Some(&outcome.seen) {
+    if seen_before != Some(&outcome.seen) {
         if let Err(e) = store.write_seen(&outcome.seen) {
             notes.push(SourceNote::error(format!("appliance store: {e}")));
         }
-    }
-    let revision = store.current().meta.revision;
-    notes.push(SourceNote::info(format!(
-        "appliance store {}: revision {revision}, {} settings, {} service tables",
-        dir.display(),
-        document.settings.len(),
-        document.services.len()
-    )));
-    AtBoot {
-        merged,
-        store: Some(store),
-        notes,
     }
 }
 
