@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! block signals -> mount /proc /sys /dev ... -> consoles -> banner
-//!   -> kernel modules -> settings (all sources) -> hostname
-//!   -> data partition -> lbd config -> firewall -> sysctls, network, DHCP
+//!   -> kernel modules -> data partition, log file
+//!   -> settings (all sources, the appliance store) -> hostname
+//!   -> lbd config (+ the store's services) -> firewall -> sysctls, network, DHCP
 //!   -> start lbd -> "appliance: ready"
 //!   -> loop { SIGCHLD: reap, hand lbd's status to its supervisor
 //!             lbd output: console + ring | restart timer: start lbd
@@ -23,7 +24,7 @@ use nix::sys::reboot::set_cad_enabled;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use rootfs::paths::{DATA_MOUNT, LBD, MODULE_LOAD_ORDER, OS_RELEASE, READY_LINE};
+use rootfs::paths::{APPLIANCE_CONFIG, DATA_MOUNT, LBD, MODULE_LOAD_ORDER, OS_RELEASE, READY_LINE};
 
 use crate::applog::{self, LogFile};
 use crate::console::Consoles;
@@ -34,7 +35,9 @@ use crate::status::{self, Board};
 use crate::supervise::{RestartPolicy, Service, ServiceEvent};
 use crate::syslog::SyslogSink;
 use crate::vmware::{Tools, ToolsAction, VmwareBackdoor};
-use crate::{evdev, firewall, kmod, lbd_config, mount, network, reap, sources, time};
+use crate::{
+    evdev, firewall, kmod, lbd_config, mount, network, reap, sources, store, store_services, time,
+};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// How often to look again for the power button while it has not appeared
@@ -113,7 +116,10 @@ pub fn run() -> ! {
 
     load_modules(&mut consoles);
 
-    let gathered = sources::gather();
+    // The data partition comes before the settings: the appliance store
+    // on it is one of their sources.
+    let store_dir = mount_data_partition(&mut consoles).then(|| Path::new(APPLIANCE_CONFIG));
+    let gathered = sources::gather(store_dir, store::unix_time());
     report_settings(&mut consoles, &gathered);
     board.set_settings(status::settings_summary(&gathered.merged));
     let settings = &gathered.merged.settings;
@@ -124,27 +130,11 @@ pub fn run() -> ! {
         ));
     }
 
-    match data_partition::mount_data() {
-        DataMount::Disk { device } => {
-            consoles.line(&format!("init: data partition {device} mounted at {DATA_MOUNT}"));
-            report_previous_logs(&mut consoles);
-        }
-        DataMount::Ram { reason } => consoles.line(&format!(
-            "init: error: {reason}; running with state in RAM ({DATA_MOUNT} is a tmpfs, lost at reboot)"
-        )),
-    }
-    match LogFile::open(Path::new(applog::LOG_DIR)) {
-        Ok(log) => consoles.attach_log(log),
-        Err(e) => consoles.line(&format!(
-            "init: error: log file in {}: {e}",
-            applog::LOG_DIR
-        )),
-    }
-
-    let files = lbd_config::prepare(settings);
+    let mut files = lbd_config::prepare(settings);
     for problem in &files.problems {
         consoles.line(&format!("init: error: {problem}"));
     }
+    store_services::add(&mut consoles, gathered.store.as_ref(), &mut files.configs);
     // Before the network comes up, from the files so far; replaced below
     // once the VRRP overlay (which needs the network) is written.
     let mut firewall = None;
@@ -239,6 +229,36 @@ pub fn run() -> ! {
         vmware: VmwareBackdoor::detect().map(|bd| (bd, Tools::new(Instant::now()))),
     };
     appliance.event_loop()
+}
+
+/// Mounts the data partition and opens the log file on it; true when it
+/// is the disk (not the tmpfs fallback, where a store would be forgotten).
+fn mount_data_partition(consoles: &mut Consoles) -> bool {
+    let on_disk = match data_partition::mount_data() {
+        DataMount::Disk { device } => {
+            consoles.line(&format!(
+                "init: data partition {device} mounted at {DATA_MOUNT}"
+            ));
+            report_previous_logs(consoles);
+            true
+        }
+        DataMount::Ram { reason } => {
+            consoles.line(&format!(
+                "init: error: {reason}; running with state in RAM ({DATA_MOUNT} is a tmpfs, \
+                 lost at reboot); no appliance store: settings from vSphere and the kernel \
+                 command line only"
+            ));
+            false
+        }
+    };
+    match LogFile::open(Path::new(applog::LOG_DIR)) {
+        Ok(log) => consoles.attach_log(log),
+        Err(e) => consoles.line(&format!(
+            "init: error: log file in {}: {e}",
+            applog::LOG_DIR
+        )),
+    }
+    on_disk
 }
 
 /// Inbound traffic: lbd's listeners and its VRRP instances' adverts (from

@@ -21,6 +21,8 @@ pub mod power;
 pub mod reap;
 pub mod sources;
 pub mod status;
+pub mod store;
+pub mod store_services;
 pub mod supervise;
 pub mod sysctl;
 pub mod syslog;

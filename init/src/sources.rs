@@ -7,6 +7,7 @@
 //!                      | "OVF ENV" CD (ovf-env.xml)      first one found
 //!                      | QEMU fw_cfg opt/appliance/ovf-env.xml
 //!   < guestinfo.appliance.* (VMware backdoor)
+//!   < the appliance store on the data partition (crate::store)
 //!   < kernel command line appliance.<key>=<value>
 //! ```
 //! Reading a source never fails the boot: a source that cannot be read is
@@ -36,10 +37,10 @@ pub struct SourceNote {
 }
 
 impl SourceNote {
-    fn info(text: String) -> Self {
+    pub(crate) fn info(text: String) -> Self {
         Self { error: false, text }
     }
-    fn error(text: String) -> Self {
+    pub(crate) fn error(text: String) -> Self {
         Self { error: true, text }
     }
 }
@@ -47,11 +48,15 @@ impl SourceNote {
 /// The merged settings with notes on where they came from.
 pub struct Gathered {
     pub merged: Merged,
+    /// The appliance store (`None` without one).
+    pub store: Option<appliance_store::Store>,
     pub notes: Vec<SourceNote>,
 }
 
-/// Reads every source and merges them.
-pub fn gather() -> Gathered {
+/// Reads every source and merges them. `store_dir` is the appliance
+/// store's directory (`None` without a data partition); `now` is seconds
+/// since the epoch, for a revision the vSphere rule writes.
+pub fn gather(store_dir: Option<&Path>, now: u64) -> Gathered {
     let mut notes = Vec::new();
     let mut layers = Vec::new();
 
@@ -70,8 +75,11 @@ pub fn gather() -> Gathered {
     let cmdline = std::fs::read_to_string(settings::cmdline::CMDLINE_PATH).unwrap_or_default();
     layers.push(settings::cmdline::parse(&cmdline));
 
+    let at_boot = crate::store::merge_with_store(layers, store_dir, now);
+    notes.extend(at_boot.notes);
     Gathered {
-        merged: settings::merge(layers),
+        merged: at_boot.merged,
+        store: at_boot.store,
         notes,
     }
 }

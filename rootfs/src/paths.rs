@@ -14,6 +14,9 @@ pub const MODULE_LOAD_ORDER: &str = "/etc/appliance/modules.load";
 pub const OS_RELEASE: &str = "/etc/os-release";
 /// Where the data partition is mounted.
 pub const DATA_MOUNT: &str = "/var/lib/appliance";
+/// The appliance's store (`appliance-store`: the desired state, its
+/// history, what vSphere delivered at the last boot), on the data partition.
+pub const APPLIANCE_CONFIG: &str = "/var/lib/appliance/config";
 /// The data partition's GPT partition name and ext4 label.
 pub const DATA_PARTLABEL: &str = "appliance-data";
 /// The line init prints on every console once the appliance is up; tests

@@ -11,6 +11,7 @@
 //! | baked `/etc/appliance/appliance.toml` | `[settings]` table: `network.mode = "static"` (or `[settings.network]`) |
 //! | OVF environment (vApp properties) | `ovf:class="appliance"` `ovf:key="network.mode"`, so `oe:key="appliance.network.mode"` |
 //! | guestinfo | `guestinfo.appliance.network.mode` |
+//! | the appliance's store (`appliance-store`, on the data partition) | `[settings]` of `current.toml`: `"network.mode" = "static"` |
 //! | kernel command line | `appliance.network.mode=static` |
 //!
 //! # Flow

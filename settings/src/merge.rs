@@ -349,6 +349,59 @@ mod tests {
     }
 
     #[test]
+    fn appliance_store_sits_between_vsphere_and_cmdline() {
+        // Input: hostname from baked, OVF, guestinfo and the store; DNS from
+        // the OVF environment and the store; MTU from the store and the
+        // cmdline. Output: the store beats vSphere (hostname, DNS), the
+        // cmdline beats the store (MTU), and render says "(appliance)".
+        let m = merge([
+            layer(Source::Cmdline, &[("network.mtu", "9000")]),
+            layer(
+                Source::Appliance,
+                &[
+                    ("hostname", "lb-store"),
+                    ("network.dns", "192.0.2.54"),
+                    ("network.mtu", "1400"),
+                ],
+            ),
+            layer(Source::Baked, &[("hostname", "lb1")]),
+            layer(
+                Source::OvfEnv,
+                &[("hostname", "lb-ovf"), ("network.dns", "192.0.2.53")],
+            ),
+            layer(Source::Guestinfo, &[("hostname", "lb-gi")]),
+        ]);
+        assert_eq!(m.settings.hostname, "lb-store");
+        assert_eq!(m.origins["hostname"].source, Source::Appliance);
+        assert_eq!(m.origins["network.dns"].source, Source::Appliance);
+        assert_eq!(m.settings.network.mtu, 9000);
+        assert_eq!(m.origins["network.mtu"].source, Source::Cmdline);
+        let lines = m.render();
+        assert!(
+            lines.contains(&"hostname = lb-store (appliance)".to_owned()),
+            "{lines:#?}"
+        );
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
+    }
+
+    #[test]
+    fn bad_stored_value_is_reported_as_appliance_and_vsphere_stands() {
+        // Input: the OVF environment sets priority 120, the store 999.
+        // Output: priority 120 from ovf-env, one error with source
+        // "appliance" naming the key.
+        let m = merge([
+            layer(Source::OvfEnv, &[("vrrp.priority", "120")]),
+            layer(Source::Appliance, &[("vrrp.priority", "999")]),
+        ]);
+        assert_eq!(m.settings.vrrp.priority, 120);
+        assert_eq!(m.origins["vrrp.priority"].source, Source::OvfEnv);
+        assert_eq!(m.errors.len(), 1);
+        assert_eq!(m.errors[0].key, "vrrp.priority");
+        assert_eq!(m.errors[0].source, Source::Appliance);
+        assert!(m.errors[0].to_string().contains("from appliance"));
+    }
+
+    #[test]
     fn render_masks_secrets_and_names_sources() {
         let m = merge([
             layer(

@@ -14,6 +14,10 @@ pub enum Source {
     OvfEnv,
     /// `guestinfo.appliance.*` variables.
     Guestinfo,
+    /// The appliance's own store on the data partition (web console, API,
+    /// console setup): above vSphere so a change made on the appliance
+    /// holds, below the command line so a boot-time override still works.
+    Appliance,
     /// The kernel command line, `appliance.<key>=<value>`.
     Cmdline,
 }
@@ -25,6 +29,7 @@ impl fmt::Display for Source {
             Self::Baked => "appliance.toml",
             Self::OvfEnv => "ovf-env",
             Self::Guestinfo => "guestinfo",
+            Self::Appliance => "appliance",
             Self::Cmdline => "cmdline",
         })
     }

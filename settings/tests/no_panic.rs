@@ -104,11 +104,17 @@ proptest! {
 
     #[test]
     fn highest_source_with_a_value_wins(
-        given in proptest::collection::vec(proptest::option::of(1u8..=254), 4),
+        given in proptest::collection::vec(proptest::option::of(1u8..=254), 5),
     ) {
-        // Each of the four sources may or may not set vrrp.priority; the
+        // Each of the five sources may or may not set vrrp.priority; the
         // layers are given in reverse order to show the merge sorts them.
-        let sources = [Source::Baked, Source::OvfEnv, Source::Guestinfo, Source::Cmdline];
+        let sources = [
+            Source::Baked,
+            Source::OvfEnv,
+            Source::Guestinfo,
+            Source::Appliance,
+            Source::Cmdline,
+        ];
         let layers: Vec<Layer> = sources
             .iter()
             .zip(&given)
