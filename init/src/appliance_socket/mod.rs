@@ -30,6 +30,8 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the socket serves: the store and everything that applies a
 /// change. One implementation in the appliance; tests bring their own.
+pub mod store_backend;
+
 pub trait Desired: Send {
     fn handle(&mut self, request: Request) -> Reply;
 }

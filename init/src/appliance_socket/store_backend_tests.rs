@@ -1,0 +1,304 @@
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use appliance_api::{Change, Payload, Reply, Request};
+use appliance_store::{Rules, Store};
+use settings::{Layer, Source};
+
+use super::*;
+
+/// Records what it was asked to apply; refuses documents whose services
+/// have a frontend named "refused" (as lbd refuses a bind it cannot make).
+#[derive(Clone, Default)]
+struct Recorder {
+    applied: Arc<Mutex<Vec<Document>>>,
+    power: Arc<Mutex<Vec<Power>>>,
+}
+
+impl Apply for Recorder {
+    fn apply(&mut self, _before: &Document, after: &Document) -> Result<Effect, String> {
+        self.applied.lock().unwrap().push(after.clone());
+        let refused = after
+            .services
+            .get("frontends")
+            .and_then(|f| f.get("refused"))
+            .is_some();
+        if refused {
+            return Err("binding 192.0.2.1:443: Cannot assign requested address".into());
+        }
+        Ok(Effect {
+            applied: vec!["services reloaded".into()],
+            pending: vec![],
+        })
+    }
+
+    fn power(&mut self, action: Power) {
+        self.power.lock().unwrap().push(action);
+    }
+}
+
+const BASE: &str = "[global]\nmaxconn = 100\n[stats]\nbind = \"127.0.0.1:8404\"\n";
+
+fn backend(dir: &std::path::Path, rec: &Recorder) -> StoreBackend {
+    let store = Store::open(dir).unwrap().store;
+    let vsphere = Layer::new(
+        Source::OvfEnv,
+        vec![("hostname".into(), "lb-vsphere".into())],
+    );
+    let rules = Rules {
+        lower: vec![vsphere.clone()],
+        lbd_base: vec![(PathBuf::from("lbd.toml"), BASE.into())],
+    };
+    StoreBackend::new(
+        store,
+        vec![vsphere],
+        rules,
+        "lb1".into(),
+        Box::new(rec.clone()),
+        || 1_764_700_000,
+    )
+}
+
+fn set(pairs: &[(&str, &str)]) -> Change {
+    Change {
+        set: pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+        ..Change::default()
+    }
+}
+
+fn revision(b: &mut StoreBackend) -> u64 {
+    match b.handle(Request::Get) {
+        Reply::Ok {
+            result: Payload::Config(v),
+        } => v.revision,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn value(b: &mut StoreBackend, key: &str) -> (String, String) {
+    let Reply::Ok {
+        result: Payload::Config(view),
+    } = b.handle(Request::Get)
+    else {
+        panic!("get failed")
+    };
+    let v = view.values.into_iter().find(|v| v.key == key).unwrap();
+    (v.value, v.source)
+}
+
+/// Input: a commit of hostname on the current revision.
+/// Output: revision 1, applied, the value shown with source "appliance"
+/// over vSphere's; the history lists it with a summary in words.
+#[test]
+fn a_commit_is_stored_applied_and_shown_with_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::default();
+    let mut b = backend(dir.path(), &rec);
+    assert_eq!(
+        value(&mut b, "hostname"),
+        ("lb-vsphere".into(), "ovf-env".into())
+    );
+    let reply = b.handle(Request::Commit {
+        base: 0,
+        change: set(&[("hostname", "lb-store")]),
+        summary: None,
+    });
+    let Reply::Ok {
+        result: Payload::Committed {
+            revision, applied, ..
+        },
+    } = reply
+    else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(revision.revision, 1);
+    assert_eq!(applied, ["services reloaded"]);
+    assert_eq!(
+        value(&mut b, "hostname"),
+        ("lb-store".into(), "appliance".into())
+    );
+    let Reply::Ok {
+        result: Payload::History(h),
+    } = b.handle(Request::History { limit: None })
+    else {
+        panic!()
+    };
+    assert_eq!(h[0].changed_by, CHANGED_BY_API);
+    assert!(h[0].summary.contains("hostname"), "{:?}", h[0]);
+}
+
+/// Input: two editors read revision 0; both commit on it.
+/// Output: the second is refused naming both revisions; nothing changed.
+#[test]
+fn a_stale_base_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = backend(dir.path(), &Recorder::default());
+    let first = b.handle(Request::Commit {
+        base: 0,
+        change: set(&[("hostname", "lb-a")]),
+        summary: None,
+    });
+    assert!(matches!(first, Reply::Ok { .. }), "{first:?}");
+    let Reply::Refused { error, .. } = b.handle(Request::Commit {
+        base: 0,
+        change: set(&[("hostname", "lb-b")]),
+        summary: None,
+    }) else {
+        panic!("stale base accepted")
+    };
+    assert!(
+        error.contains("based on revision 0") && error.contains("at 1"),
+        "{error}"
+    );
+    assert_eq!(value(&mut b, "hostname").0, "lb-a");
+}
+
+/// Input: a bad address and an unknown key. Output: refused with the
+/// field's problem; the store stays at revision 0 and nothing is applied.
+#[test]
+fn bad_values_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::default();
+    let mut b = backend(dir.path(), &rec);
+    let Reply::Refused { problems, .. } = b.handle(Request::Commit {
+        base: 0,
+        change: set(&[("network.dns", "10.0.0.300")]),
+        summary: None,
+    }) else {
+        panic!("bad address accepted")
+    };
+    assert_eq!(problems[0].key, "settings.network.dns");
+    let Reply::Refused { error, .. } = b.handle(Request::Validate {
+        change: set(&[("netwrk.dns", "10.0.0.3")]),
+    }) else {
+        panic!("unknown key accepted")
+    };
+    assert!(error.contains("netwrk.dns"), "{error}");
+    assert_eq!(revision(&mut b), 0);
+    assert!(rec.applied.lock().unwrap().is_empty());
+}
+
+/// Input: services that the appliance cannot apply (lbd refuses them).
+/// Output: refused with lbd's reason; a rollback revision restores the
+/// previous document, and it is applied again.
+#[test]
+fn a_revision_that_cannot_be_applied_is_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::default();
+    let mut b = backend(dir.path(), &rec);
+    let services: toml::Table = toml::from_str(
+        "[frontends.refused]\nbind = [\"192.0.2.1:443\"]\ndefault_backend = \"web\"\n[backends.web.servers.a]\naddress = \"192.0.2.10:443\"\n",
+    )
+    .unwrap();
+    let Reply::Refused { error, .. } = b.handle(Request::Commit {
+        base: 0,
+        change: Change {
+            services: Some(services),
+            ..Change::default()
+        },
+        summary: None,
+    }) else {
+        panic!("an unappliable revision was accepted")
+    };
+    assert!(error.contains("Cannot assign requested address"), "{error}");
+    assert!(error.contains("rolled back"), "{error}");
+    assert_eq!(revision(&mut b), 2);
+    let Reply::Ok {
+        result: Payload::History(h),
+    } = b.handle(Request::History { limit: None })
+    else {
+        panic!()
+    };
+    assert_eq!(h[0].changed_by, CHANGED_BY_ROLLBACK);
+    let applied = rec.applied.lock().unwrap();
+    assert_eq!(applied.len(), 2);
+    assert!(applied[1].services.is_empty());
+}
+
+/// Input: two commits, then a restore of the first.
+/// Output: a third revision equal to the first; diff names the key.
+#[test]
+fn history_diff_and_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = backend(dir.path(), &Recorder::default());
+    for (base, name) in [(0, "lb-1"), (1, "lb-2")] {
+        let r = b.handle(Request::Commit {
+            base,
+            change: set(&[("hostname", name)]),
+            summary: None,
+        });
+        assert!(matches!(r, Reply::Ok { .. }), "{r:?}");
+    }
+    let Reply::Ok {
+        result: Payload::Diff(lines),
+    } = b.handle(Request::Diff { from: 1, to: 2 })
+    else {
+        panic!()
+    };
+    assert_eq!(lines[0].key, "hostname");
+    assert_eq!(lines[0].after.as_deref(), Some("lb-2"));
+    let r = b.handle(Request::Restore {
+        revision: 1,
+        base: 2,
+    });
+    assert!(matches!(r, Reply::Ok { .. }), "{r:?}");
+    assert_eq!(value(&mut b, "hostname").0, "lb-1");
+    assert_eq!(revision(&mut b), 3);
+}
+
+/// Input: a stored admin password and VRRP key, exported twice.
+/// Output: the password never appears; the key only with the flag; the
+/// export imports back.
+#[test]
+fn exports_keep_secrets_out_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = backend(dir.path(), &Recorder::default());
+    let r = b.handle(Request::Commit {
+        base: 0,
+        change: set(&[
+            ("admin.password", "very-secret-pw"),
+            ("vrrp.auth", "0123456789abcdef-key"),
+            ("hostname", "lb-x"),
+        ]),
+        summary: None,
+    });
+    assert!(matches!(r, Reply::Ok { .. }), "{r:?}");
+    let export = |b: &mut StoreBackend, flag| match b.handle(Request::Export {
+        include_vrrp_key: flag,
+    }) {
+        Reply::Ok {
+            result: Payload::Exported { document },
+        } => document,
+        other => panic!("{other:?}"),
+    };
+    let plain = export(&mut b, false);
+    assert!(
+        !plain.contains("very-secret-pw") && !plain.contains("0123456789abcdef-key"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("# admin.password is not exported"),
+        "{plain}"
+    );
+    let with_key = export(&mut b, true);
+    assert!(with_key.contains("0123456789abcdef-key"), "{with_key}");
+    assert!(!with_key.contains("very-secret-pw"), "{with_key}");
+    let r = b.handle(Request::Import {
+        base: 1,
+        document: plain,
+    });
+    assert!(matches!(r, Reply::Ok { .. }), "{r:?}");
+    assert_eq!(value(&mut b, "hostname").0, "lb-x");
+}
+
+#[test]
+fn reboot_and_power_off_are_handed_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::default();
+    let mut b = backend(dir.path(), &rec);
+    assert!(matches!(b.handle(Request::PowerOff), Reply::Ok { .. }));
+    assert_eq!(*rec.power.lock().unwrap(), [Power::Off]);
+}
