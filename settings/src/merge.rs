@@ -19,6 +19,9 @@ const SYSCTL_KEY: &str = "sysctl";
 /// `appliance.sysctl.net.core.somaxconn=4096` on the command line.
 const SYSCTL_PREFIX: &str = "sysctl.";
 
+/// The keys of the service slots (`service.1.name`).
+const SERVICE_PREFIX: &str = "service.";
+
 /// What the console shows instead of a secret.
 pub const MASK: &str = "********";
 
@@ -201,14 +204,24 @@ impl Merged {
                 },
             );
         }
+        let services = crate::service_check::resolve(&mut self.settings, &self.origins);
+        self.errors.extend(services);
         self
     }
 
     /// Lines `key = value (source)` in table order for the console;
-    /// secrets are masked and unset values say so.
+    /// secrets are masked and unset values say so. Service slot fields
+    /// nobody set are left out: four unused slots would be 36 lines.
     pub fn render(&self) -> Vec<String> {
         properties()
             .iter()
+            .filter(|p| {
+                let set = self
+                    .origins
+                    .get(p.key)
+                    .is_some_and(|o| o.source != Source::Default);
+                set || !p.key.starts_with(SERVICE_PREFIX)
+            })
             .map(|p| {
                 let origin = self.origins.get(p.key);
                 let (value, source) = match origin {

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::model::{self, Settings};
+use crate::service_table::SERVICE_ROWS;
 
 /// The `ovf:class` of every property: in the OVF environment a property
 /// appears as `appliance.<key>`.
@@ -138,7 +139,7 @@ impl fmt::Debug for Property {
 
 /// Every setting, in the order the wizard and the console show them.
 pub fn properties() -> &'static [Property] {
-    PROPERTIES
+    &PROPERTIES
 }
 
 /// The property with this key (`network.mode`), if any.
@@ -176,7 +177,30 @@ const fn prop(
     }
 }
 
-pub(crate) static PROPERTIES: &[Property] = &[
+/// The table: the settings up to VRRP, the service slots, then the
+/// advanced ones (in the wizard's order).
+pub(crate) static PROPERTIES: [Property; BASE.len() + SERVICE_ROWS.len() + ADVANCED.len()] =
+    concat([BASE, SERVICE_ROWS, ADVANCED]);
+
+/// `parts` one after another: a table built at compile time from the
+/// slot rows the macro in `service_table` writes.
+const fn concat<const N: usize>(parts: [&[Property]; 3]) -> [Property; N] {
+    let mut out = [parts[0][0]; N];
+    let (mut n, mut p) = (0, 0);
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            out[n] = parts[p][i];
+            n += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    assert!(n == N, "the table's length is the sum of its parts");
+    out
+}
+
+const BASE: &[Property] = &[
     Property {
         qualifiers: &[Qualifier::MinLen(1), Qualifier::MaxLen(253)],
         ..prop(
@@ -381,12 +405,16 @@ pub(crate) static PROPERTIES: &[Property] = &[
             model::set_peer_software,
         )
     },
+];
+
+const ADVANCED: &[Property] = &[
     prop(
         "lbd.config",
         CAT_ADVANCED,
         "Load balancer config (base64)",
         "For advanced use: a whole lbd TOML configuration, base64 encoded \
-         (base64 -w0 lbd.toml). The settings above are layered on top of it.",
+         (base64 -w0 lbd.toml), for what the service slots cannot say. The settings \
+         above, the service slots included, are layered on top of it.",
         "",
         model::set_lbd_config,
     ),
