@@ -48,6 +48,7 @@ pub mod ovfenv;
 mod ovfenv_write;
 pub mod service;
 mod service_check;
+pub mod service_layer;
 mod service_table;
 mod source;
 mod table;

@@ -1,7 +1,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use lbd_config::{Balance, Config};
+use lbd_config::{Balance, Config, Mode};
 use settings::{OvfEnvironment, Settings};
 
 use super::*;
