@@ -107,21 +107,7 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
     ns.spawn("python3", &["-c", &receiver]);
     // The backend of the service configured through the wizard's slot 1:
     // a web server on the test's side, answering its http check too.
-    let site = tempfile::tempdir().unwrap();
-    std::fs::write(site.path().join("index.html"), "backend reached\n").unwrap();
-    let site_dir = site.path().display().to_string();
-    ns.spawn(
-        "python3",
-        &[
-            "-m",
-            "http.server",
-            BACKEND_PORT,
-            "--bind",
-            "192.0.2.1",
-            "--directory",
-            &site_dir,
-        ],
-    );
+    let _site = ns.spawn_web_server("192.0.2.1", BACKEND_PORT, BACKEND_BODY);
     let env = environment(&[
         ("hostname", "lb-static"),
         ("network.mode", "static"),
@@ -228,29 +214,19 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
     status_screen_shows_the_node(&vm);
 }
 
-/// Port of the test's web server behind the slot's service.
-const BACKEND_PORT: &str = "8080";
-
-/// One HTTP GET of `/` on addr:port from the namespace: the status and the
-/// Location header, or the error (no redirect followed).
-const HTTP_GET: &str = "import http.client,sys\n\
-    c=http.client.HTTPConnection(sys.argv[1],int(sys.argv[2]),timeout=5)\n\
-    c.request('GET','/')\nr=c.getresponse()\n\
-    print(r.status,r.getheader('Location') or '',r.read().decode(errors='replace').strip())\n";
+/// The test's web server behind the slot's service.
+const BACKEND_PORT: u16 = 8080;
+const BACKEND_BODY: &str = "backend reached";
 
 /// The service configured only through `service.1.*`: a client's request
 /// to VIP:443 reaches the backend through lbd (mode tcp passes it as is),
 /// and VIP:80 answers with a redirect to https.
 fn service_from_the_slot_carries_traffic(ns: &NetNs, vm: &Vm) {
-    let get = |port: &str| {
-        let out = ns.exec("python3", &["-c", HTTP_GET, "192.0.2.100", port]);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
     // lbd's check marks the server up after `rise` checks: give it time.
     let mut answer = String::new();
     let reached = (0..30).any(|_| {
-        answer = get("443");
-        let ok = answer == "200  backend reached";
+        answer = ns.http_get("192.0.2.100", 443);
+        let ok = answer == format!("200  {BACKEND_BODY}");
         if !ok {
             std::thread::sleep(Duration::from_secs(1));
         }
@@ -261,7 +237,7 @@ fn service_from_the_slot_carries_traffic(ns: &NetNs, vm: &Vm) {
         "VIP:443 did not reach the backend (last answer {answer:?}):\n{}",
         vm.console()
     );
-    let redirect = get("80");
+    let redirect = ns.http_get("192.0.2.100", 80);
     assert!(
         redirect.starts_with("302 https://192.0.2.100/"),
         "VIP:80 did not redirect to https: {redirect:?}\n{}",
