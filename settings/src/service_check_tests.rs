@@ -250,20 +250,40 @@ fn a_bad_field_keeps_the_lower_value() {
     assert_eq!(m.settings.services[0].servers.len(), 1);
 }
 
+/// Input: what vCenter sends: every slot field, the defaults included,
+/// slot 2 in use, slot 3 unused but with a VIP typed. Output: slot 2 in
+/// full, slot 3's VIP, nothing of slots 1 and 4.
 #[test]
-fn render_shows_only_the_slot_fields_someone_set() {
-    let m = merged(
-        Source::OvfEnv,
-        &[
-            ("service.2.servers", "10.0.0.11"),
-            ("service.2.ports", "443"),
-        ],
-    );
+fn render_shows_slots_in_use_and_values_someone_typed() {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for n in 1..=4 {
+        for (field, default) in [("mode", "tcp"), ("balance", "roundrobin"), ("check", "tcp")] {
+            pairs.push((format!("service.{n}.{field}"), default.to_owned()));
+        }
+        // vCenter spells booleans True/False.
+        pairs.push((format!("service.{n}.redirect_http"), "False".to_owned()));
+    }
+    pairs.push(("service.2.servers".into(), "10.0.0.11".into()));
+    pairs.push(("service.2.ports".into(), "443".into()));
+    pairs.push(("service.3.virtual_ip".into(), "10.0.0.103".into()));
+    let m = merge([Layer::new(Source::OvfEnv, pairs)]);
     let lines = m.render();
-    assert!(lines.contains(&"service.2.servers = 10.0.0.11 (ovf-env)".to_owned()));
-    assert!(
-        lines.iter().all(|l| !l.starts_with("service.1.")),
-        "{lines:#?}"
-    );
-    assert!(!lines.iter().any(|l| l.starts_with("service.2.mode")));
+    for expected in [
+        "service.2.servers = 10.0.0.11 (ovf-env)",
+        "service.2.mode = tcp (ovf-env)",
+        "service.2.redirect_http = False (ovf-env)",
+        "service.3.virtual_ip = 10.0.0.103 (ovf-env)",
+    ] {
+        assert!(
+            lines.contains(&expected.to_owned()),
+            "{expected}: {lines:#?}"
+        );
+    }
+    let shown = |n: usize| {
+        lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("service.{n}.")))
+            .count()
+    };
+    assert_eq!((shown(1), shown(3), shown(4)), (0, 1, 0), "{lines:#?}");
 }
