@@ -148,6 +148,66 @@ mod tests {
             .any(|p| p.vmw_qualifiers.as_deref() == Some("Ip")));
     }
 
+    /// Input: the spec of a plain appliance.toml, packaged with a small
+    /// disk. Output: `inspect` of the OVA (what `image-builder inspect`
+    /// prints) lists the four service slots under their own categories,
+    /// between VRRP and Advanced, with their ValueMaps; xmllint accepts the
+    /// descriptor.
+    #[test]
+    fn the_ova_lists_the_service_slots_under_their_categories() {
+        let c = config("");
+        let spec = ovf_spec(&c, &baked_settings(&c, Path::new("a.toml")).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("disk.img");
+        std::fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
+        let summary = ova::write_ova(&raw, &spec, dir.path(), 0).unwrap();
+        let report = ova::inspect(&summary.ova_path).unwrap().to_string();
+        let find = |needle: &str| {
+            report
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} missing in:\n{report}"))
+        };
+        let mut last = find("  [High availability (VRRP)]");
+        for n in 1..=4 {
+            let category = find(&format!(
+                "  [Service {n}]\n    appliance.service.{n}.name (string)"
+            ));
+            assert!(category > last, "Service {n} out of order:\n{report}");
+            last = category;
+            find(&format!(
+                "appliance.service.{n}.balance (string) = \"roundrobin\" \
+                 [ValueMap{{\"roundrobin\",\"static-rr\",\"leastconn\",\"first\",\"source\",\"random\"}}]"
+            ));
+            find(&format!(
+                "appliance.service.{n}.check (string) = \"tcp\" \
+                 [ValueMap{{\"none\",\"tcp\",\"tls\",\"http\",\"https\"}}]"
+            ));
+            find(&format!(
+                "appliance.service.{n}.redirect_http (boolean) = \"false\""
+            ));
+        }
+        assert!(find("  [Advanced]") > last, "{report}");
+
+        // The descriptor the OVA carries, by the same writer, for xmllint.
+        let disk = ova::ovf::DiskRef {
+            file_name: "lb-1-disk1.vmdk".into(),
+            file_size: 4096,
+            capacity_bytes: 1 << 20,
+        };
+        let ovf = dir.path().join("lb.ovf");
+        std::fs::write(&ovf, ova::ovf::write_descriptor(&spec, &disk).unwrap()).unwrap();
+        let lint = std::process::Command::new("xmllint")
+            .arg("--noout")
+            .arg(&ovf)
+            .output()
+            .expect("xmllint is installed (Debian libxml2-utils)");
+        assert!(
+            lint.status.success(),
+            "{}",
+            String::from_utf8_lossy(&lint.stderr)
+        );
+    }
+
     #[test]
     fn a_bad_baked_value_fails_the_build_with_its_key() {
         let c = config("hostname = \"-bad-\"");

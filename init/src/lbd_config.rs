@@ -1,6 +1,8 @@
 //! The lbd configuration files for this boot: the baked base (or the whole
 //! config an admin gave as `lbd.config`), then overlays init writes from
-//! the settings. lbd itself knows nothing of OVF or guestinfo.
+//! the settings (this module's, then the service slots' from
+//! [`crate::lbd_services`], then VRRP's once the network is up). lbd itself
+//! knows nothing of OVF or guestinfo.
 //!
 //! The overlays are typed [`Layer`]s of the `lbd_config` crate (the crate,
 //! not this module), serialised by it: a key lbd renames breaks init's
@@ -77,6 +79,13 @@ pub fn prepare(settings: &Settings) -> LbdFiles {
     match write_overlay(OVERLAY, OVERLAY_HEADER, &overlay(admin_hash)) {
         Ok(()) => configs.push(OVERLAY.to_string()),
         Err(e) => problems.push(e),
+    }
+    // After the base and the overlay above, and before the firewall reads
+    // the effective config: the services' ports are let in.
+    match crate::lbd_services::write_services_overlay(&settings.services) {
+        Ok(true) => configs.push(crate::lbd_services::SERVICES_OVERLAY.to_string()),
+        Ok(false) => {}
+        Err(e) => problems.push(format!("{e}; the service slots are not configured")),
     }
     LbdFiles { configs, problems }
 }
@@ -455,7 +464,9 @@ mod tests {
             assert_eq!(admin.group, Group::Admin, "{case}");
             let vi = &config.vrrp[VRRP_INSTANCE];
             assert_eq!((vi.priority, vi.auth()), (150, auth), "{case}");
-            assert_eq!(config.listening_ports(), [80, 443, 8404], "{case}");
+            // The image ships no services: only the stats page listens.
+            assert!(config.frontends.is_empty(), "{case}");
+            assert_eq!(config.listening_ports(), [8404], "{case}");
             let adverts = config.vrrp_adverts();
             assert_eq!(adverts.len(), 1, "{case}");
             assert_eq!(

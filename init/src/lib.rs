@@ -14,6 +14,7 @@ pub mod evdev;
 pub mod firewall;
 pub mod kmod;
 pub mod lbd_config;
+pub mod lbd_services;
 pub mod mount;
 pub mod net;
 pub mod network;

@@ -19,6 +19,7 @@ pub mod duration;
 pub mod effective;
 pub mod layer;
 pub mod load;
+pub mod name;
 pub mod schema;
 pub mod validate;
 pub mod vrrp;
@@ -31,5 +32,6 @@ pub use load::{
     load_files, load_files_checked, load_texts, load_texts_checked, ConfigError, ConfigErrors,
     Location,
 };
+pub use name::{check_name, MAX_NAME_LEN};
 pub use schema::*;
 pub use validate::Checks;

@@ -210,6 +210,49 @@ pub enum Balance {
     Random,
 }
 
+/// The `balance` values as lbd's TOML spells them, in [`Balance::ALL`]
+/// order: the deploy wizard's choices (a `ValueMap` needs them as text).
+pub const BALANCE_NAMES: [&str; 6] = [
+    "roundrobin",
+    "static-rr",
+    "leastconn",
+    "first",
+    "source",
+    "random",
+];
+
+impl Balance {
+    /// Every algorithm, in [`BALANCE_NAMES`] order.
+    pub const ALL: [Self; 6] = [
+        Self::Roundrobin,
+        Self::StaticRr,
+        Self::Leastconn,
+        Self::First,
+        Self::Source,
+        Self::Random,
+    ];
+
+    /// The algorithm named as in lbd's TOML (`static-rr`), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The name as lbd's TOML spells it.
+    pub fn name(self) -> &'static str {
+        // Exhaustive: a new algorithm breaks the build here until it has
+        // a name (and a place in ALL and BALANCE_NAMES).
+        let i = match self {
+            Self::Roundrobin => 0,
+            Self::StaticRr => 1,
+            Self::Leastconn => 2,
+            Self::First => 3,
+            Self::Source => 4,
+            Self::Random => 5,
+        };
+        BALANCE_NAMES[i]
+    }
+}
+
 /// PROXY protocol header sent to servers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -353,4 +396,23 @@ pub struct StatsUser {
 pub enum Group {
     ReadOnly,
     Admin,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Input: each name of BALANCE_NAMES as a TOML value. Output: the
+    /// algorithm of ALL at the same place, and back to the same name.
+    #[test]
+    fn balance_names_are_the_toml_spelling() {
+        for (name, balance) in BALANCE_NAMES.iter().zip(Balance::ALL) {
+            let table: toml::Table = toml::from_str(&format!("b = \"{name}\"")).expect("toml");
+            let parsed: Balance = table["b"].clone().try_into().expect("a balance");
+            assert_eq!(parsed, balance, "{name}");
+            assert_eq!(balance.name(), *name);
+            assert_eq!(Balance::from_name(name), Some(balance));
+        }
+        assert_eq!(Balance::from_name("hash"), None);
+    }
 }

@@ -46,6 +46,9 @@ pub fn validate(config: &Config, checks: &Checks) -> Vec<Problem> {
     }
     let mut binds: BTreeMap<SocketAddr, String> = BTreeMap::new();
     for (name, fe) in &config.frontends {
+        if let Err(message) = crate::name::check_name(name) {
+            out.push(problem(&["frontends", name], message));
+        }
         frontend(config, checks, name, fe, &mut out);
         for addr in &fe.bind {
             if let Some(other) = binds.insert(*addr, format!("frontends.{name}")) {
@@ -57,6 +60,9 @@ pub fn validate(config: &Config, checks: &Checks) -> Vec<Problem> {
         }
     }
     for (name, be) in &config.backends {
+        if let Err(message) = crate::name::check_name(name) {
+            out.push(problem(&["backends", name], message));
+        }
         backend(name, be, &mut out);
     }
     if let Some(stats) = &config.stats {

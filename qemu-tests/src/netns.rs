@@ -119,6 +119,42 @@ impl NetNs {
         })
     }
 
+    /// One HTTP GET of `/` on addr:port from the namespace (Python's
+    /// http.client, no redirect followed): `"<status> <Location> <body>"`
+    /// trimmed, or empty when no answer came within 5 s.
+    pub fn http_get(&self, addr: &str, port: u16) -> String {
+        const GET: &str = "import http.client,sys\n\
+            c=http.client.HTTPConnection(sys.argv[1],int(sys.argv[2]),timeout=5)\n\
+            c.request('GET','/')\nr=c.getresponse()\n\
+            print(r.status,r.getheader('Location') or '',r.read().decode(errors='replace').strip())\n";
+        let out = self.exec("python3", &["-c", GET, addr, &port.to_string()]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Serves `body` as `/` over HTTP on addr:port from the namespace (a
+    /// backend for the appliance's services, answering its http checks
+    /// too), until the namespace is dropped. The returned directory holds
+    /// the page: keep it alive as long as the server.
+    pub fn spawn_web_server(&mut self, addr: &str, port: u16, body: &str) -> tempfile::TempDir {
+        let site = tempfile::tempdir().expect("a temporary directory");
+        std::fs::write(site.path().join("index.html"), body).expect("writing index.html");
+        let dir = site.path().display().to_string();
+        let port = port.to_string();
+        self.spawn(
+            "python3",
+            &[
+                "-m",
+                "http.server",
+                &port,
+                "--bind",
+                addr,
+                "--directory",
+                &dir,
+            ],
+        );
+        site
+    }
+
     /// Connects to addr:port with a 3 s deadline.
     pub fn tcp_probe(&self, addr: &str, port: u16) -> Probe {
         let script = format!("exec 3<>/dev/tcp/{addr}/{port}");

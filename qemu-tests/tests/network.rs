@@ -105,6 +105,9 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
         syslog_file.display()
     );
     ns.spawn("python3", &["-c", &receiver]);
+    // The backend of the service configured through the wizard's slot 1:
+    // a web server on the test's side, answering its http check too.
+    let _site = ns.spawn_web_server("192.0.2.1", BACKEND_PORT, BACKEND_BODY);
     let env = environment(&[
         ("hostname", "lb-static"),
         ("network.mode", "static"),
@@ -118,6 +121,15 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
         // accepted the overlay init wrote from it.
         ("vrrp.auth", "0123456789abcdef-test"),
         ("syslog.server", "192.0.2.1:5514"),
+        // The image ships no services: this one comes from the deploy
+        // wizard's slot only, on the VIP above (typed once more here, held
+        // once), with its http->https redirect on port 80.
+        ("service.1.name", "web"),
+        ("service.1.virtual_ip", "192.0.2.100"),
+        ("service.1.ports", "443"),
+        ("service.1.servers", &format!("192.0.2.1:{BACKEND_PORT}")),
+        ("service.1.check", "http"),
+        ("service.1.redirect_http", "true"),
     ]);
     let (vm, _dir) = start_vm_with("static", &ns, Some(env), transport);
     vm.wait_for(READY_LINE, BOOT_TIMEOUT)
@@ -134,7 +146,11 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
         "network.dns = 192.0.2.53 (ovf-env)",
         "network.ntp = 192.0.2.1 (ovf-env)",
         "hostname = lb-static (ovf-env)",
-        // The ruleset init prints opens lbd's ports and the extra one.
+        // The ruleset init prints opens lbd's ports (the stats page and
+        // the slot's service with its redirect) and the extra one.
+        "service.1.servers = 192.0.2.1:8080 (ovf-env)",
+        "tcp dport 80 accept",
+        "tcp dport 443 accept",
         "tcp dport 8404 accept",
         "tcp dport 9100 accept",
         "firewall applied",
@@ -189,12 +205,44 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
         "the VIP never answered:\n{}",
         vm.console()
     );
+    service_from_the_slot_carries_traffic(&ns, &vm);
     assert_eq!(
         ns.tcp_probe("192.0.2.10", 2222),
         Probe::Silent,
         "unlisted port must be dropped"
     );
     status_screen_shows_the_node(&vm);
+}
+
+/// The test's web server behind the slot's service.
+const BACKEND_PORT: u16 = 8080;
+const BACKEND_BODY: &str = "backend reached";
+
+/// The service configured only through `service.1.*`: a client's request
+/// to VIP:443 reaches the backend through lbd (mode tcp passes it as is),
+/// and VIP:80 answers with a redirect to https.
+fn service_from_the_slot_carries_traffic(ns: &NetNs, vm: &Vm) {
+    // lbd's check marks the server up after `rise` checks: give it time.
+    let mut answer = String::new();
+    let reached = (0..30).any(|_| {
+        answer = ns.http_get("192.0.2.100", 443);
+        let ok = answer == format!("200  {BACKEND_BODY}");
+        if !ok {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        ok
+    });
+    assert!(
+        reached,
+        "VIP:443 did not reach the backend (last answer {answer:?}):\n{}",
+        vm.console()
+    );
+    let redirect = ns.http_get("192.0.2.100", 80);
+    assert!(
+        redirect.starts_with("302 https://192.0.2.100/"),
+        "VIP:80 did not redirect to https: {redirect:?}\n{}",
+        vm.console()
+    );
 }
 
 /// The console status screen (tty1, read back through init's debug port)
@@ -210,6 +258,10 @@ fn status_screen_shows_the_node(vm: &Vm) {
         "from ovf-env; the rest defaults",
         "MASTER 192.0.2.100/24 priority",
         "stats and admin page http://192.0.2.10:8404/",
+        // The slot's service, its redirect, and its one server up.
+        "web OPEN",
+        "web-http OPEN",
+        "web 1/1 up",
         "Problems  none",
         "Alt+F2",
     ];

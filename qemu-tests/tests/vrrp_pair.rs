@@ -1,12 +1,16 @@
 //! Two appliance VMs deployed as a pair, the way a vSphere admin fills in
-//! the wizard: static addresses, each other as unicast VRRP peer, one VIP,
-//! a shared secret (HMAC between appliances), priorities 150 and 100. They
-//! sit on one bridge in a namespace the test creates; the test is the
-//! client on that bridge.
+//! the wizard: static addresses, each other as unicast VRRP peer, a shared
+//! secret (HMAC between appliances), priorities 150 and 100, and one
+//! service in slot 1 whose virtual IP is the pair's only VIP (typed once,
+//! in the slot: it joins VRRP by itself; no lbd.config). They sit on one
+//! bridge in a namespace the test creates; the test is the client on that
+//! bridge and runs the service's backend there too.
 //!
-//! The higher-priority node holds the VIP; shutting it down from vSphere
-//! (ACPI power button) moves the VIP to the other node, whose gratuitous
-//! ARPs repoint the client. Nothing here asserts on timing.
+//! The higher-priority node holds the VIP and carries the client's
+//! requests to the backend; shutting it down from vSphere (ACPI power
+//! button) moves the VIP to the other node, whose gratuitous ARPs repoint
+//! the client, and the requests go on through it. Nothing here asserts on
+//! timing.
 
 use std::time::Duration;
 
@@ -20,6 +24,10 @@ use rootfs::paths::READY_LINE;
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 const VIP: &str = "192.0.2.100";
 const SECRET: &str = "pair-secret-0123456789";
+/// The service's backend, on the test's side of the bridge.
+const BACKEND: &str = "192.0.2.1";
+const BACKEND_PORT: u16 = 8080;
+const BACKEND_BODY: &str = "backend reached";
 
 struct Node {
     name: &'static str,
@@ -60,8 +68,12 @@ fn start(node: &Node, ns: &NetNs) -> (Vm, tempfile::TempDir) {
             ("network.gateway", "192.0.2.1"),
             ("vrrp.priority", node.priority),
             ("vrrp.peers", node.peer),
-            ("vrrp.virtual_ips", &format!("{VIP}/24")),
             ("vrrp.auth", SECRET),
+            ("service.1.name", "web"),
+            ("service.1.virtual_ip", &format!("{VIP}/24")),
+            ("service.1.ports", "443"),
+            ("service.1.servers", &format!("{BACKEND}:{BACKEND_PORT}")),
+            ("service.1.check", "http"),
         ]),
     )
     .unwrap();
@@ -103,9 +115,24 @@ fn last_state(console: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Polls until a request to VIP:443 comes back from the backend (lbd's
+/// check marks the server up after `rise` checks); the last answer if not.
+fn service_answers(ns: &NetNs, attempts: u32) -> Result<(), String> {
+    let mut answer = String::new();
+    for _ in 0..attempts {
+        answer = ns.http_get(VIP, 443);
+        if answer == format!("200  {BACKEND_BODY}") {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    Err(answer)
+}
+
 #[test]
 fn a_pair_holds_the_vip_and_hands_it_over_on_shutdown() {
-    let ns = NetNs::with_bridge("192.0.2.1/24", &[A.tap, B.tap]);
+    let mut ns = NetNs::with_bridge("192.0.2.1/24", &[A.tap, B.tap]);
+    let _site = ns.spawn_web_server(BACKEND, BACKEND_PORT, BACKEND_BODY);
     let (vm_a, _dir_a) = start(&A, &ns);
     let (vm_b, _dir_b) = start(&B, &ns);
     for vm in [&vm_a, &vm_b] {
@@ -118,6 +145,13 @@ fn a_pair_holds_the_vip_and_hands_it_over_on_shutdown() {
         vm_a.console(),
         vm_b.console()
     );
+
+    if let Err(answer) = service_answers(&ns, 60) {
+        panic!(
+            "VIP:443 did not reach the backend through lb-a (last answer {answer:?}):\n{}",
+            vm_a.console()
+        );
+    }
 
     // One master: lb-b heard lb-a's authenticated adverts and is backup
     // now (it may have been master while lb-a was still booting; were the
@@ -150,6 +184,13 @@ fn a_pair_holds_the_vip_and_hands_it_over_on_shutdown() {
         "{}",
         vm_b.console()
     );
+    // The client's requests go on through lb-b.
+    if let Err(answer) = service_answers(&ns, 60) {
+        panic!(
+            "VIP:443 did not reach the backend through lb-b (last answer {answer:?}):\n{}",
+            vm_b.console()
+        );
+    }
     vm_a.wait_for("appliance: clean shutdown complete", BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -28,6 +28,15 @@
 //! `sysctl.<name>` key (`[settings.sysctl]` in TOML,
 //! `appliance.sysctl.net.core.somaxconn=4096` on the command line).
 //!
+//! # Service slots
+//! `service.1.*` to `service.4.*` ([`service`]) describe up to four
+//! load-balanced services in the deploy wizard's words. Each field is
+//! parsed by its setter; the merge then checks each slot in use as a whole
+//! and against the others, and keeps those that pass as
+//! [`Settings::services`] (a slot that fails is a [`SettingError`] and is
+//! not configured; the others apply). A service's virtual IP joins
+//! [`Vrrp::virtual_ips`] by itself.
+//!
 //! An empty value sets nothing: the OVF environment carries every property,
 //! also those left empty in the wizard.
 
@@ -38,6 +47,10 @@ mod merge;
 mod model;
 pub mod ovfenv;
 mod ovfenv_write;
+pub mod service;
+mod service_check;
+pub mod service_layer;
+mod service_table;
 mod source;
 mod table;
 pub mod value;
@@ -46,5 +59,6 @@ pub use merge::{merge, Merged, Origin, SettingError, MASK};
 pub use model::{Network, PeerSoftware, Settings, Vrrp, SECRET_MAX_LEN};
 pub use ovfenv::{OvfEnvError, OvfEnvironment};
 pub use ovfenv_write::environment_xml;
+pub use service::{HealthCheck, Listener, ServerItem, Service, ServiceSlot, SERVICE_SLOTS};
 pub use source::{Layer, Source};
 pub use table::{find, properties, OvfType, Property, Qualifier, OVF_CLASS};

@@ -19,6 +19,9 @@ const SYSCTL_KEY: &str = "sysctl";
 /// `appliance.sysctl.net.core.somaxconn=4096` on the command line.
 const SYSCTL_PREFIX: &str = "sysctl.";
 
+/// The keys of the service slots (`service.1.name`).
+const SERVICE_PREFIX: &str = "service.";
+
 /// What the console shows instead of a secret.
 pub const MASK: &str = "********";
 
@@ -201,14 +204,18 @@ impl Merged {
                 },
             );
         }
+        let services = crate::service_check::resolve(&mut self.settings, &self.origins);
+        self.errors.extend(services);
         self
     }
 
     /// Lines `key = value (source)` in table order for the console;
-    /// secrets are masked and unset values say so.
+    /// secrets are masked and unset values say so. Fields of unused service
+    /// slots are left out unless someone set them to something.
     pub fn render(&self) -> Vec<String> {
         properties()
             .iter()
+            .filter(|p| self.shown_on_console(p))
             .map(|p| {
                 let origin = self.origins.get(p.key);
                 let (value, source) = match origin {
@@ -219,6 +226,31 @@ impl Merged {
                 format!("{} = {value} ({source})", p.key)
             })
             .collect()
+    }
+}
+
+impl Merged {
+    /// Every setting but the fields of an unused service slot that only
+    /// repeat the table's default: vCenter delivers every property, so
+    /// four unused slots would otherwise be 16 lines of `mode = tcp`.
+    fn shown_on_console(&self, p: &Property) -> bool {
+        let Some(rest) = p.key.strip_prefix(SERVICE_PREFIX) else {
+            return true;
+        };
+        let in_use = rest
+            .split('.')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| self.settings.service_slots.get(n.wrapping_sub(1)))
+            .is_some_and(crate::service::ServiceSlot::in_use);
+        let differs = self
+            .origins
+            .get(p.key)
+            // Booleans arrive as `True`/`False` from vCenter.
+            .is_some_and(|o| {
+                o.source != Source::Default && !o.raw.trim().eq_ignore_ascii_case(p.default)
+            });
+        in_use || differs
     }
 }
 

@@ -6,7 +6,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::table::PROPERTIES;
+use crate::service::{Service, ServiceSlot, SERVICE_SLOTS};
+use crate::table::properties;
 use crate::value::{
     parse_bool, parse_cidr, parse_cidr_family, parse_host, parse_hostname, parse_int_in, parse_ip,
     parse_ipv4, parse_lbd_config, parse_list, parse_mode, parse_port, parse_secret, parse_sysctls,
@@ -35,6 +36,11 @@ pub struct Settings {
     pub sysctls: Vec<(String, String)>,
     /// `syslog.server`: remote syslog (RFC 5424), if set.
     pub syslog: Option<SyslogTarget>,
+    /// `service.N.*`: each slot's fields as parsed.
+    pub service_slots: [ServiceSlot; SERVICE_SLOTS],
+    /// The slots in use that passed the checks across fields and slots,
+    /// in slot order (filled by the merge; empty before it).
+    pub services: Vec<Service>,
 }
 
 /// The primary NIC's configuration.
@@ -92,7 +98,7 @@ pub enum PeerSoftware {
 impl Default for Settings {
     fn default() -> Self {
         let mut s = Self::empty();
-        for p in PROPERTIES {
+        for p in properties() {
             // A default that does not parse is a bug in the table, caught by
             // `table::tests::defaults_parse`; leave the empty value then.
             let _ = (p.apply)(&mut s, p.default);
@@ -130,6 +136,8 @@ impl Settings {
             lbd_config: None,
             sysctls: Vec::new(),
             syslog: None,
+            service_slots: Default::default(),
+            services: Vec::new(),
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::model::{self, Settings};
+use crate::service_table::SERVICE_ROWS;
 
 /// The `ovf:class` of every property: in the OVF environment a property
 /// appears as `appliance.<key>`.
@@ -138,7 +139,7 @@ impl fmt::Debug for Property {
 
 /// Every setting, in the order the wizard and the console show them.
 pub fn properties() -> &'static [Property] {
-    PROPERTIES
+    &PROPERTIES
 }
 
 /// The property with this key (`network.mode`), if any.
@@ -176,7 +177,30 @@ const fn prop(
     }
 }
 
-pub(crate) static PROPERTIES: &[Property] = &[
+/// The table: the settings up to VRRP, the service slots, then the
+/// advanced ones (in the wizard's order).
+pub(crate) static PROPERTIES: [Property; BASE.len() + SERVICE_ROWS.len() + ADVANCED.len()] =
+    concat([BASE, SERVICE_ROWS, ADVANCED]);
+
+/// `parts` one after another: a table built at compile time from the
+/// slot rows the macro in `service_table` writes.
+const fn concat<const N: usize>(parts: [&[Property]; 3]) -> [Property; N] {
+    let mut out = [parts[0][0]; N];
+    let (mut n, mut p) = (0, 0);
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            out[n] = parts[p][i];
+            n += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    assert!(n == N, "the table's length is the sum of its parts");
+    out
+}
+
+const BASE: &[Property] = &[
     Property {
         qualifiers: &[Qualifier::MinLen(1), Qualifier::MaxLen(253)],
         ..prop(
@@ -381,12 +405,16 @@ pub(crate) static PROPERTIES: &[Property] = &[
             model::set_peer_software,
         )
     },
+];
+
+const ADVANCED: &[Property] = &[
     prop(
         "lbd.config",
         CAT_ADVANCED,
         "Load balancer config (base64)",
         "For advanced use: a whole lbd TOML configuration, base64 encoded \
-         (base64 -w0 lbd.toml). The settings above are layered on top of it.",
+         (base64 -w0 lbd.toml), for what the service slots cannot say. The settings \
+         above, the service slots included, are layered on top of it.",
         "",
         model::set_lbd_config,
     ),
@@ -402,79 +430,5 @@ pub(crate) static PROPERTIES: &[Property] = &[
 ];
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_parse() {
-        let mut s = Settings::default();
-        for p in properties() {
-            assert_eq!(p.apply(&mut s, p.default), Ok(()), "default of {}", p.key);
-        }
-    }
-
-    #[test]
-    fn keys_are_unique_and_not_prefixes_of_each_other() {
-        // A key that is a prefix of another (`network.ipv6` and
-        // `network.ipv6.x`) could not be written as TOML tables.
-        for a in properties() {
-            for b in properties() {
-                if a.key != b.key {
-                    assert!(
-                        !b.key.starts_with(&format!("{}.", a.key)),
-                        "{} / {}",
-                        a.key,
-                        b.key
-                    );
-                }
-            }
-            assert_eq!(properties().iter().filter(|p| p.key == a.key).count(), 1);
-        }
-    }
-
-    #[test]
-    fn categories_are_contiguous() {
-        // A <Category> element groups the properties after it, so each
-        // category's properties must follow one another.
-        let mut seen: Vec<&str> = Vec::new();
-        for p in properties() {
-            if seen.last() != Some(&p.category) {
-                assert!(
-                    !seen.contains(&p.category),
-                    "category {} split at {}",
-                    p.category,
-                    p.key
-                );
-                seen.push(p.category);
-            }
-        }
-    }
-
-    #[test]
-    fn qualifiers_render_as_ovf_spells_them() {
-        let mode = find("network.mode").expect("in table");
-        assert_eq!(
-            mode.ovf_qualifiers().as_deref(),
-            Some("ValueMap{\"dhcp\",\"static\"}")
-        );
-        let host = find("hostname").expect("in table");
-        assert_eq!(
-            host.ovf_qualifiers().as_deref(),
-            Some("MinLen(1),MaxLen(253)")
-        );
-        assert_eq!(host.env_key(), "appliance.hostname");
-        assert_eq!(host.guestinfo_key(), "guestinfo.appliance.hostname");
-        assert!(find("network.ipv4")
-            .expect("in table")
-            .ovf_qualifiers()
-            .is_none());
-    }
-
-    #[test]
-    fn ip_qualifier_only_on_single_address_properties() {
-        for p in properties().iter().filter(|p| p.ip) {
-            let mut s = Settings::default();
-            assert!(p.apply(&mut s, "192.0.2.1,192.0.2.2").is_err(), "{}", p.key);
-        }
-    }
-}
+#[path = "table_tests.rs"]
+mod tests;

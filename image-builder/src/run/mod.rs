@@ -144,7 +144,22 @@ pub fn plan(opts: &RunOptions) -> Result<Plan, RunError> {
         ),
     };
     let mut warnings = Vec::new();
-    let guest_ports = ports::guest_ports(config_name, &lbd_config).unwrap_or_else(|e| {
+    // The overlay init will write for the service slots, as init builds it.
+    let services = ::settings::service_layer::services_layer(&merged.settings.services)
+        .map(|layer| layer.to_toml(""));
+    let services = match services {
+        Some(Ok(text)) => text,
+        Some(Err(e)) => {
+            warnings.push(format!("the service slots' overlay: {e}"));
+            String::new()
+        }
+        None => String::new(),
+    };
+    let mut files = vec![(config_name, lbd_config.as_str())];
+    if !services.is_empty() {
+        files.push(("the service slots' overlay", services.as_str()));
+    }
+    let guest_ports = ports::guest_ports(&files).unwrap_or_else(|e| {
         warnings.push(format!(
             "lbd would refuse its config, so nothing listens in the guest:\n{e}"
         ));

@@ -21,12 +21,17 @@ pub struct GuestPort {
     pub http: bool,
 }
 
-/// The guest's listening TCP ports, read from its lbd config through
-/// lbd's own loader (`name` says which file in errors). A config lbd would
-/// refuse gives its errors instead: nothing would listen in the guest.
-pub fn guest_ports(name: &str, lbd_config: &str) -> Result<Vec<GuestPort>, String> {
-    let config = lbd_config::load_texts(vec![(PathBuf::from(name), lbd_config.to_string())])
-        .map_err(|e| e.to_string())?;
+/// The guest's listening TCP ports, read from its lbd config files
+/// (`(name, text)` in lbd's order: the base, then the overlay init writes
+/// for the service slots) through lbd's own loader; the names say which
+/// file in errors. A config lbd would refuse gives its errors instead:
+/// nothing would listen in the guest.
+pub fn guest_ports(files: &[(&str, &str)]) -> Result<Vec<GuestPort>, String> {
+    let texts = files
+        .iter()
+        .map(|(name, text)| (PathBuf::from(name), (*text).to_string()))
+        .collect();
+    let config = lbd_config::load_texts(texts).map_err(|e| e.to_string())?;
     let mut ports = Vec::new();
     let mut add = |port: u16, what: String, http: bool| {
         if !ports.iter().any(|p: &GuestPort| p.port == port) {
@@ -87,7 +92,7 @@ mod tests {
 
     #[test]
     fn frontends_and_the_stats_page_are_found() {
-        let ports = guest_ports("lbd.toml", WEB).unwrap();
+        let ports = guest_ports(&[("lbd.toml", WEB)]).unwrap();
         let summary: Vec<(u16, &str, bool)> = ports
             .iter()
             .map(|p| (p.port, p.what.as_str(), p.http))
@@ -104,9 +109,32 @@ mod tests {
 
     #[test]
     fn a_config_lbd_refuses_says_why() {
-        let err =
-            guest_ports("lbd.config", "[frontends.x]\nbind = [\"0.0.0.0:70000\"]\n").unwrap_err();
+        let err = guest_ports(&[("lbd.config", "[frontends.x]\nbind = [\"0.0.0.0:70000\"]\n")])
+            .unwrap_err();
         assert!(err.contains("lbd.config"), "{err}");
+    }
+
+    /// Input: a base with the stats page only (the image's), and the
+    /// overlay of one service slot. Output: the slot's frontends are
+    /// forwarded too.
+    #[test]
+    fn service_slots_are_forwarded() {
+        let merged = ::settings::merge([::settings::Layer::new(
+            ::settings::Source::Cmdline,
+            vec![
+                ("service.1.name".into(), "web".into()),
+                ("service.1.ports".into(), "443".into()),
+                ("service.1.servers".into(), "10.0.2.2:8443".into()),
+            ],
+        )]);
+        let overlay = ::settings::service_layer::services_layer(&merged.settings.services)
+            .unwrap()
+            .to_toml("")
+            .unwrap();
+        let base = "[stats]\nbind = \"0.0.0.0:8404\"\n";
+        let ports = guest_ports(&[("lbd.toml", base), ("service slots", &overlay)]).unwrap();
+        let summary: Vec<(u16, &str)> = ports.iter().map(|p| (p.port, p.what.as_str())).collect();
+        assert_eq!(summary, [(8404, "stats page"), (443, "frontend web")]);
     }
 
     #[test]

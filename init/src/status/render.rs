@@ -66,6 +66,14 @@ pub struct Snapshot {
     pub recent: Vec<String>,
 }
 
+/// Shown instead of frontends and backends while lbd has none: what a new
+/// appliance says, and where services come from.
+const NO_SERVICES: [&str; 3] = [
+    "no services configured. Add one in vSphere: the deploy wizard's",
+    "Service 1-4 slots (vApp Options, then restart the VM), or a whole",
+    "lbd config as lbd.config (base64).",
+];
+
 /// Screens smaller than this are drawn at this size and cut by the VT.
 pub const MIN_COLS: usize = 60;
 pub const MIN_ROWS: usize = 16;
@@ -165,6 +173,16 @@ fn lbd_rows(snapshot: &Snapshot, out: &mut Vec<String>) {
         }
         let _ = write!(line, ", for {}", duration(v.for_s));
         out.push(field("VRRP", &line));
+    }
+    if frontends.is_empty() {
+        // A new appliance: the image ships no services.
+        out.extend(
+            NO_SERVICES
+                .iter()
+                .enumerate()
+                .map(|(i, line)| field(if i == 0 { "Services" } else { "" }, line)),
+        );
+        return;
     }
     let list = |items: Vec<String>| {
         if items.is_empty() {

@@ -77,6 +77,40 @@ fn everything_an_admin_looks_for_fits_80x25() {
     assert!(screen[24].contains("Alt+F2"), "footer on the last row");
 }
 
+/// Input: lbd answering with no frontends and no backends (the image as
+/// shipped). Output: the screen says no service is configured and how to
+/// add one, instead of empty frontend and backend lists.
+#[test]
+fn no_services_says_how_to_add_one() {
+    let mut s = snapshot();
+    if let LbdView::Answered {
+        frontends,
+        backends,
+        ..
+    } = &mut s.lbd
+    {
+        frontends.clear();
+        backends.clear();
+    }
+    let screen = render(&s, 80, 25);
+    assert!(screen.iter().all(|l| l.chars().count() <= 80));
+    let text = screen.join("\n");
+    for needle in [
+        "Services  no services configured.",
+        "Service 1-4 slots (vApp Options, then restart the VM)",
+        "lbd.config (base64)",
+        "http://192.0.2.10:8404/",
+        "Problems  none",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(!text.contains("Frontends"), "{text}");
+    // With a service, the lists are back and the hint is gone.
+    let text = render(&snapshot(), 80, 25).join("\n");
+    assert!(text.contains("Frontends horizon OPEN 12"), "{text}");
+    assert!(!text.contains("no services configured"), "{text}");
+}
+
 #[test]
 fn problems_and_an_unreachable_lbd_are_shown() {
     let mut s = snapshot();

@@ -10,14 +10,18 @@
 //! program that sets it. The tests serialise such a full layer and load it
 //! back through lbd's loader, so the keys written are the keys lbd reads.
 //!
-//! Tables an overlay does not need yet (frontends, backends, defaults) are
-//! not here; add them the same way when a program writes them.
+//! Frontends and backends are in [`proxy`]. `[defaults]` is not here yet;
+//! add it the same way when a program writes it.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use serde::Serialize;
+
+mod proxy;
+
+pub use proxy::{BackendLayer, FrontendLayer, ServerLayer};
 
 use crate::duration::Dur;
 use crate::schema::{Config, Global, LogTarget, Stats, StatsUser};
@@ -36,6 +40,12 @@ pub enum LayerError {
 pub struct Layer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub global: Option<GlobalLayer>,
+    /// `[frontends.NAME]` tables, merged key by key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub frontends: BTreeMap<String, FrontendLayer>,
+    /// `[backends.NAME]` tables, merged key by key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub backends: BTreeMap<String, BackendLayer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<StatsLayer>,
     /// `[vrrp.NAME]` tables, merged key by key into instances of that name.
@@ -138,11 +148,22 @@ pub struct InstanceLayer {
     pub notify: Option<Notify>,
 }
 
-/// Every `[global]`, `[stats]` and `[vrrp.NAME]` key of `config`.
+/// Every `[global]`, `[frontends.NAME]`, `[backends.NAME]`, `[stats]` and
+/// `[vrrp.NAME]` key of `config`.
 impl From<&Config> for Layer {
     fn from(config: &Config) -> Self {
         Self {
             global: Some(GlobalLayer::from(&config.global)),
+            frontends: config
+                .frontends
+                .iter()
+                .map(|(name, fe)| (name.clone(), FrontendLayer::from(fe)))
+                .collect(),
+            backends: config
+                .backends
+                .iter()
+                .map(|(name, be)| (name.clone(), BackendLayer::from(be)))
+                .collect(),
             stats: config.stats.as_ref().map(StatsLayer::from),
             vrrp: config
                 .vrrp
@@ -283,11 +304,43 @@ mod tests {
         [vrrp.vi.track_frontend.web]\nfault = true\n\
         [vrrp.vi.notify]\nmaster = \"/bin/m\"\ntimeout = \"4s\"\n";
 
+    /// Every frontend, backend and server key, away from the defaults.
+    /// The TLS files only need to be readable here (no TLS stack checks
+    /// them in this crate).
+    fn full_proxy() -> String {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        format!(
+            "[frontends.full]\nbind = [\"10.0.0.1:443\", \"[::1]:443\"]\nmode = \"http\"\n\
+             default_backend = \"web2\"\nmaxconn = 9\naccept_proxy = true\n\
+             forwarded_for = false\n\
+             routes = [{{ host = \"a.example\", path_prefix = \"/api/\", backend = \"web2\" }}]\n\
+             [frontends.full.timeout]\nclient = \"7s\"\n\
+             [frontends.full.tls]\ncert = \"{file}\"\nkey = \"{file}\"\n\
+             [frontends.redir]\nbind = [\"10.0.0.1:80\"]\nmode = \"http\"\nredirect_https = true\n\
+             [backends.web2]\nmode = \"http\"\nbalance = \"static-rr\"\nsend_proxy = \"v2\"\n\
+             [backends.web2.timeout]\nconnect = \"1s\"\nserver = \"2s\"\nqueue = \"3s\"\n\
+             tunnel = \"4s\"\n\
+             [backends.web2.check]\ntype = \"https\"\nmethod = \"HEAD\"\npath = \"/favicon.ico\"\n\
+             host = \"cs.example\"\nexpect_status = [200, 204]\ninter = \"3s\"\n\
+             fastinter = \"1s\"\ndowninter = \"9s\"\nrise = 4\nfall = 5\ntimeout = \"2s\"\n\
+             [backends.web2.agent]\nport = 9999\ninter = \"5s\"\ntimeout = \"1s\"\n\
+             [backends.web2.servers.s1]\naddress = \"cs1.example.com:443\"\nweight = 5\n\
+             backup = true\nmaxconn = 3\ncheck = false\ncheck_port = 8443\n\
+             [backends.web2.servers.s2]\naddress = \"10.0.0.22:443\"\n"
+        )
+    }
+
     /// Input: a config setting every layer key. Output: its layer, written
     /// as TOML and loaded by lbd's loader, gives the same config back.
     #[test]
     fn full_layer_round_trips_through_the_loader() {
-        let config = load(&[("full.toml", &format!("{BACKEND}{FULL}"))]).expect("valid");
+        let full = format!("{BACKEND}{FULL}{}", full_proxy());
+        let config = load(&[("full.toml", &full)]).expect("valid");
+        assert_eq!(
+            config.frontends.len(),
+            3,
+            "the proxy tables are in the test"
+        );
         let text = Layer::from(&config).to_toml("test").expect("serialises");
         let back = load(&[("base.toml", BACKEND), ("layer.toml", &text)]).expect("loads");
         assert_eq!(back, config, "{text}");
@@ -320,6 +373,7 @@ mod tests {
                     ..InstanceLayer::default()
                 },
             )]),
+            ..Layer::default()
         };
         let text = layer
             .to_toml("Written by a test.\nSecond line.")
@@ -355,6 +409,70 @@ mod tests {
         assert_eq!(vi.priority, 150);
         assert_eq!(vi.track_backend["web"].weight, Some(10));
         assert_eq!(vi.virtual_ips.len(), 1);
+    }
+
+    /// Input: a layer defining a frontend and its backend from nothing,
+    /// with a check given whole. Output: only those keys, and lbd's loader
+    /// accepts them as a whole service on top of a file without any.
+    #[test]
+    fn a_service_layer_defines_a_frontend_and_backend() {
+        use crate::schema::{Balance, Check, CheckKind, Mode};
+        let layer = Layer {
+            frontends: BTreeMap::from([(
+                "app".to_string(),
+                FrontendLayer {
+                    bind: Some(vec!["10.0.0.101:443".parse().unwrap()]),
+                    mode: Some(Mode::Tcp),
+                    default_backend: Some("app".into()),
+                    ..FrontendLayer::default()
+                },
+            )]),
+            backends: BTreeMap::from([(
+                "app".to_string(),
+                BackendLayer {
+                    mode: Some(Mode::Tcp),
+                    balance: Some(Balance::Source),
+                    check: Some(Check {
+                        kind: CheckKind::Https,
+                        method: None,
+                        path: Some("/favicon.ico".into()),
+                        host: None,
+                        expect_status: None,
+                        inter: None,
+                        fastinter: None,
+                        downinter: None,
+                        rise: None,
+                        fall: None,
+                        timeout: None,
+                    }),
+                    servers: BTreeMap::from([(
+                        "a1".to_string(),
+                        ServerLayer {
+                            address: Some(
+                                crate::address::parse_server_addr("10.0.0.21:443").unwrap(),
+                            ),
+                            ..ServerLayer::default()
+                        },
+                    )]),
+                    ..BackendLayer::default()
+                },
+            )]),
+            ..Layer::default()
+        };
+        let text = layer.to_toml("").expect("ok");
+        let expected = "[frontends.app]\nbind = [\"10.0.0.101:443\"]\nmode = \"tcp\"\n\
+                        default_backend = \"app\"\n\n\
+                        [backends.app]\nmode = \"tcp\"\nbalance = \"source\"\n\n\
+                        [backends.app.check]\ntype = \"https\"\npath = \"/favicon.ico\"\n\n\
+                        [backends.app.servers.a1]\naddress = \"10.0.0.21:443\"\n";
+        assert_eq!(text, expected);
+        let config = load(&[
+            ("base.toml", "[global]\nmaxconn = 10\n"),
+            ("app.toml", &text),
+        ])
+        .expect("valid");
+        assert_eq!(config.listening_ports(), [443]);
+        assert_eq!(config.backends["app"].balance, Balance::Source);
     }
 
     #[test]
