@@ -10,34 +10,10 @@ use crate::service::{
     parse_balance, parse_check, parse_check_path, parse_mode, parse_name, parse_ports,
     parse_redirect, parse_servers, parse_virtual_ip, CHECK_NAMES, SERVICE_SLOTS,
 };
-use crate::table::{OvfType, Property, Qualifier};
+use crate::table::{prop as row, OvfType, Property, Qualifier};
 
 /// `MaxLen` of a slot's name in the wizard ([`crate::service::SERVICE_NAME_MAX_LEN`]).
 const NAME_MAX_LEN: u32 = 26;
-
-/// A slot row: a string, user configurable, no qualifiers.
-const fn row(
-    key: &'static str,
-    category: &'static str,
-    label: &'static str,
-    description: &'static str,
-    default: &'static str,
-    apply: fn(&mut Settings, &str) -> Result<(), String>,
-) -> Property {
-    Property {
-        key,
-        ovf_type: OvfType::String,
-        label,
-        description,
-        category,
-        default,
-        qualifiers: &[],
-        password: false,
-        ip: false,
-        user_configurable: true,
-        apply,
-    }
-}
 
 /// The nine rows of slot `$n` (1-based) storing into index `$i`.
 macro_rules! slot {

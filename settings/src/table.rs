@@ -153,8 +153,9 @@ const CAT_VRRP: &str = "High availability (VRRP)";
 const CAT_ADVANCED: &str = "Advanced";
 
 /// A property with the common flags: string, user configurable, no
-/// qualifiers; the table below overrides what differs.
-const fn prop(
+/// qualifiers; the table below (and the service slots' rows) override
+/// what differs.
+pub(crate) const fn prop(
     key: &'static str,
     category: &'static str,
     label: &'static str,
