@@ -26,17 +26,20 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use rootfs::paths::{APPLIANCE_CONFIG, DATA_MOUNT, LBD, MODULE_LOAD_ORDER, OS_RELEASE, READY_LINE};
 
+use crate::appliance_socket::store_backend::StoreBackend;
 use crate::applog::{self, LogFile};
 use crate::console::Consoles;
 use crate::data_partition::{self, DataMount};
 use crate::debug_port::{Command as DebugCommand, DebugPort};
+use crate::live_apply::LiveApply;
 use crate::power::{self, PowerAction};
 use crate::status::{self, Board};
 use crate::supervise::{RestartPolicy, Service, ServiceEvent};
 use crate::syslog::SyslogSink;
 use crate::vmware::{Tools, ToolsAction, VmwareBackdoor};
 use crate::{
-    evdev, firewall, kmod, lbd_config, mount, network, reap, sources, store, store_services, time,
+    appliance_socket, evdev, firewall, kmod, last_good, lbd_boot_files, lbd_config, lbd_files,
+    line_relay, mount, network, reap, sources, store, store_services, time,
 };
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -77,6 +80,10 @@ struct Appliance {
     debug: Option<DebugPort>,
     /// The VMware tools loop (TCLO): "Shut Down Guest OS", IPs in vCenter.
     vmware: Option<(VmwareBackdoor, Tools)>,
+    /// Lines from init's helper threads (the appliance socket), and the
+    /// end those threads (and debug-port commands) write to.
+    relay_lines: Option<line_relay::LineReceiver>,
+    relay: Option<line_relay::LineSender>,
 }
 
 /// Runs the appliance; never returns.
@@ -119,7 +126,8 @@ pub fn run() -> ! {
     // The data partition comes before the settings: the appliance store
     // on it is one of their sources.
     let store_dir = mount_data_partition(&mut consoles).then(|| Path::new(APPLIANCE_CONFIG));
-    let gathered = sources::gather(store_dir, store::unix_time());
+    let mut gathered = sources::gather(store_dir, store::unix_time());
+    let store = gathered.store.take();
     report_settings(&mut consoles, &gathered);
     board.set_settings(status::settings_summary(&gathered.merged));
     let settings = &gathered.merged.settings;
@@ -130,16 +138,26 @@ pub fn run() -> ! {
         ));
     }
 
-    let mut files = lbd_config::prepare(settings);
-    for problem in &files.problems {
-        consoles.line(&format!("init: error: {problem}"));
-    }
-    store_services::add(&mut consoles, gathered.store.as_ref(), &mut files.configs);
+    let admin_hash = admin_password_hash(&mut consoles, settings);
+    // lbd's files before the store's services: what they must fit on.
+    let bare = lbd_files::compose(&lbd_files::Inputs {
+        settings,
+        admin_hash: admin_hash.clone(),
+        store_services: &toml::Table::new(),
+        primary: None,
+    });
+    let under_store: Vec<(std::path::PathBuf, String)> = bare.texts.0[..3].to_vec();
+    let store_services = store_services::add(&mut consoles, store.as_ref(), &under_store);
     // Before the network comes up, from the files so far; replaced below
-    // once the VRRP overlay (which needs the network) is written.
+    // once the VRRP file (which needs the network) is composed.
     let mut firewall = None;
-    let early = lbd_config::effective(&files.configs);
-    apply_firewall(&mut consoles, settings, &early, &mut firewall);
+    let early = lbd_files::compose(&lbd_files::Inputs {
+        settings,
+        admin_hash: admin_hash.clone(),
+        store_services: &store_services,
+        primary: None,
+    });
+    apply_firewall(&mut consoles, settings, &early.texts.load(), &mut firewall);
     raise_open_file_limit(&mut consoles);
     let network = network::bring_up(&mut consoles, settings);
     set_clock(&mut consoles, &network.ntp_servers());
@@ -155,45 +173,58 @@ pub fn run() -> ! {
             Err(e) => consoles.line(&format!("init: error: syslog server {}: {e}", target.addr)),
         }
     }
-    let mut configs = files.configs.clone();
-    match network.primary() {
-        Some((interface, own_ip)) => {
-            match lbd_config::vrrp_overlay(&settings.vrrp, &interface, own_ip) {
-                Ok(Some(layer)) => match lbd_config::write_vrrp_overlay(&layer) {
-                    Ok(()) => configs.push(lbd_config::VRRP_OVERLAY.to_string()),
-                    Err(e) => consoles.line(&format!("init: error: {e}")),
-                },
-                Ok(None) => {}
-                Err(e) => consoles.line(&format!("init: error: {e}")),
-            }
-        }
-        None if !settings.vrrp.virtual_ips.is_empty() => {
-            consoles.line("init: error: vrrp.virtual_ips set but there is no network interface: VRRP not configured");
-        }
-        None => {}
+    let primary = network.primary();
+    if primary.is_none() && !settings.vrrp.virtual_ips.is_empty() {
+        consoles.line("init: error: vrrp.virtual_ips set but there is no network interface: VRRP not configured");
     }
-    let effective = lbd_config::effective(&configs);
-    if let Err(errors) = &effective {
-        let first = errors
-            .0
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        consoles.line(&format!(
-            "init: error: lbd's config does not load, so the firewall lets in none of its \
-             ports or VRRP adverts (lbd reports every error): {first}"
-        ));
+    let composed = lbd_files::compose(&lbd_files::Inputs {
+        settings,
+        admin_hash: admin_hash.clone(),
+        store_services: &store_services,
+        primary: primary.as_ref(),
+    });
+    for problem in &composed.problems {
+        consoles.line(&format!("init: error: {problem}"));
+    }
+    let (texts, effective) = lbd_boot_files::choose(&mut consoles, settings, composed.texts);
+    if let Err(e) = texts.write() {
+        consoles.line(&format!("init: error: lbd's files: {e}"));
     }
     apply_firewall(&mut consoles, settings, &effective, &mut firewall);
-    let mut args = vec!["run".to_string()];
-    for c in &configs {
-        args.push("-c".into());
-        args.push(c.clone());
-    }
-    let mut lbd = Service::new("lbd", LBD, args, RestartPolicy::default());
+    let mut lbd = Service::new(
+        "lbd",
+        LBD,
+        lbd_files::Texts::args(),
+        RestartPolicy::default(),
+    );
     let started = lbd.start(Instant::now());
     report_service(&mut consoles, "lbd", &started);
     let lbd_socket = lbd_config::control_socket(&effective);
+    let (relay, relay_lines) = match line_relay::pair() {
+        Ok((tx, rx)) => (Some(tx), Some(rx)),
+        Err(e) => {
+            consoles.line(&format!(
+                "init: error: no pipe for init's helper threads: {e}"
+            ));
+            (None, None)
+        }
+    };
+    if let (Some(store), Some(relay)) = (store, relay.clone()) {
+        let apply = LiveApply {
+            lower: gathered.lower.clone(),
+            primary,
+            lbd_socket: lbd_socket.clone(),
+            firewall: firewall.clone(),
+            last_good: Path::new(last_good::PATH).to_path_buf(),
+            report: relay,
+            admin_hash: settings
+                .admin_password
+                .as_ref()
+                .zip(admin_hash)
+                .map(|(p, h)| (p.expose().to_owned(), h)),
+        };
+        start_appliance_socket(&mut consoles, store, &gathered, under_store, apply);
+    }
 
     let inputs = evdev::open_event_devices();
     // Opened before "ready": a test sends commands as soon as it sees that
@@ -227,8 +258,58 @@ pub fn run() -> ! {
         debug,
         // vCenter's tools channel: only on VMware, where the backdoor exists.
         vmware: VmwareBackdoor::detect().map(|bd| (bd, Tools::new(Instant::now()))),
+        relay_lines,
+        relay,
     };
     appliance.event_loop()
+}
+
+/// The stats admin user's hash for `admin.password` (hashed by lbd
+/// itself); `None` without one, or with a problem on the console.
+fn admin_password_hash(consoles: &mut Consoles, settings: &settings::Settings) -> Option<String> {
+    let password = settings.admin_password.as_ref()?;
+    match lbd_config::hash_password(password.expose()) {
+        Ok(hash) => Some(hash),
+        Err(e) => {
+            consoles.line(&format!("init: error: admin.password not applied: {e}"));
+            None
+        }
+    }
+}
+
+/// Serves the store on the appliance socket: `lbd ctl config`, later the
+/// web console. `under_store` is lbd's files below the store's services,
+/// which a stored change must fit on.
+fn start_appliance_socket(
+    consoles: &mut Consoles,
+    store: appliance_store::Store,
+    gathered: &sources::Gathered,
+    under_store: Vec<(std::path::PathBuf, String)>,
+    apply: LiveApply,
+) {
+    let rules = appliance_store::Rules {
+        lower: gathered.lower.clone(),
+        lbd_base: under_store,
+    };
+    let backend = StoreBackend::new(
+        store,
+        gathered.lower.clone(),
+        rules,
+        gathered.merged.settings.hostname.clone(),
+        Box::new(apply),
+        store::unix_time,
+    );
+    let path = Path::new(appliance_api::SOCKET);
+    match appliance_socket::start(path, Box::new(backend)) {
+        Ok(()) => consoles.line(&format!(
+            "init: appliance socket {} (lbd ctl config)",
+            path.display()
+        )),
+        Err(e) => consoles.line(&format!(
+            "init: error: appliance socket {}: {e}; configuration changes need a redeploy",
+            path.display()
+        )),
+    }
 }
 
 /// Mounts the data partition and opens the log file on it; true when it
@@ -480,6 +561,7 @@ enum Slot {
     ServiceOutput,
     Dhcp,
     Debug,
+    Relay,
 }
 
 impl Appliance {
@@ -507,6 +589,7 @@ impl Appliance {
                     Slot::ServiceOutput => output_ready = true,
                     Slot::Dhcp => self.network.on_readable(&mut self.consoles, now),
                     Slot::Debug => self.debug_commands(),
+                    Slot::Relay => self.echo_relayed_lines(),
                 }
             }
             if output_ready {
@@ -570,6 +653,10 @@ impl Appliance {
         if let Some(port) = &self.debug {
             slots.push(Slot::Debug);
             fds.push(PollFd::new(port.fd(), PollFlags::POLLIN));
+        }
+        if let Some(relay) = &self.relay_lines {
+            slots.push(Slot::Relay);
+            fds.push(PollFd::new(relay.fd(), PollFlags::POLLIN));
         }
         if let Some(fd) = self.network.fd() {
             slots.push(Slot::Dhcp);
@@ -741,14 +828,37 @@ impl Appliance {
                     }
                     Err(e) => format!("error: reading the screen: {e}"),
                 },
+                DebugCommand::Ctl(words) => match &self.relay {
+                    Some(relay) => {
+                        crate::debug_ctl::run_ctl(words, relay.clone());
+                        "ok: lbd ctl started".to_string()
+                    }
+                    None => "error: no relay for the answer".to_string(),
+                },
+                DebugCommand::Commits(n) => match &self.relay {
+                    Some(relay) => {
+                        crate::debug_ctl::run_commits(n, relay.clone());
+                        format!("ok: {n} commits started")
+                    }
+                    None => "error: no relay for the answer".to_string(),
+                },
                 DebugCommand::Unknown(line) => {
-                    format!("error: unknown command {line:?} (kill lbd | status | log N | screen)")
+                    format!("error: unknown command {line:?} (kill lbd | status | log N | screen | ctl ARGS | commits N)")
                 }
             };
             self.consoles.line(&format!("init: debug port: {answer}"));
             if let Some(port) = self.debug.as_mut() {
                 port.reply(&answer);
             }
+        }
+    }
+
+    fn echo_relayed_lines(&mut self) {
+        let Some(relay) = self.relay_lines.as_mut() else {
+            return;
+        };
+        for line in relay.read_lines() {
+            self.consoles.line(&line);
         }
     }
 

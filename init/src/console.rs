@@ -47,6 +47,24 @@ impl Consoles {
         }
     }
 
+    /// No devices: the lines are only kept, for a unit test to read.
+    #[cfg(test)]
+    pub fn for_tests() -> Self {
+        Self {
+            devices: Vec::new(),
+            log: None,
+            early: Vec::new(),
+            syslog: None,
+            board: None,
+        }
+    }
+
+    /// The lines kept so far (before a log file is attached), stamped.
+    #[cfg(test)]
+    pub fn recorded(&self) -> &[String] {
+        &self.early
+    }
+
     /// Reopens the consoles the kernel lists as active; keeps the current
     /// ones if that list cannot be read.
     pub fn discover(&mut self) {

@@ -1,6 +1,8 @@
 //! A command line on the second serial port for the QEMU tests: `kill lbd`
 //! (a crash without a shell in the guest), `log N` (log traffic while the
-//! test pulls the plug), `screen` (the status screen's text).
+//! test pulls the plug), `screen` (the status screen's text), `ctl ARGS`
+//! (`lbd ctl` in the guest), `commits N` (store commits while the test
+//! pulls the plug).
 //!
 //! Only enabled when QEMU passes fw_cfg `opt/appliance/debug`, which no
 //! vSphere VM can have: the appliance in production has no such door.
@@ -16,6 +18,8 @@ use nix::sys::termios::{self, LocalFlags, SetArg};
 
 pub const ENABLE_FW_CFG: &str = "/sys/firmware/qemu_fw_cfg/by_name/opt/appliance/debug/raw";
 pub const PORT: &str = "/dev/ttyS1";
+/// Most commits one `commits N` makes.
+pub const MAX_COMMITS: u32 = 1000;
 
 /// A command read from the port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +29,11 @@ pub enum Command {
     Log(u32),
     /// The status screen's text (tty1), read back from /dev/vcsa1.
     Screen,
+    /// `lbd ctl ARGS` run in the guest (its output on the console).
+    Ctl(Vec<String>),
+    /// N commits through the appliance socket, one after the other (a
+    /// test pulls the plug while they run).
+    Commits(u32),
     Unknown(String),
 }
 
@@ -34,6 +43,14 @@ pub fn parse(line: &str) -> Command {
         ["kill", "lbd"] => Command::KillLbd,
         ["status"] => Command::Status,
         ["screen"] => Command::Screen,
+        ["ctl", rest @ ..] if !rest.is_empty() => {
+            Command::Ctl(rest.iter().map(|w| (*w).to_owned()).collect())
+        }
+        ["commits", n] => n
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_COMMITS).contains(n))
+            .map_or_else(|| Command::Unknown(line.into()), Command::Commits),
         ["log", n] => n
             .parse()
             .map_or_else(|_| Command::Unknown(line.into()), Command::Log),

@@ -12,97 +12,32 @@
 //! validated exactly as lbd does it.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
 use lbd_config::layer::{GlobalLayer, InstanceLayer, StatsLayer};
 use lbd_config::vrrp::{AuthType, Cidr, MIN_AUTH_KEY_LEN};
 use lbd_config::{Config, ConfigErrors, Dur, Group, Layer, StatsUser, DEFAULT_CONTROL_SOCKET};
-use rootfs::paths::{DATA_MOUNT, LBD, LBD_CONFIG};
-use settings::{PeerSoftware, Settings};
+use rootfs::paths::{DATA_MOUNT, LBD};
+use settings::PeerSoftware;
 
 /// Written at boot; tmpfs, so a setting removed in vSphere is gone at the
 /// next boot.
 pub const RUN_DIR: &str = "/run/lbd";
-pub const ADMIN_CONFIG: &str = "/run/lbd/admin.toml";
-pub const OVERLAY: &str = "/run/lbd/appliance-overlay.toml";
-/// Where lbd's VRRP instance comes from: the `vrrp.*` settings plus what
-/// only the network step knows (the NIC's name and this node's address).
-pub const VRRP_OVERLAY: &str = "/run/lbd/appliance-vrrp.toml";
 /// The instance init writes; an admin's `lbd.config` may tune it further
 /// only through keys the overlay does not set.
 pub const VRRP_INSTANCE: &str = "appliance";
 /// The stats user the deploy wizard's admin password is for.
 pub const ADMIN_USER: &str = "admin";
 
-const OVERLAY_HEADER: &str = "Written by init from the appliance settings at boot.";
-const VRRP_OVERLAY_HEADER: &str = "Written by init from the vrrp.* settings at boot.";
+/// argon2 takes well under a second; a hung child must not hold boot.
+const HASH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Keepalived's PASS carries this many characters of the secret.
 const KEEPALIVED_PASS_LEN: usize = 8;
 /// Both peer kinds advertise once a second, Keepalived's default.
 const ADVERT_INT: Dur = Dur::secs(1);
-
-/// Paths to pass to `lbd run -c ...`, in order, and problems to report.
-pub struct LbdFiles {
-    pub configs: Vec<String>,
-    pub problems: Vec<String>,
-}
-
-pub fn prepare(settings: &Settings) -> LbdFiles {
-    let mut problems = Vec::new();
-    let _ = std::fs::create_dir_all(RUN_DIR);
-    let mut configs = Vec::new();
-    if let Some(text) = &settings.lbd_config {
-        match std::fs::write(ADMIN_CONFIG, text) {
-            Ok(()) => configs.push(ADMIN_CONFIG.to_string()),
-            Err(e) => problems.push(format!(
-                "writing {ADMIN_CONFIG}: {e}; using the baked config"
-            )),
-        }
-    }
-    if configs.is_empty() && Path::new(LBD_CONFIG).exists() {
-        configs.push(LBD_CONFIG.to_string());
-    }
-    let admin_hash =
-        settings
-            .admin_password
-            .as_ref()
-            .and_then(|p| match hash_password(p.expose()) {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    problems.push(format!("admin.password not applied: {e}"));
-                    None
-                }
-            });
-    match write_overlay(OVERLAY, OVERLAY_HEADER, &overlay(admin_hash)) {
-        Ok(()) => configs.push(OVERLAY.to_string()),
-        Err(e) => problems.push(e),
-    }
-    // After the base and the overlay above, and before the firewall reads
-    // the effective config: the services' ports are let in.
-    match crate::lbd_services::write_services_overlay(&settings.services) {
-        Ok(true) => configs.push(crate::lbd_services::SERVICES_OVERLAY.to_string()),
-        Ok(false) => {}
-        Err(e) => problems.push(format!("{e}; the service slots are not configured")),
-    }
-    LbdFiles { configs, problems }
-}
-
-/// Writes `layer` as TOML to `path`, opened by `header` as comments.
-pub fn write_overlay(path: &str, header: &str, layer: &Layer) -> Result<(), String> {
-    layer
-        .to_toml(header)
-        .map_err(|e| e.to_string())
-        .and_then(|text| std::fs::write(path, text).map_err(|e| e.to_string()))
-        .map_err(|e| format!("writing {path}: {e}"))
-}
-
-/// Writes the VRRP overlay ([`vrrp_overlay`]) to [`VRRP_OVERLAY`].
-pub fn write_vrrp_overlay(layer: &Layer) -> Result<(), String> {
-    write_overlay(VRRP_OVERLAY, VRRP_OVERLAY_HEADER, layer)
-}
 
 /// The overlay: state on the data partition, and the stats admin user when
 /// an admin password was set.
@@ -220,22 +155,13 @@ pub fn vrrp_overlay(
 
 /// Hashes with `lbd hash-password`, so init links no password hashing of
 /// its own and the format is always the one lbd checks.
-fn hash_password(password: &str) -> Result<String, String> {
-    let mut child = Command::new(LBD)
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("running {LBD} hash-password: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(format!("{password}\n").as_bytes())
-            .map_err(|e| format!("writing to lbd hash-password: {e}"))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("lbd hash-password: {e}"))?;
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let out = crate::reap::output(
+        Command::new(LBD).arg("hash-password"),
+        format!("{password}\n").as_bytes(),
+        HASH_TIMEOUT,
+    )
+    .map_err(|e| format!("running {LBD} hash-password: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "lbd hash-password: {}",
@@ -252,6 +178,16 @@ fn hash_password(password: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    const OVERLAY_HEADER: &str = "Written by init (a test).";
+    const VRRP_OVERLAY_HEADER: &str = OVERLAY_HEADER;
+
+    /// A layer as `crate::lbd_files` writes it.
+    fn write_overlay(path: &str, header: &str, layer: &Layer) -> Result<(), String> {
+        let text = layer.to_toml(header).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| e.to_string())
+    }
 
     fn vrrp(peers: &[&str], auth: Option<&str>) -> settings::Vrrp {
         let mut s = settings::merge([settings::Layer::new(
@@ -274,7 +210,7 @@ mod tests {
     /// tests check the keys as they land in the file.
     fn written(vrrp: &settings::Vrrp, own: Option<IpAddr>) -> toml::Table {
         let layer = vrrp_overlay(vrrp, "eth0", own).unwrap().unwrap();
-        toml::from_str(&layer.to_toml(VRRP_OVERLAY_HEADER).unwrap()).unwrap()
+        toml::from_str(&layer.to_toml("test").unwrap()).unwrap()
     }
 
     fn appliance(t: &toml::Table) -> toml::Table {

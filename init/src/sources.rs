@@ -50,6 +50,9 @@ pub struct Gathered {
     pub merged: Merged,
     /// The appliance store (`None` without one).
     pub store: Option<appliance_store::Store>,
+    /// Every layer but the store's (baked, vSphere, kernel command line):
+    /// what a change through the appliance socket is merged with.
+    pub lower: Vec<Layer>,
     pub notes: Vec<SourceNote>,
 }
 
@@ -75,11 +78,13 @@ pub fn gather(store_dir: Option<&Path>, now: u64) -> Gathered {
     let cmdline = std::fs::read_to_string(settings::cmdline::CMDLINE_PATH).unwrap_or_default();
     layers.push(settings::cmdline::parse(&cmdline));
 
+    let lower = layers.clone();
     let at_boot = crate::store::merge_with_store(layers, store_dir, now);
     notes.extend(at_boot.notes);
     Gathered {
         merged: at_boot.merged,
         store: at_boot.store,
+        lower,
         notes,
     }
 }

@@ -1,5 +1,5 @@
 //! The appliance store's services at boot: the lbd layer of the newest
-//! revision whose services lbd loads, written as one more file for lbd.
+//! revision whose services lbd loads (written for lbd by `crate::lbd_files`).
 //!
 //! MANAGEMENT.md: a stored revision that fails validation is skipped for
 //! the last good one, and nothing a user typed may leave the appliance
@@ -7,17 +7,11 @@
 //! lbd altogether (it loads all its files or none), so the check here is
 //! lbd's own loader over the files lbd gets before it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use appliance_store::{validate, Document, Problems, Rules, Store};
 
 use crate::console::Consoles;
-
-/// Where the services layer is written for lbd (tmpfs: rewritten from the
-/// store at every boot).
-pub const SERVICES_OVERLAY: &str = "/run/lbd/appliance-store.toml";
-const SERVICES_HEADER: &str =
-    "# Written by init at boot from the appliance store's [services]; change it there.\n";
 
 /// Which revision's services lbd runs with.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,25 +61,17 @@ pub fn choose(store: &Store, base: &[(PathBuf, String)]) -> Chosen {
     }
 }
 
-/// Adds the store's services to lbd's `configs` (after choosing them) and
-/// says on the console what was skipped.
-pub fn add(consoles: &mut Consoles, store: Option<&Store>, configs: &mut Vec<String>) {
+/// The store's services lbd runs with (after choosing them, on top of
+/// `base`, lbd's files below them), and on the console what was skipped.
+pub fn add(
+    consoles: &mut Consoles,
+    store: Option<&Store>,
+    base: &[(PathBuf, String)],
+) -> toml::Table {
     let Some(store) = store else {
-        return;
+        return toml::Table::new();
     };
-    let mut base = Vec::new();
-    for path in configs.iter() {
-        match std::fs::read_to_string(path) {
-            Ok(text) => base.push((PathBuf::from(path), text)),
-            Err(e) => {
-                consoles.line(&format!(
-                    "init: error: reading {path}: {e}; the appliance store's services are not applied"
-                ));
-                return;
-            }
-        }
-    }
-    let chosen = choose(store, &base);
+    let chosen = choose(store, base);
     for (revision, problems) in &chosen.skipped {
         consoles.line(&format!(
             "init: error: the services of store revision {revision} are skipped: lbd would refuse them:"
@@ -94,27 +80,12 @@ pub fn add(consoles: &mut Consoles, store: Option<&Store>, configs: &mut Vec<Str
             consoles.line(&format!("init:   {p}"));
         }
     }
-    if chosen.services.is_empty() {
-        return;
-    }
     if let Some(revision) = chosen.revision.filter(|_| !chosen.skipped.is_empty()) {
         consoles.line(&format!(
             "init: lbd runs the services of store revision {revision}, the newest it loads"
         ));
     }
-    match write(Path::new(SERVICES_OVERLAY), &chosen.services) {
-        Ok(()) => configs.push(SERVICES_OVERLAY.to_owned()),
-        Err(e) => consoles.line(&format!(
-            "init: error: {e}; the appliance store's services are not applied"
-        )),
-    }
-}
-
-fn write(path: &Path, services: &toml::Table) -> Result<(), String> {
-    let body = toml::to_string(services)
-        .map_err(|e| format!("the appliance store's services as TOML: {e}"))?;
-    std::fs::write(path, format!("{SERVICES_HEADER}{body}"))
-        .map_err(|e| format!("writing {}: {e}", path.display()))
+    chosen.services
 }
 
 #[cfg(test)]

@@ -71,7 +71,9 @@ fn init_files(settings: &Settings) -> Vec<(PathBuf, String)> {
         ),
         (
             "appliance-services.toml".into(),
-            services.to_toml(SERVICES_HEADER).expect("serialises"),
+            services
+                .to_toml("Written by init (a test).")
+                .expect("serialises"),
         ),
         (
             "appliance-vrrp.toml".into(),
