@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::document::Document;
 use crate::validate::ValidDocument;
@@ -45,9 +46,39 @@ impl Seen {
         let values = sorted
             .into_iter()
             .flat_map(|l| l.pairs.iter().cloned())
+            .map(|(key, value)| {
+                let recorded = recorded(&key, &value);
+                (key, recorded)
+            })
             .collect();
         Self { values }
     }
+}
+
+/// How a delivered value is kept in the seen file: a secret only as the
+/// SHA-256 of its text, which tells a change as well as the secret itself
+/// would, and leaves no password on the disk.
+fn recorded(key: &str, value: &str) -> String {
+    if settings::find(key).is_some_and(|p| p.password) && !value.trim().is_empty() {
+        format!(
+            "{DIGEST_PREFIX}{}",
+            hex(&Sha256::digest(value.trim().as_bytes()))
+        )
+    } else {
+        value.to_owned()
+    }
+}
+
+const DIGEST_PREFIX: &str = "sha256:";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether the value seen before and the one delivered now are the same;
+/// a seen file written before secrets were digested holds them in clear.
+fn unchanged(key: &str, before: &str, now: &str) -> bool {
+    before == now || recorded(key, before) == now
 }
 
 /// One stored value replaced because vSphere's changed.
@@ -102,7 +133,7 @@ pub fn apply(delivered: &Seen, seen: Option<&Seen>, stored: &Document) -> Outcom
     let mut replaced = Vec::new();
     for (key, now) in &delivered.values {
         let before = seen.values.get(key).map_or("", |v| v.trim());
-        if now.trim() == before {
+        if unchanged(key, before, now.trim()) {
             continue;
         }
         if let Some(old) = document.settings.remove(key) {
@@ -202,6 +233,35 @@ mod tests {
             "network.ipv4 changed in vSphere: the appliance's value is replaced"
         );
         assert_eq!(out.seen, now);
+    }
+
+    #[test]
+    fn secrets_are_seen_as_digests_and_still_tell_a_change() {
+        // Input: vSphere delivers an admin password, the same again at the
+        // next boot, then another; also a seen file of an older version
+        // holding the password in clear. Output: the seen file holds no
+        // password, only `sha256:`; the same password is no change (from
+        // either seen file), a new one replaces the stored hash.
+        let layer = |pw: &str| {
+            settings::Layer::new(
+                settings::Source::OvfEnv,
+                [("admin.password".to_owned(), pw.to_owned())]
+                    .into_iter()
+                    .collect(),
+            )
+        };
+        let first = Seen::from_layers(&[layer("vsphere-pw-1")]);
+        let recorded = &first.values["admin.password"];
+        assert!(recorded.starts_with("sha256:") && !recorded.contains("vsphere-pw"));
+        let store = stored(&[("admin.password", "$argon2id$stored")]);
+        let again = Seen::from_layers(&[layer("vsphere-pw-1")]);
+        assert_eq!(apply(&again, Some(&first), &store).document, None);
+        let old_file = seen(&[("admin.password", "vsphere-pw-1")]);
+        assert_eq!(apply(&again, Some(&old_file), &store).document, None);
+        let changed = Seen::from_layers(&[layer("vsphere-pw-2")]);
+        let out = apply(&changed, Some(&first), &store);
+        assert_eq!(out.replaced.len(), 1);
+        assert_eq!(out.replaced[0].stored, settings::MASK);
     }
 
     #[test]

@@ -222,6 +222,7 @@ pub fn run() -> ! {
                 .as_ref()
                 .zip(admin_hash)
                 .map(|(p, h)| (p.expose().to_owned(), h)),
+            board: Arc::clone(&board),
         };
         start_appliance_socket(&mut consoles, store, &gathered, under_store, apply);
     }
@@ -268,6 +269,9 @@ pub fn run() -> ! {
 /// itself); `None` without one, or with a problem on the console.
 fn admin_password_hash(consoles: &mut Consoles, settings: &settings::Settings) -> Option<String> {
     let password = settings.admin_password.as_ref()?;
+    if password.is_hash() {
+        return Some(password.expose().to_owned());
+    }
     match lbd_config::hash_password(password.expose()) {
         Ok(hash) => Some(hash),
         Err(e) => {

@@ -55,13 +55,19 @@ pub struct LiveApply {
     /// The admin password last hashed and its hash: hashing again would
     /// rewrite lbd's overlay (a new salt) for nothing.
     pub admin_hash: Option<(String, String)>,
+    /// The status screen's settings line follows every change.
+    pub board: std::sync::Arc<crate::status::Board>,
 }
 
 impl LiveApply {
-    fn settings(&self, doc: &Document) -> Settings {
+    fn merged(&self, doc: &Document) -> settings::Merged {
         let mut layers = self.lower.clone();
         layers.push(doc.settings_layer());
-        settings::merge(layers).settings
+        settings::merge(layers)
+    }
+
+    fn settings(&self, doc: &Document) -> Settings {
+        self.merged(doc).settings
     }
 
     fn hash(&mut self, settings: &Settings) -> Result<Option<String>, String> {
@@ -149,7 +155,13 @@ impl Apply for LiveApply {
         if before.services != after.services {
             effect.applied.push("services".into());
         }
+        self.board
+            .set_settings(crate::status::settings_summary(&self.merged(after)));
         Ok(effect)
+    }
+
+    fn hash_password(&mut self, password: &str) -> Result<String, String> {
+        hash_password(password)
     }
 
     fn power(&mut self, action: Power) {

@@ -338,19 +338,31 @@ fn an_invalid_lbd_config_boots_with_the_previous_services() {
         BTreeSet::from(["s1".into()]),
         "{console}"
     );
-    let from = console.len();
-    vm.debug("screen").unwrap_or_else(|e| panic!("{e}"));
-    vm.wait_for_after("init: debug port: ok: screen shown", from, STEP_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let screen: Vec<String> = vm.console()[from..]
-        .lines()
-        .filter_map(|l| l.split("screen| ").nth(1).map(str::to_string))
-        .collect();
-    let screen = screen.join("\n");
+    // The screen redraws every few seconds: the second read shows lbd's
+    // answer to the status thread, not its start.
+    std::thread::sleep(Duration::from_secs(5));
+    let screen = screen(&vm);
     eprintln!("status screen:\n{screen}");
     assert!(
         screen.contains("lbd would refuse") || screen.contains("last configuration that worked"),
         "the status screen does not show the problem:\n{screen}"
     );
+    assert!(
+        !screen.contains("not answering"),
+        "lbd does not answer the status screen:\n{screen}"
+    );
     power_off(vm);
+}
+
+/// The status screen's text, through the debug port.
+fn screen(vm: &Vm) -> String {
+    let from = vm.console().len();
+    vm.debug("screen").unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for_after("init: debug port: ok: screen shown", from, STEP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.console()[from..]
+        .lines()
+        .filter_map(|l| l.split("screen| ").nth(1).map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

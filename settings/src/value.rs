@@ -77,11 +77,26 @@ impl fmt::Display for PortRule {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
+/// How a password given as the hash lbd checks begins (an export's
+/// `admin.password`, and what the appliance store keeps) rather than in
+/// clear text.
+pub const PASSWORD_HASH_PREFIX: &str = "$argon2id$";
+
 impl Secret {
     /// The secret itself, for the one place that needs it (lbd's overlay).
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether this is already a password hash (lbd's PHC string), to be
+    /// used as it is instead of hashed again.
+    pub fn is_hash(&self) -> bool {
+        is_password_hash(&self.0)
+    }
+}
+
+pub fn is_password_hash(raw: &str) -> bool {
+    raw.trim().starts_with(PASSWORD_HASH_PREFIX)
 }
 
 impl fmt::Debug for Secret {

@@ -37,6 +37,9 @@ pub trait Apply: Send {
     /// Moves the running appliance from `before` to `after`; an error is
     /// the reason it could not (lbd's own message).
     fn apply(&mut self, before: &Document, after: &Document) -> Result<Effect, String>;
+    /// lbd's hash of a password typed in clear: the store keeps no clear
+    /// text password.
+    fn hash_password(&mut self, password: &str) -> Result<String, String>;
     fn power(&mut self, action: Power);
 }
 
@@ -116,8 +119,9 @@ impl StoreBackend {
         }
     }
 
-    /// The current document with `change` made to it.
-    fn changed(&self, change: Change) -> Result<Document, Box<Reply>> {
+    /// The current document with `change` made to it; passwords given in
+    /// clear are stored as their hash.
+    fn changed(&mut self, change: Change) -> Result<Document, Box<Reply>> {
         let mut doc = self.store.current().document.clone();
         for key in &change.unset {
             doc.settings.remove(key);
@@ -134,12 +138,47 @@ impl StoreBackend {
                     }],
                 }));
             }
+            let value = self.stored_form(&key, value)?;
             doc.settings.insert(key, value);
         }
         if let Some(services) = change.services {
             doc.services = services;
         }
         Ok(doc)
+    }
+
+    /// `admin.password` typed in clear becomes lbd's hash of it (checked
+    /// first, so a refused password is not hashed). The VRRP key stays as
+    /// given: both nodes key their adverts with it.
+    fn stored_form(&mut self, key: &str, value: String) -> Result<String, Box<Reply>> {
+        let hashed = settings::find(key).is_some_and(|p| p.password) && key != VRRP_KEY;
+        if !hashed || value.trim().is_empty() || settings::value::is_password_hash(&value) {
+            return Ok(value);
+        }
+        let mut probe = self.layers.clone();
+        probe.push(settings::Layer::new(
+            settings::Source::Appliance,
+            [(key.to_owned(), value.clone())].into_iter().collect(),
+        ));
+        if let Some(e) = settings::merge(probe)
+            .errors
+            .into_iter()
+            .find(|e| e.key == key)
+        {
+            return Err(Box::new(Reply::Refused {
+                error: format!("{key}: {}", e.message),
+                problems: vec![Problem {
+                    key: key.to_owned(),
+                    value: MASK.to_owned(),
+                    message: e.message,
+                }],
+            }));
+        }
+        self.apply.hash_password(&value).map_err(|e| {
+            Box::new(Reply::refused(format!(
+                "{key} could not be hashed, nothing was changed: {e}"
+            )))
+        })
     }
 
     /// Validates, commits on `base`, applies; rolls back when applying fails.
@@ -335,13 +374,21 @@ fn diff_lines(diff: &Diff) -> Vec<DiffLine> {
 /// The keys whose value is a secret that an export leaves out unless asked.
 const VRRP_KEY: &str = "vrrp.auth";
 
-/// The document as one TOML file. Passwords never leave in clear text (the
-/// key is left out with a comment saying so); the VRRP key only when asked.
+/// The document as one TOML file. Passwords leave as their hashes, never
+/// in clear text (a stored clear one is left out with a comment saying
+/// so); the VRRP key only when asked.
 fn export(doc: &Document, include_vrrp_key: bool) -> String {
     let mut out = doc.clone();
     let mut left_out = Vec::new();
     for p in properties().iter().filter(|p| p.password) {
         if p.key == VRRP_KEY && include_vrrp_key {
+            continue;
+        }
+        let hashed = out
+            .settings
+            .get(p.key)
+            .is_some_and(|v| settings::value::is_password_hash(v));
+        if p.key != VRRP_KEY && hashed {
             continue;
         }
         if out.settings.remove(p.key).is_some() {

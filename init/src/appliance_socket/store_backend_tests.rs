@@ -32,6 +32,15 @@ impl Apply for Recorder {
         })
     }
 
+    /// A stand-in for lbd's argon2 (a PHC-shaped string of the reversed
+    /// password): the tests check where hashes go, not argon2.
+    fn hash_password(&mut self, password: &str) -> Result<String, String> {
+        Ok(format!(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${}",
+            password.chars().rev().collect::<String>()
+        ))
+    }
+
     fn power(&mut self, action: Power) {
         self.power.lock().unwrap().push(action);
     }
@@ -249,11 +258,13 @@ fn history_diff_and_restore() {
     assert_eq!(revision(&mut b), 3);
 }
 
-/// Input: a stored admin password and VRRP key, exported twice.
-/// Output: the password never appears; the key only with the flag; the
-/// export imports back.
+/// Input: an admin password typed in clear and a VRRP key, committed,
+/// then exported twice; the plain export imported back.
+/// Output: the store holds the password's hash, never the password; the
+/// exports carry the hash and the key only with the flag; the import
+/// keeps the hash (it is not hashed again).
 #[test]
-fn exports_keep_secrets_out_unless_asked() {
+fn exports_carry_password_hashes_and_the_vrrp_key_only_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = backend(dir.path(), &Recorder::default());
     let r = b.handle(Request::Commit {
@@ -266,6 +277,11 @@ fn exports_keep_secrets_out_unless_asked() {
         summary: None,
     });
     assert!(matches!(r, Reply::Ok { .. }), "{r:?}");
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$wp-terces-yrev";
+    let current = std::fs::read_to_string(dir.path().join("current.toml")).unwrap();
+    assert!(!current.contains("very-secret-pw"), "{current}");
+    assert!(current.contains(hash), "{current}");
+    assert_eq!(value(&mut b, "admin.password").0, settings::MASK);
     let export = |b: &mut StoreBackend, flag| match b.handle(Request::Export {
         include_vrrp_key: flag,
     }) {
@@ -279,10 +295,7 @@ fn exports_keep_secrets_out_unless_asked() {
         !plain.contains("very-secret-pw") && !plain.contains("0123456789abcdef-key"),
         "{plain}"
     );
-    assert!(
-        plain.contains("# admin.password is not exported"),
-        "{plain}"
-    );
+    assert!(plain.contains(hash), "{plain}");
     let with_key = export(&mut b, true);
     assert!(with_key.contains("0123456789abcdef-key"), "{with_key}");
     assert!(!with_key.contains("very-secret-pw"), "{with_key}");
@@ -292,6 +305,27 @@ fn exports_keep_secrets_out_unless_asked() {
     });
     assert!(matches!(r, Reply::Ok { .. }), "{r:?}");
     assert_eq!(value(&mut b, "hostname").0, "lb-x");
+    let current = std::fs::read_to_string(dir.path().join("current.toml")).unwrap();
+    assert!(current.contains(hash), "{current}");
+}
+
+/// Input: an admin password with a control character.
+/// Output: refused with the setting's own reason, nothing hashed or stored.
+#[test]
+fn a_bad_password_is_refused_before_hashing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = backend(dir.path(), &Recorder::default());
+    let r = b.handle(Request::Commit {
+        base: 0,
+        change: set(&[("admin.password", "bad\u{7}pw")]),
+        summary: None,
+    });
+    let Reply::Refused { error, problems } = r else {
+        panic!("{r:?}")
+    };
+    assert!(error.contains("control character"), "{error}");
+    assert_eq!(problems[0].value, settings::MASK);
+    assert_eq!(revision(&mut b), 0);
 }
 
 #[test]

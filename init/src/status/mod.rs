@@ -151,12 +151,62 @@ pub fn settings_summary(merged: &settings::Merged) -> String {
         .iter()
         .map(|(source, n)| format!("{n} from {source}"))
         .collect();
-    format!("{}; the rest defaults", parts.join(", "))
+    let mut summary = format!("{}; the rest defaults", parts.join(", "));
+    // The values an admin changed on this appliance are the ones a
+    // redeploy would not bring back: name them.
+    let mut changed: Vec<&str> = merged
+        .origins
+        .iter()
+        .filter(|(_, o)| o.source == settings::Source::Appliance && !o.raw.trim().is_empty())
+        .map(|(key, _)| &key[..])
+        .collect();
+    changed.sort_unstable();
+    if !changed.is_empty() {
+        let more = changed.len().saturating_sub(CHANGED_SHOWN);
+        changed.truncate(CHANGED_SHOWN);
+        summary.push_str(&format!("; changed here: {}", changed.join(", ")));
+        if more > 0 {
+            summary.push_str(&format!(" and {more} more (lbd ctl config get)"));
+        }
+    }
+    summary
 }
+
+/// Keys changed on the appliance named on the settings line.
+const CHANGED_SHOWN: usize = 4;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Input: values from the OVF environment and two from the store.
+    /// Output: counted by source, the store's named.
+    #[test]
+    fn the_summary_names_what_was_changed_on_the_appliance() {
+        let layer = |source, pairs: &[(&str, &str)]| {
+            settings::Layer::new(
+                source,
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            )
+        };
+        let merged = settings::merge([
+            layer(
+                settings::Source::OvfEnv,
+                &[("hostname", "lb1"), ("network.mtu", "9000")],
+            ),
+            layer(
+                settings::Source::Appliance,
+                &[("network.mtu", "1500"), ("network.dns", "192.0.2.53")],
+            ),
+        ]);
+        assert_eq!(
+            settings_summary(&merged),
+            "2 from appliance, 1 from ovf-env; the rest defaults; changed here: network.dns, network.mtu"
+        );
+    }
 
     #[test]
     fn board_keeps_the_newest_lines_and_the_errors() {
