@@ -38,7 +38,8 @@ enum Command {
         config: Vec<PathBuf>,
     },
     /// Send one command to a running lbd (try `help`); prints JSON.
-    /// `config ...` talks to the appliance's store instead (try `config`).
+    /// `config ...` talks to the appliance's store instead (try `config`),
+    /// `appliance reboot|poweroff` to init.
     Ctl {
         /// Control socket path.
         #[arg(long, default_value = lbd::config::DEFAULT_CONTROL_SOCKET)]
@@ -65,6 +66,13 @@ fn main() -> ExitCode {
             ..
         } if command.first().is_some_and(|w| w == "config") => {
             cli::config::run(&appliance_socket, &command[1..]).map_err(Into::into)
+        }
+        Command::Ctl {
+            appliance_socket,
+            command,
+            ..
+        } if command.first().is_some_and(|w| w == "appliance") => {
+            cli::config::run_appliance(&appliance_socket, &command[1..]).map_err(Into::into)
         }
         Command::Ctl {
             socket, command, ..

@@ -11,6 +11,7 @@
 //! lbd ctl config restore REVISION
 //! lbd ctl config export [--include-vrrp-key]
 //! lbd ctl config import FILE
+//! lbd ctl appliance reboot | poweroff
 //! ```
 
 use std::path::Path;
@@ -127,6 +128,48 @@ fn change(socket: &Path, verb: &str, args: &[&str]) -> Result<ExitCode, ConfigCl
     Ok(show(call(socket, &request, TIMEOUT)?, None))
 }
 
+/// `lbd ctl appliance reboot|poweroff`: init shuts down in order (lbd
+/// gives up its virtual IPs first), as for vCenter's guest shutdown.
+pub fn run_appliance(socket: &Path, words: &[String]) -> Result<ExitCode, ConfigCliError> {
+    let request = match words
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["reboot"] => Request::Reboot,
+        ["poweroff"] => Request::PowerOff,
+        _ => {
+            return Err(ConfigCliError::BadArgument(
+                "usage: lbd ctl appliance reboot | poweroff".into(),
+            ))
+        }
+    };
+    Ok(show(call(socket, &request, TIMEOUT)?, None))
+}
+
+/// Seconds since the epoch as `2026-12-02 21:42:07Z` (UTC, the civil
+/// calendar of Howard Hinnant's days_from_civil, inverted).
+fn utc(seconds: u64) -> String {
+    let days = i64::try_from(seconds / 86_400).unwrap_or(0);
+    let rest = seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
 fn current_revision(socket: &Path) -> Result<u64, ConfigCliError> {
     match call(socket, &Request::Get, TIMEOUT)? {
         Reply::Ok {
@@ -191,7 +234,10 @@ fn show(reply: Reply, key: Option<&str>) -> ExitCode {
             for r in revisions {
                 println!(
                     "{:>5}  {}  {:<8} {}",
-                    r.revision, r.changed_at, r.changed_by, r.summary
+                    r.revision,
+                    utc(r.changed_at),
+                    r.changed_by,
+                    r.summary
                 );
             }
         }
@@ -209,4 +255,16 @@ fn show(reply: Reply, key: Option<&str>) -> ExitCode {
         Payload::Accepted => println!("accepted"),
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn history_times_read_as_utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00Z");
+        assert_eq!(utc(1_796_249_211), "2026-12-02 22:06:51Z");
+    }
 }
