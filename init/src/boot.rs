@@ -84,6 +84,11 @@ struct Appliance {
     /// end those threads (and debug-port commands) write to.
     relay_lines: Option<line_relay::LineReceiver>,
     relay: Option<line_relay::LineSender>,
+    /// Settings changed through the appliance socket, for what the loop
+    /// owns: DNS and /etc/hosts, the syslog server.
+    settings_changes: std::sync::mpsc::Receiver<settings::Settings>,
+    /// The syslog server lines go to now.
+    syslog: Option<settings::value::SyslogTarget>,
 }
 
 /// Runs the appliance; never returns.
@@ -209,6 +214,7 @@ pub fn run() -> ! {
             (None, None)
         }
     };
+    let (to_loop, settings_changes) = std::sync::mpsc::channel();
     if let (Some(store), Some(relay)) = (store, relay.clone()) {
         let apply = LiveApply {
             lower: gathered.lower.clone(),
@@ -223,6 +229,7 @@ pub fn run() -> ! {
                 .zip(admin_hash)
                 .map(|(p, h)| (p.expose().to_owned(), h)),
             board: Arc::clone(&board),
+            to_loop,
         };
         start_appliance_socket(&mut consoles, store, &gathered, under_store, apply);
     }
@@ -261,6 +268,8 @@ pub fn run() -> ! {
         vmware: VmwareBackdoor::detect().map(|bd| (bd, Tools::new(Instant::now()))),
         relay_lines,
         relay,
+        settings_changes,
+        syslog: settings.syslog,
     };
     appliance.event_loop()
 }
@@ -863,6 +872,34 @@ impl Appliance {
         };
         for line in relay.read_lines() {
             self.consoles.line(&line);
+        }
+        while let Ok(settings) = self.settings_changes.try_recv() {
+            self.network.update_names(&mut self.consoles, &settings);
+            if settings.syslog != self.syslog {
+                self.switch_syslog(&settings);
+            }
+        }
+    }
+
+    fn switch_syslog(&mut self, settings: &settings::Settings) {
+        self.syslog = settings.syslog;
+        self.consoles.detach_syslog();
+        let Some(target) = settings.syslog else {
+            self.consoles
+                .line("init: no longer logging to a syslog server");
+            return;
+        };
+        match SyslogSink::new(target, &settings.hostname) {
+            Ok(sink) => {
+                self.consoles.attach_syslog(sink);
+                self.consoles.line(&format!(
+                    "init: logging to syslog server {} too",
+                    target.addr
+                ));
+            }
+            Err(e) => self
+                .consoles
+                .line(&format!("init: error: syslog server {}: {e}", target.addr)),
         }
     }
 

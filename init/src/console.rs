@@ -138,6 +138,11 @@ impl Consoles {
     }
 
     /// The status screen's board, once attached.
+    /// Stops sending lines to the syslog server (its setting changed).
+    pub fn detach_syslog(&mut self) {
+        self.syslog = None;
+    }
+
     pub fn board(&self) -> Option<&Arc<Board>> {
         self.board.as_ref()
     }

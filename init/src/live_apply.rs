@@ -30,14 +30,22 @@ use crate::line_relay::LineSender;
 /// lbd's reload re-reads and re-checks its files and starts listeners.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Settings that take effect without a reboot.
+/// Settings that take effect without a reboot (DNS, the hostname in
+/// /etc/hosts and the syslog server through PID 1's loop, which owns the
+/// network state and the consoles). Addresses, routes and NTP servers
+/// wait for the next boot.
 fn live(key: &str) -> bool {
     key.starts_with("service.")
         || key.starts_with("vrrp.")
         || key.starts_with("sysctl.")
         || matches!(
             key,
-            "admin.password" | "lbd.config" | "firewall.ports" | "hostname"
+            "admin.password"
+                | "lbd.config"
+                | "firewall.ports"
+                | "hostname"
+                | "network.dns"
+                | "syslog.server"
         )
 }
 
@@ -57,6 +65,9 @@ pub struct LiveApply {
     pub admin_hash: Option<(String, String)>,
     /// The status screen's settings line follows every change.
     pub board: std::sync::Arc<crate::status::Board>,
+    /// The settings in force after each change, for PID 1's loop (DNS,
+    /// /etc/hosts, the syslog server); the relay's line wakes it.
+    pub to_loop: std::sync::mpsc::Sender<Settings>,
 }
 
 impl LiveApply {
@@ -157,6 +168,10 @@ impl Apply for LiveApply {
         }
         self.board
             .set_settings(crate::status::settings_summary(&self.merged(after)));
+        if self.to_loop.send(new).is_ok() {
+            self.report
+                .line("init: settings changed through the appliance socket");
+        }
         Ok(effect)
     }
 
@@ -247,21 +262,22 @@ mod tests {
         }
     }
 
-    /// Input: two documents differing in a server list, the DNS servers
+    /// Input: two documents differing in a server list, the NTP servers
     /// and nothing else.
-    /// Output: those two keys; a slot takes effect now, DNS at boot.
+    /// Output: those two keys; a slot takes effect now, NTP at boot.
     #[test]
     fn changed_keys_are_split_into_now_and_next_boot() {
         let before = doc(&[("service.1.servers", "10.0.0.11"), ("hostname", "lb1")]);
         let after = doc(&[
             ("service.1.servers", "10.0.0.11,10.0.0.12"),
             ("hostname", "lb1"),
-            ("network.dns", "10.0.0.2"),
+            ("network.ntp", "10.0.0.2"),
         ]);
         let keys = changed_keys(&before, &after);
-        assert_eq!(keys, vec!["network.dns", "service.1.servers"]);
+        assert_eq!(keys, vec!["network.ntp", "service.1.servers"]);
         assert!(live("service.1.servers"));
-        assert!(!live("network.dns"));
+        assert!(!live("network.ntp"));
+        assert!(live("network.dns"));
     }
 
     /// Input: a socket path nobody listens on; a fake lbd refusing.

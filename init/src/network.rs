@@ -189,6 +189,15 @@ impl Networking {
         self.write_name_files(consoles);
     }
 
+    /// Takes a changed DNS server list, NTP list and hostname (a change
+    /// through the appliance socket) and rewrites the name files.
+    pub fn update_names(&mut self, consoles: &mut Consoles, settings: &settings::Settings) {
+        self.static_dns = settings.network.dns.clone();
+        self.static_ntp = settings.network.ntp.clone();
+        self.hostname = settings.hostname.clone();
+        self.write_name_files(consoles);
+    }
+
     /// /etc/resolv.conf (static DNS first, then the lease's) and /etc/hosts.
     fn write_name_files(&self, consoles: &mut Consoles) {
         let lease_dns = self

@@ -138,6 +138,9 @@ fn ctl(vm: &Vm, args: &str) -> String {
     let end = vm
         .wait_for_after("init: debug port: ctl exited with ", from, STEP_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
+    // The line's end: the console may have the words before the code.
+    vm.wait_for_after("\n", end, STEP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
     let console = vm.console();
     let said: Vec<&str> = console[from..]
         .lines()
@@ -192,6 +195,15 @@ fn a_server_added_with_lbd_ctl_serves_survives_a_reboot_and_yields_to_vcenter() 
     assert!(
         export.contains("$argon2id$") && !export.contains("store-test-password-1"),
         "{export}"
+    );
+    // DNS takes effect at once: the status screen reads /etc/resolv.conf.
+    let said = ctl(&vm, "config set network.dns=192.0.2.53");
+    assert!(said.contains("applied: network.dns"), "{said}");
+    std::thread::sleep(Duration::from_secs(3));
+    let shown = screen(&vm);
+    assert!(
+        shown.contains("192.0.2.53"),
+        "DNS not on the screen:\n{shown}"
     );
     let history = ctl(&vm, "config history");
     eprintln!("lbd ctl config history:\n{history}");
