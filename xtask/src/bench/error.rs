@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    #[error("{0}\nusage: cargo xtask bench lb [--rounds N] [--duration 10s] [--idle-connections N] [--lbd-splice on|off] [--output FILE]")]
+    #[error("{0}\nusage: cargo xtask bench lb [--rounds N] [--duration 10s] [--idle-connections N] [--lbd-splice on|off] [--lbd-before PATH] [--output FILE]")]
     Usage(String),
     #[error("{0}\nusage: cargo xtask bench failover [--rounds N] [--output FILE]")]
     FailoverUsage(String),

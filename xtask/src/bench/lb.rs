@@ -19,8 +19,8 @@ use super::netns::{Ns, Topology, PROXY_FRONT_ADDR};
 use super::procs::{self, catch_interrupts, check_interrupted, cpu_ticks, rss_kib, run_to_end};
 use super::report::{table, Metric, Samples};
 use super::servers::{
-    start_iperf3, start_nginx, start_proxy, Limits, Proxy, FILE_PATH, HTTP_PORT, IPERF_PORT,
-    LOAD_CPU,
+    check_lbd_binary, start_iperf3, start_nginx, start_proxy, LbdBinaries, Limits, Proxy,
+    FILE_PATH, HTTP_PORT, IPERF_PORT, LOAD_CPU,
 };
 use super::sysinfo;
 
@@ -52,6 +52,9 @@ pub struct Options {
     pub output: PathBuf,
     /// `[global] splice` for lbd; None keeps lbd's default.
     pub lbd_splice: Option<bool>,
+    /// `--lbd-before PATH`: an older lbd binary, a third proxy in the
+    /// alternation and a column of the table.
+    pub lbd_before: Option<PathBuf>,
 }
 
 fn usage(msg: String) -> BenchError {
@@ -65,6 +68,7 @@ pub fn parse_args(args: &[String], default_output: PathBuf) -> Result<Options, B
         idle: DEFAULT_IDLE,
         output: default_output,
         lbd_splice: None,
+        lbd_before: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -93,15 +97,17 @@ pub fn parse_args(args: &[String], default_output: PathBuf) -> Result<Options, B
                         usage(format!("--duration {v}: want whole seconds, e.g. 10s"))
                     })?;
             }
-            "--idle-connections" => {
+            // `--idle` for short.
+            "--idle-connections" | "--idle" => {
                 let v = value()?;
                 o.idle = v
                     .parse()
                     .ok()
                     .filter(|n| *n > 0 && *n <= 30_000)
-                    .ok_or_else(|| usage(format!("--idle-connections {v}: want 1..=30000")))?;
+                    .ok_or_else(|| usage(format!("{flag} {v}: want 1..=30000")))?;
             }
             "--output" => o.output = PathBuf::from(value()?),
+            "--lbd-before" => o.lbd_before = Some(PathBuf::from(value()?)),
             "--lbd-splice" => {
                 let v = value()?;
                 o.lbd_splice = Some(match v.as_str() {
@@ -136,11 +142,9 @@ pub fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     crate::packages::ensure(&sh, BENCH_PACKAGES)?;
     stop_services_we_installed(&missing_before);
 
-    crate::section("cargo build --release -p lbd");
-    cmd!(sh, "cargo build --release -p lbd").run()?;
-    let lbd_bin = lbd_binary(&sh)?;
-
-    let machine = sysinfo::machine(&lbd_bin);
+    let bins = build_lbd(&sh, opts.lbd_before.as_deref())?;
+    let mut machine = sysinfo::machine(&bins.current);
+    machine.add_lbd_before(bins.before.as_deref());
     eprintln!("{}", machine.describe().join("\n"));
 
     crate::section("network namespaces, nginx and iperf3 backend");
@@ -165,14 +169,14 @@ pub fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let bench = Bench {
         topo: &topo,
         dir: dir.path(),
-        lbd_bin: &lbd_bin,
+        bins: &bins,
         opts: &opts,
         limits,
         clk,
     };
     let mut samples = Samples::new();
     for round in 1..=opts.rounds {
-        for proxy in Proxy::ALL {
+        for proxy in bins.lineup() {
             crate::section(&format!("round {round}/{}: {}", opts.rounds, proxy.label()));
             let run = one_run(&bench, proxy, &mut warnings)?;
             let entry = samples.entry(proxy).or_default();
@@ -202,6 +206,23 @@ fn stop_services_we_installed(missing_before: &[&str]) {
             let _ = Command::new("systemctl").args(["stop", unit]).status();
         }
     }
+}
+
+/// Builds this tree's release lbd and checks the `--lbd-before` binary, if
+/// given, before any namespace exists (a wrong path fails at once).
+pub fn build_lbd(
+    sh: &Shell,
+    before: Option<&Path>,
+) -> Result<LbdBinaries, Box<dyn std::error::Error>> {
+    if let Some(path) = before {
+        check_lbd_binary("--lbd-before", path)?;
+    }
+    crate::section("cargo build --release -p lbd");
+    cmd!(sh, "cargo build --release -p lbd").run()?;
+    Ok(LbdBinaries {
+        current: lbd_binary(sh)?,
+        before: before.map(Path::to_path_buf),
+    })
 }
 
 /// The release binary, from the target dir cargo uses (CARGO_TARGET_DIR or
@@ -268,7 +289,7 @@ fn cpu_during<T>(
 struct Bench<'a> {
     topo: &'a Topology,
     dir: &'a Path,
-    lbd_bin: &'a Path,
+    bins: &'a LbdBinaries,
     opts: &'a Options,
     limits: Limits,
     /// Clock ticks per second of /proc/PID/stat.
@@ -281,7 +302,7 @@ fn one_run(
     proxy: Proxy,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(Metric, f64)>, BenchError> {
-    let mut d = start_proxy(b.topo, b.dir, proxy, b.lbd_bin, b.limits, b.opts.lbd_splice)?;
+    let mut d = start_proxy(b.topo, b.dir, proxy, b.bins, b.limits, b.opts.lbd_splice)?;
     let pid = d.pid();
     let mut out = vec![(Metric::RssStartMb, rss_kib(pid)? as f64 / 1024.0)];
     let name = proxy.label();
@@ -383,6 +404,22 @@ mod tests {
         assert_eq!(o.lbd_splice, None);
         let o = parse_args(&args(&["--lbd-splice", "off"]), PathBuf::new()).expect("splice");
         assert_eq!(o.lbd_splice, Some(false));
+        assert_eq!(o.lbd_before, None);
+    }
+
+    #[test]
+    fn an_older_lbd_and_the_short_idle_flag() {
+        let o = parse_args(
+            &args(&["--lbd-before", "/tmp/lbd-before", "--idle", "100"]),
+            PathBuf::new(),
+        )
+        .expect("flags");
+        assert_eq!(o.lbd_before, Some(PathBuf::from("/tmp/lbd-before")));
+        assert_eq!(o.idle, 100);
+        let e = parse_args(&args(&["--idle", "0"]), PathBuf::new())
+            .err()
+            .expect("error");
+        assert!(e.to_string().contains("--idle 0"), "{e}");
     }
 
     #[test]
@@ -391,6 +428,7 @@ mod tests {
             &["--rounds", "0"][..],
             &["--duration", "fast"],
             &["--rounds"],
+            &["--lbd-before"],
             &["-x"],
         ] {
             let e = parse_args(&args(bad), PathBuf::new()).err().expect("error");

@@ -1,5 +1,6 @@
 //! The results table: per row, the median and the spread (min-max) of each
-//! proxy's runs, side by side, and whether lbd is at or above HAProxy.
+//! proxy's runs, side by side, and whether lbd is at or above HAProxy (and
+//! the older lbd of `--lbd-before`); also BENCHMARKS.md's sections.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -79,7 +80,7 @@ impl Metric {
 }
 
 /// One proxy's values per metric, one per round.
-pub type Samples = BTreeMap<Proxy, BTreeMap<Metric, Vec<f64>>>;
+pub type Samples = RowSamples<Metric>;
 
 #[derive(Debug, PartialEq)]
 pub struct Summary {
@@ -110,10 +111,10 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
 /// What BENCHMARKS.md starts with when a bench writes it first.
 const PREAMBLE: &str = "# Benchmarks
 
-Written by `cargo xtask bench lb` and `cargo xtask bench failover`
-(xtask/src/bench/); rerun them to reproduce. Each rewrites only its own
-section (between `<!-- bench:NAME -->` markers). Do not edit the numbers
-by hand.
+Written by `cargo xtask bench lb`, `cargo xtask bench abuse` and
+`cargo xtask bench failover` (xtask/src/bench/); rerun them to reproduce.
+Each rewrites only its own section (between `<!-- bench:NAME -->`
+markers). Do not edit the numbers by hand.
 ";
 
 /// `doc` with the section of bench `name` replaced by `body`: the text
@@ -170,42 +171,97 @@ fn cell(s: Option<&Summary>, decimals: usize) -> (String, String) {
     }
 }
 
-/// The Markdown table.
-pub fn table(samples: &Samples, idle: usize) -> String {
-    let mut out = String::from(
-        "| row | lbd median | lbd spread | HAProxy median | HAProxy spread | lbd vs HAProxy |\n\
-         | --- | ---: | ---: | ---: | ---: | --- |\n",
-    );
-    for m in Metric::ALL {
+/// How a row of a side-by-side table is printed and compared.
+pub struct RowSpec {
+    pub label: String,
+    pub decimals: usize,
+    /// Which way is better; None for rows that only count (no verdict).
+    pub higher_is_better: Option<bool>,
+}
+
+/// Each proxy's values of row `R`, one per round.
+pub type RowSamples<R> = BTreeMap<Proxy, BTreeMap<R, Vec<f64>>>;
+
+/// The Markdown table: per row, median and spread of lbd, of the older lbd
+/// when it ran, and of HAProxy, then lbd against HAProxy (and against the
+/// older lbd). Without an older lbd it is the two-proxy table.
+pub fn side_by_side<R: Ord>(samples: &RowSamples<R>, rows: &[(R, RowSpec)]) -> String {
+    let with_before = samples.contains_key(&Proxy::LbdBefore);
+    let columns = Proxy::lineup(with_before);
+    let mut out = String::from("| row |");
+    let mut rule = String::from("| --- |");
+    for p in &columns {
+        out.push_str(&format!(" {0} median | {0} spread |", p.label()));
+        rule.push_str(" ---: | ---: |");
+    }
+    out.push_str(" lbd vs HAProxy |");
+    rule.push_str(" --- |");
+    if with_before {
+        out.push_str(" lbd vs before |");
+        rule.push_str(" --- |");
+    }
+    out.push('\n');
+    out.push_str(&rule);
+    out.push('\n');
+    for (row, spec) in rows {
         let get = |p: Proxy| {
             samples
                 .get(&p)
-                .and_then(|r| r.get(&m))
+                .and_then(|r| r.get(row))
                 .and_then(|v| summarize(v))
         };
-        let (l, h) = (get(Proxy::Lbd), get(Proxy::Haproxy));
-        let (lm, ls) = cell(l.as_ref(), m.decimals());
-        let (hm, hs) = cell(h.as_ref(), m.decimals());
-        out.push_str(&format!(
-            "| {} | {lm} | {ls} | {hm} | {hs} | {} |\n",
-            m.label(idle),
-            verdict(m, l.as_ref(), h.as_ref())
-        ));
+        out.push_str(&format!("| {} |", spec.label));
+        for p in &columns {
+            let (m, s) = cell(get(*p).as_ref(), spec.decimals);
+            out.push_str(&format!(" {m} | {s} |"));
+        }
+        let lbd = get(Proxy::Lbd);
+        let vs = |other: Proxy| verdict(spec.higher_is_better, lbd.as_ref(), get(other).as_ref());
+        out.push_str(&format!(" {} |", vs(Proxy::Haproxy)));
+        if with_before {
+            out.push_str(&format!(" {} |", vs(Proxy::LbdBefore)));
+        }
+        out.push('\n');
     }
     out
 }
 
+/// `bench lb`'s table.
+pub fn table(samples: &Samples, idle: usize) -> String {
+    let rows: Vec<(Metric, RowSpec)> = Metric::ALL
+        .iter()
+        .map(|&m| {
+            (
+                m,
+                RowSpec {
+                    label: m.label(idle),
+                    decimals: m.decimals(),
+                    higher_is_better: Some(m.higher_is_better()),
+                },
+            )
+        })
+        .collect();
+    side_by_side(samples, &rows)
+}
+
 /// `+12.3 % (better)`: the median difference, signed so that + means lbd
-/// has more, and whether that is at or above HAProxy for this row.
-fn verdict(m: Metric, lbd: Option<&Summary>, hap: Option<&Summary>) -> String {
-    let (Some(l), Some(h)) = (lbd, hap) else {
+/// has more, and whether that is at or above the other for this row.
+fn verdict(
+    higher_is_better: Option<bool>,
+    lbd: Option<&Summary>,
+    other: Option<&Summary>,
+) -> String {
+    let (Some(l), Some(h)) = (lbd, other) else {
         return "-".into();
     };
     if h.median == 0.0 {
         return "-".into();
     }
     let diff = (l.median - h.median) / h.median * 100.0;
-    let ok = if m.higher_is_better() {
+    let Some(higher_is_better) = higher_is_better else {
+        return format!("{diff:+.1} %");
+    };
+    let ok = if higher_is_better {
         l.median >= h.median
     } else {
         l.median <= h.median
@@ -282,9 +338,12 @@ mod tests {
             min: 2.0,
             max: 2.0,
         };
-        assert!(verdict(Metric::P99Ms, Some(&fast), Some(&slow)).contains("at or above"));
-        assert!(verdict(Metric::KeepAliveRps, Some(&fast), Some(&slow)).contains("below"));
-        assert_eq!(verdict(Metric::KeepAliveRps, Some(&fast), None), "-");
+        let lower = Some(Metric::P99Ms.higher_is_better());
+        let higher = Some(Metric::KeepAliveRps.higher_is_better());
+        assert!(verdict(lower, Some(&fast), Some(&slow)).contains("at or above"));
+        assert!(verdict(higher, Some(&fast), Some(&slow)).contains("below"));
+        assert_eq!(verdict(higher, Some(&fast), None), "-");
+        assert_eq!(verdict(None, Some(&fast), Some(&slow)), "-50.0 %");
     }
 
     #[test]
@@ -302,5 +361,34 @@ mod tests {
             "| keep-alive req/s | 110 | 100-120 | 100 | 90-110 | +10.0 % (at or above) |"
         ));
         assert!(t.contains("RSS with 10000 idle connections"));
+        assert!(t.starts_with(
+            "| row | lbd median | lbd spread | HAProxy median | HAProxy spread | lbd vs HAProxy |\n\
+             | --- | ---: | ---: | ---: | ---: | --- |\n"
+        ));
+    }
+
+    #[test]
+    fn an_older_lbd_gets_its_columns_and_a_comparison() {
+        let mut samples = Samples::new();
+        for (p, v) in [
+            (Proxy::Lbd, 110.0),
+            (Proxy::LbdBefore, 100.0),
+            (Proxy::Haproxy, 120.0),
+        ] {
+            samples
+                .entry(p)
+                .or_default()
+                .insert(Metric::KeepAliveRps, vec![v]);
+        }
+        let t = table(&samples, 10);
+        assert!(t.starts_with(
+            "| row | lbd median | lbd spread | lbd before median | lbd before spread | HAProxy median | HAProxy spread | lbd vs HAProxy | lbd vs before |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n"
+        ), "{t}");
+        assert!(t.contains(
+            "| keep-alive req/s | 110 | 110-110 | 100 | 100-100 | 120 | 120-120 | -8.3 % (below) | +10.0 % (at or above) |"
+        ), "{t}");
+        // A row nobody measured keeps every column.
+        assert!(t.contains("| keep-alive p50 latency (ms) | - | - | - | - | - | - | - | - |"));
     }
 }

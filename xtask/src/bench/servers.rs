@@ -2,13 +2,16 @@
 //! the two proxies (lbd, HAProxy), all in the bench's temp dir: our own
 //! instances with our own pid files, never the system's services.
 //!
+//! lbd is this tree's release build, and with `--lbd-before PATH` also an
+//! older binary, same config.
+//!
 //! Both proxies get the same job: mode tcp, frontend :80 to nginx and
 //! :5201 to iperf3, one thread, connect 5s / client 50s / server 50s /
 //! queue 10s, maxconn 20000, no logs. Everything else is each one's default
 //! (lbd splices after 128 KiB by default; HAProxy does not splice unless
 //! told to).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -96,31 +99,106 @@ fn parse_hard_nofile(limits: &str) -> Option<u64> {
     }
 }
 
+/// A proxy under test. The order is the order of the runs in a round and
+/// of the table's columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Proxy {
     Lbd,
+    /// An older lbd binary (`--lbd-before PATH`), to show a change did not
+    /// make lbd slower, in the same run.
+    LbdBefore,
     Haproxy,
 }
 
 impl Proxy {
-    pub const ALL: [Proxy; 2] = [Proxy::Lbd, Proxy::Haproxy];
+    /// The proxies of one round: lbd, the older lbd when given, HAProxy.
+    pub fn lineup(with_before: bool) -> Vec<Proxy> {
+        if with_before {
+            vec![Proxy::Lbd, Proxy::LbdBefore, Proxy::Haproxy]
+        } else {
+            vec![Proxy::Lbd, Proxy::Haproxy]
+        }
+    }
 
     pub fn label(self) -> &'static str {
         match self {
             Proxy::Lbd => "lbd",
+            Proxy::LbdBefore => "lbd before",
             Proxy::Haproxy => "HAProxy",
         }
     }
 
-    fn comm(self) -> &'static str {
+    /// Stem of the files a run writes (config, log, socket).
+    pub fn file_stem(self) -> &'static str {
         match self {
             Proxy::Lbd => "lbd",
+            Proxy::LbdBefore => "lbd-before",
             Proxy::Haproxy => "haproxy",
         }
     }
 }
 
-fn write(path: &Path, text: &str) -> Result<(), BenchError> {
+/// The lbd binaries under test: this tree's release build and, with
+/// `--lbd-before`, an older one.
+#[derive(Clone, Debug)]
+pub struct LbdBinaries {
+    pub current: PathBuf,
+    pub before: Option<PathBuf>,
+}
+
+impl LbdBinaries {
+    /// The binary `proxy` runs; None for HAProxy (or a missing before).
+    pub fn for_proxy(&self, proxy: Proxy) -> Option<&Path> {
+        match proxy {
+            Proxy::Lbd => Some(&self.current),
+            Proxy::LbdBefore => self.before.as_deref(),
+            Proxy::Haproxy => None,
+        }
+    }
+
+    pub fn lineup(&self) -> Vec<Proxy> {
+        Proxy::lineup(self.before.is_some())
+    }
+}
+
+/// The kernel's name of a process running `program`: the file name cut to
+/// 15 bytes (TASK_COMM_LEN - 1), what /proc/PID/comm shows.
+fn comm_of(program: &Path) -> String {
+    let name = program
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.bytes().take(15).map(char::from).collect::<String>()
+}
+
+/// Checks that `path` is an lbd that runs (`PATH --version`), for
+/// `--lbd-before`.
+pub fn check_lbd_binary(flag: &str, path: &Path) -> Result<(), BenchError> {
+    let out = Command::new(path)
+        .arg("--version")
+        .output()
+        .map_err(|source| BenchError::Io {
+            what: format!(
+                "{flag} {}: running it with --version (give the path of an lbd binary, e.g. a copy of target/release/lbd)",
+                path.display()
+            ),
+            source,
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !text.starts_with("lbd") {
+        return Err(BenchError::CommandFailed {
+            command: format!("{} --version (from {flag})", path.display()),
+            status: out.status.to_string(),
+            stderr: format!(
+                "want a line starting with 'lbd', got {:?}; give the path of an lbd binary",
+                text.trim()
+            ),
+        });
+    }
+    Ok(())
+}
+
+pub fn write(path: &Path, text: &str) -> Result<(), BenchError> {
     std::fs::write(path, text).map_err(|source| BenchError::Write {
         path: path.to_path_buf(),
         source,
@@ -202,21 +280,17 @@ pub fn start_iperf3(topo: &Topology, dir: &Path) -> Result<Daemon, BenchError> {
     Ok(iperf)
 }
 
-fn lbd_config(dir: &Path, maxconn: u64, splice: Option<bool>) -> String {
-    let d = dir.display();
+fn lbd_config(dir: &Path, stem: &str, maxconn: u64, splice: Option<bool>) -> String {
     let splice = splice.map_or(String::new(), |on| format!("splice = {on}\n"));
     let mut conf = format!(
-        "[global]
-control_socket = \"{d}/lbd.sock\"
-state_file = \"{d}/lbd-state.json\"
-maxconn = {maxconn}
-{splice}
+        "{}{splice}
 [defaults.timeout]
 connect = \"5s\"
 client = \"50s\"
 server = \"50s\"
 queue = \"10s\"
-"
+",
+        lbd_global(dir, stem, maxconn)
     );
     for (name, port) in [("http", HTTP_PORT), ("iperf", IPERF_PORT)] {
         conf.push_str(&format!(
@@ -235,6 +309,19 @@ address = \"{BACKEND_ADDR}:{port}\"
         ));
     }
     conf
+}
+
+/// lbd's `[global]` table: its socket and state file in the bench's dir,
+/// one pair per lbd binary (`stem`), and maxconn.
+pub fn lbd_global(dir: &Path, stem: &str, maxconn: u64) -> String {
+    let d = dir.display();
+    format!(
+        "[global]
+control_socket = \"{d}/{stem}.sock\"
+state_file = \"{d}/{stem}-state.json\"
+maxconn = {maxconn}
+"
+    )
 }
 
 fn haproxy_config(maxconn: u64) -> String {
@@ -266,51 +353,88 @@ backend {name}
     conf
 }
 
-/// Starts the proxy in the proxy namespace on PROXY_CPU with a raised
-/// open-file limit, and waits until both frontends listen.
+/// `bench lb`'s proxy: mode tcp to nginx and iperf3 (see the module doc).
 pub fn start_proxy(
     topo: &Topology,
     dir: &Path,
     proxy: Proxy,
-    lbd_bin: &Path,
+    bins: &LbdBinaries,
     limits: Limits,
     lbd_splice: Option<bool>,
 ) -> Result<Daemon, BenchError> {
-    let mut cmd = topo.exec(Ns::Proxy);
-    cmd.args(["prlimit", &limits.prlimit()])
-        .args(["taskset", "-c", PROXY_CPU]);
-    match proxy {
-        Proxy::Lbd => {
-            let path = dir.join("lbd.toml");
-            write(&path, &lbd_config(dir, limits.maxconn, lbd_splice))?;
-            // Logs off: one line per connection is lbd's info level.
-            cmd.env("LBD_LOG", "error")
-                .arg(lbd_bin)
-                .arg("run")
-                .arg("-c")
-                .arg(&path);
+    let config = match proxy {
+        Proxy::Haproxy => haproxy_config(limits.maxconn),
+        Proxy::Lbd | Proxy::LbdBefore => {
+            lbd_config(dir, proxy.file_stem(), limits.maxconn, lbd_splice)
         }
-        Proxy::Haproxy => {
-            let path = dir.join("haproxy.cfg");
-            write(&path, &haproxy_config(limits.maxconn))?;
-            // -db: stay in the foreground, one process; no `log` line: no logs.
-            cmd.args(["haproxy", "-db", "-f"]).arg(&path);
+    };
+    let run = ProxyRun {
+        topo,
+        dir,
+        proxy,
+        bins,
+        limits,
+    };
+    run.spawn(&config, &[HTTP_PORT, IPERF_PORT])
+}
+
+/// What starting any proxy of any bench takes.
+pub struct ProxyRun<'a> {
+    pub topo: &'a Topology,
+    pub dir: &'a Path,
+    pub proxy: Proxy,
+    pub bins: &'a LbdBinaries,
+    pub limits: Limits,
+}
+
+impl ProxyRun<'_> {
+    /// Writes `config` (lbd TOML or haproxy.cfg, as `proxy` takes), starts
+    /// the proxy in the proxy namespace on PROXY_CPU with the open-file
+    /// limit of `limits`, and waits until it listens on `ports`.
+    pub fn spawn(&self, config: &str, ports: &[u16]) -> Result<Daemon, BenchError> {
+        let (proxy, dir) = (self.proxy, self.dir);
+        let stem = proxy.file_stem();
+        let mut cmd = self.topo.exec(Ns::Proxy);
+        cmd.args(["prlimit", &self.limits.prlimit()])
+            .args(["taskset", "-c", PROXY_CPU]);
+        let expected_comm = match self.bins.for_proxy(proxy) {
+            Some(bin) => {
+                let path = dir.join(format!("{stem}.toml"));
+                write(&path, config)?;
+                // Logs off: one line per connection is lbd's info level.
+                cmd.env("LBD_LOG", "error")
+                    .arg(bin)
+                    .arg("run")
+                    .arg("-c")
+                    .arg(&path);
+                comm_of(bin)
+            }
+            None => {
+                let path = dir.join(format!("{stem}.cfg"));
+                write(&path, config)?;
+                // -db: stay in the foreground, one process; no `log` line: no logs.
+                cmd.args(["haproxy", "-db", "-f"]).arg(&path);
+                "haproxy".to_string()
+            }
+        };
+        let log = dir.join(format!("{stem}.log"));
+        let mut d = Daemon::spawn(proxy.label(), cmd, &log)?;
+        wait_listening(&mut d, ports)?;
+        // prlimit, taskset and `ip netns exec` all exec: the pid is the proxy's.
+        let name = comm(d.pid());
+        if name != expected_comm {
+            return Err(BenchError::NotReady {
+                what: proxy.label().into(),
+                until: format!(
+                    "be the process we measure (pid {} is {name:?}, not {expected_comm:?})",
+                    d.pid()
+                ),
+                seconds: 0,
+                log: d.log_tail(),
+            });
         }
+        Ok(d)
     }
-    let log = dir.join(format!("{}.log", proxy.comm()));
-    let mut d = Daemon::spawn(proxy.label(), cmd, &log)?;
-    wait_listening(&mut d, &[HTTP_PORT, IPERF_PORT])?;
-    // prlimit, taskset and `ip netns exec` all exec: the pid is the proxy's.
-    let name = comm(d.pid());
-    if name != proxy.comm() {
-        return Err(BenchError::NotReady {
-            what: proxy.label().into(),
-            until: format!("be the process we measure (pid {} is {name:?})", d.pid()),
-            seconds: 0,
-            log: d.log_tail(),
-        });
-    }
-    Ok(d)
 }
 
 #[cfg(test)]
@@ -319,7 +443,7 @@ mod tests {
 
     #[test]
     fn both_proxies_get_the_same_timeouts_and_frontends() {
-        let lbd = lbd_config(Path::new("/tmp/x"), 9000, None);
+        let lbd = lbd_config(Path::new("/tmp/x"), "lbd", 9000, None);
         let hap = haproxy_config(9000);
         for t in ["connect", "client", "server", "queue"] {
             assert!(hap.contains(&format!("timeout {t} ")), "{t}");
@@ -334,7 +458,41 @@ mod tests {
         assert!(hap.contains("nbthread 1") && !hap.contains("\n    log"));
         assert!(hap.contains("maxconn 9000") && lbd.contains("maxconn = 9000"));
         assert!(!lbd.contains("splice"));
-        assert!(lbd_config(Path::new("/x"), 1, Some(false)).contains("\nsplice = false\n"));
+        assert!(lbd_config(Path::new("/x"), "lbd", 1, Some(false)).contains("\nsplice = false\n"));
+        assert!(lbd_config(Path::new("/x"), "lbd-before", 1, None)
+            .contains("control_socket = \"/x/lbd-before.sock\""));
+    }
+
+    #[test]
+    fn comm_is_the_file_name_cut_to_15_bytes() {
+        assert_eq!(comm_of(Path::new("/tmp/lbd-before")), "lbd-before");
+        assert_eq!(comm_of(Path::new("target/release/lbd")), "lbd");
+        assert_eq!(
+            comm_of(Path::new("/x/lbd-before-issue-13")),
+            "lbd-before-issu"
+        );
+    }
+
+    #[test]
+    fn the_older_lbd_runs_between_lbd_and_haproxy() {
+        let bins = LbdBinaries {
+            current: "target/release/lbd".into(),
+            before: None,
+        };
+        assert_eq!(bins.lineup(), vec![Proxy::Lbd, Proxy::Haproxy]);
+        let bins = LbdBinaries {
+            before: Some("/tmp/lbd-before".into()),
+            ..bins
+        };
+        assert_eq!(
+            bins.lineup(),
+            vec![Proxy::Lbd, Proxy::LbdBefore, Proxy::Haproxy]
+        );
+        assert_eq!(
+            bins.for_proxy(Proxy::LbdBefore),
+            Some(Path::new("/tmp/lbd-before"))
+        );
+        assert_eq!(bins.for_proxy(Proxy::Haproxy), None);
     }
 
     #[test]

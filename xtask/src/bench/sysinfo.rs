@@ -13,6 +13,8 @@ pub struct Machine {
     pub kernel: String,
     pub loadavg: String,
     pub versions: Vec<(&'static str, String)>,
+    /// Further lines about what ran (the `--lbd-before` binary's path).
+    pub extra: Vec<String>,
 }
 
 /// First non-empty line of a command's stdout, else stderr (nginx -v and
@@ -68,10 +70,21 @@ pub fn machine_with(lbd_bin: &Path, tools: &[(&'static str, &str, &[&str])]) -> 
         kernel: first_line("uname", &["-r"]),
         loadavg: loadavg(),
         versions,
+        extra: Vec::new(),
     }
 }
 
 impl Machine {
+    /// Adds the version and path of the `--lbd-before` binary, if any.
+    pub fn add_lbd_before(&mut self, before: Option<&Path>) {
+        if let Some(path) = before {
+            let version = first_line(&path.to_string_lossy(), &["--version"]);
+            self.versions.insert(1, ("lbd before", version));
+            self.extra
+                .push(format!("- lbd before is the binary `{}`", path.display()));
+        }
+    }
+
     pub fn describe(&self) -> Vec<String> {
         let mut v = vec![
             format!("- date (`date -u` at start): {}", self.date),
@@ -84,6 +97,7 @@ impl Machine {
         for (name, ver) in &self.versions {
             v.push(format!("- {name}: `{ver}`"));
         }
+        v.extend(self.extra.iter().cloned());
         v
     }
 }
@@ -112,6 +126,23 @@ pub fn loadavg() -> String {
         .unwrap_or_default()
 }
 
+/// The order of the runs: `lbd, HAProxy, lbd, HAProxy, ...`.
+pub fn alternation(with_before: bool) -> String {
+    let names: Vec<&str> = super::servers::Proxy::lineup(with_before)
+        .iter()
+        .map(|p| p.label())
+        .collect();
+    format!("{0}, {0}, ...", names.join(", "))
+}
+
+/// What the `--lbd-before` columns mean.
+pub fn before_note() -> &'static str {
+    " \"lbd before\" is the older lbd binary of `--lbd-before` (path\n\
+     and version above) with the same config; \"lbd vs before\" compares\n\
+     lbd with it the same way, so a change that made lbd slower shows as\n\
+     \"below\" there."
+}
+
 pub fn document(
     command: &str,
     machine: &Machine,
@@ -134,11 +165,11 @@ Command (as root):
 {}
 ### Results
 
-{} rounds, each proxy started fresh per round, runs alternating (lbd,
-HAProxy, lbd, HAProxy, ...); {} s per load. Median and spread (min-max)
-over the rounds. \"lbd vs HAProxy\" is the difference of the medians; \"at
-or above\" means lbd is as good or better on that row (higher req/s,
-conn/s, Gbit/s; lower latency, CPU and RSS).
+{} rounds, each proxy started fresh per round, runs alternating ({});
+{} s per load. Median and spread (min-max) over the rounds. \"lbd vs
+HAProxy\" is the difference of the medians; \"at or above\" means lbd is
+as good or better on that row (higher req/s, conn/s, Gbit/s; lower
+latency, CPU and RSS).{}
 
 {table}
 ",
@@ -151,7 +182,13 @@ conn/s, Gbit/s; lower latency, CPU and RSS).
             ""
         },
         opts.rounds,
+        alternation(opts.lbd_before.is_some()),
         opts.duration_s,
+        if opts.lbd_before.is_some() {
+            before_note()
+        } else {
+            ""
+        },
     );
     if !warnings.is_empty() {
         doc.push_str("Notes from the run:\n\n");
@@ -207,6 +244,7 @@ mod tests {
             kernel: "6.1.0".into(),
             loadavg: loadavg.into(),
             versions: vec![("haproxy", "HAProxy version 2.6.12".into())],
+            extra: Vec::new(),
         }
     }
 
@@ -217,6 +255,7 @@ mod tests {
             idle: 10_000,
             output: "BENCHMARKS.md".into(),
             lbd_splice: None,
+            lbd_before: None,
         }
     }
 
@@ -243,6 +282,28 @@ mod tests {
         ] {
             assert!(doc.contains(want), "{want}");
         }
+    }
+
+    #[test]
+    fn an_older_lbd_is_named_in_the_alternation_and_the_versions() {
+        assert_eq!(alternation(false), "lbd, HAProxy, lbd, HAProxy, ...");
+        let o = Options {
+            lbd_before: Some("/tmp/lbd-before".into()),
+            ..opts()
+        };
+        let doc = document("c", &machine("0.0"), &o, 1, "", &[]);
+        assert!(doc.contains("(lbd, lbd before, HAProxy, lbd, lbd before, HAProxy, ...)"));
+        assert!(doc.contains("\"lbd vs before\""));
+        let plain = document("c", &machine("0.0"), &opts(), 1, "", &[]);
+        assert!(!plain.contains("lbd before"));
+        let mut m = machine("0.0");
+        m.add_lbd_before(Some(Path::new("/nonexistent/lbd-before")));
+        let lines = m.describe().join("\n");
+        assert!(lines.contains("- lbd before: `"), "{lines}");
+        assert!(
+            lines.contains("\n- lbd before is the binary `/nonexistent/lbd-before`"),
+            "{lines}"
+        );
     }
 
     #[test]
