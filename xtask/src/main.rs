@@ -10,7 +10,9 @@ mod bench;
 mod packages;
 
 const USAGE: &str = "usage: cargo xtask test          fmt, clippy, unit and integration tests, build the image, QEMU tests
-       cargo xtask bench NAME    run a benchmark (see BENCHMARKS.md)";
+       cargo xtask bench NAME    run a benchmark (see BENCHMARKS.md): lb, abuse, failover
+       cargo xtask bench lb [--rounds N] [--duration 10s] [--idle N] [--lbd-before PATH] [--output FILE]
+       cargo xtask bench abuse [--rounds N] [--duration 15s] [--lbd-before PATH] [--output FILE]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

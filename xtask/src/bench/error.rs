@@ -8,6 +8,8 @@ use std::path::PathBuf;
 pub enum BenchError {
     #[error("{0}\nusage: cargo xtask bench lb [--rounds N] [--duration 10s] [--idle-connections N] [--lbd-splice on|off] [--lbd-before PATH] [--output FILE]")]
     Usage(String),
+    #[error("{0}\nusage: cargo xtask bench abuse [--rounds N] [--duration 15s] [--login-rate 50] [--slow-connections 1000] [--maxconn 1000] [--lbd-before PATH] [--output FILE]")]
+    AbuseUsage(String),
     #[error("{0}\nusage: cargo xtask bench failover [--rounds N] [--output FILE]")]
     FailoverUsage(String),
     #[error("interrupted (Ctrl-C or SIGTERM); namespaces and processes cleaned up")]

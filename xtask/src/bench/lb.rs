@@ -196,7 +196,7 @@ pub fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
 
 /// Debian starts a service on install where systemd runs; ours run in the
 /// namespaces with their own configs, so stop the ones this bench installed.
-fn stop_services_we_installed(missing_before: &[&str]) {
+pub fn stop_services_we_installed(missing_before: &[&str]) {
     if !Path::new("/run/systemd/system").exists() {
         return;
     }
