@@ -137,9 +137,9 @@ pub fn alternation(with_before: bool) -> String {
 
 /// What the `--lbd-before` columns mean.
 pub fn before_note() -> &'static str {
-    " \"lbd before\" is the older lbd binary of `--lbd-before` (path\n\
-     and version above) with the same config; \"lbd vs before\" compares\n\
-     lbd with it the same way, so a change that made lbd slower shows as\n\
+    "\n\"lbd before\" is the older lbd binary of `--lbd-before` (path and\n\
+     version above) with the same config; \"lbd vs before\" compares lbd\n\
+     with it the same way, so a change that made lbd slower shows as\n\
      \"below\" there."
 }
 

@@ -328,6 +328,53 @@ mod tests {
         assert!(old.contains("control_socket = \"/d/lbd-before.sock\""));
     }
 
+    /// A stand-in for `lbd check -c FILE` whose verdict is the shell
+    /// condition `test` on the file `$3`.
+    fn fake_lbd(dir: &Path, name: &str, test: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        let script = format!(
+            "#!/bin/sh\n[ \"$1\" = check ] || exit 2\nif {test}; then exit 0; fi\necho \"$3:1: unknown key\"\nexit 1\n"
+        );
+        std::fs::write(&path, script).expect("write fake lbd");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    #[test]
+    fn lbd_check_picks_the_form_the_binary_accepts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = params();
+        let cases = [
+            (
+                "new-defaults",
+                "grep -q '^http_request = ' \"$3\"",
+                HttpRequestKey::Defaults,
+            ),
+            (
+                "new-frontends",
+                "grep -q '^timeout.http_request = ' \"$3\"",
+                HttpRequestKey::Frontends,
+            ),
+            // An old lbd rejects the unknown key wherever it is.
+            (
+                "old",
+                "! grep -q http_request \"$3\"",
+                HttpRequestKey::Unsupported,
+            ),
+        ];
+        for (name, test, want) in cases {
+            let lbd = fake_lbd(dir.path(), name, test);
+            let key = detect_http_request(&lbd, dir.path(), "lbd", &p).expect("detect");
+            assert_eq!(key, want, "{name}");
+        }
+        // A config the binary rejects outright is an error carrying its
+        // output, not a silent "unsupported".
+        let lbd = fake_lbd(dir.path(), "rejects-all", "false");
+        let e = detect_http_request(&lbd, dir.path(), "lbd", &p).expect_err("rejected");
+        assert!(e.to_string().contains("unknown key"), "{e}");
+    }
+
     #[test]
     fn a_tiny_maxconn_still_leaves_the_slow_frontend_one() {
         assert_eq!(Params::new(1, String::new()).slow_maxconn, 1);

@@ -207,9 +207,9 @@ Command (as root):
 {busy}
 ### Results
 
-{rounds} rounds; per round, proxy and condition a freshly started proxy,
-runs alternating ({alternation}), each proxy through the three conditions
-in turn; {duration} s of wrk per condition. Median and spread (min-max)
+{rounds} round(s); per round each proxy goes through the three
+conditions in turn, each on a freshly started proxy, {duration} s of wrk
+per condition. Runs alternate: {alternation}. Median and spread (min-max)
 over the rounds. \"lbd vs HAProxy\" is the difference of the medians; \"at
 or above\" means lbd is as good or better on that row (higher req/s;
 lower latency, errors and CPU); count rows get no verdict.{before}
@@ -255,7 +255,7 @@ lower latency, errors and CPU); count rows get no verdict.{before}
         let o = self.opts;
         let mut http_request = String::new();
         for (p, how) in self.http_request {
-            http_request.push_str(&format!("\n  {}: {how}.", p.label()));
+            http_request.push_str(&format!("\n  - {}: {how}.", p.label()));
         }
         format!(
             "### Setup
@@ -268,7 +268,8 @@ lower latency, errors and CPU); count rows get no verdict.{before}
   redirect to https, and the stats page :{STATS_PORT} with an `admin` user.
   Timeouts connect 5s, client 50s, server 50s, queue 10s. HAProxy:
   `nbthread 1`, `timeout http-request {HTTP_REQUEST_TIMEOUT}` in `defaults`.
-  lbd: one CPU, so one tokio worker; its request-header timeout:{http_request}
+  lbd: one CPU, so one tokio worker (and its blocking pool, where the
+  argon2id checks run, shares that CPU); its request-header timeout:{http_request}
 - maxconn {maxconn} in `global` for both, and `maxconn {slow_maxconn}` on
   the `slow` frontend (lbd's frontend `maxconn`, HAProxy's frontend
   `maxconn`); `web` has the global limit. The slow-header helper opens
