@@ -80,8 +80,13 @@ impl Machine {
         if let Some(path) = before {
             let version = first_line(&path.to_string_lossy(), &["--version"]);
             self.versions.insert(1, ("lbd before", version));
-            self.extra
-                .push(format!("- lbd before is the binary `{}`", path.display()));
+            // Both binaries may print the same version: the path and the
+            // file's time tell them apart.
+            let modified = first_line("date", &["-u", "-r", &path.to_string_lossy()]);
+            self.extra.push(format!(
+                "- lbd before is the binary `{}` (modified {modified})",
+                path.display()
+            ));
         }
     }
 
@@ -165,8 +170,8 @@ Command (as root):
 {}
 ### Results
 
-{} rounds, each proxy started fresh per round, runs alternating ({});
-{} s per load. Median and spread (min-max) over the rounds. \"lbd vs
+{} round(s), each proxy started fresh per round. Runs alternate:
+{}; {} s per load. Median and spread (min-max) over the rounds. \"lbd vs
 HAProxy\" is the difference of the medians; \"at or above\" means lbd is
 as good or better on that row (higher req/s, conn/s, Gbit/s; lower
 latency, CPU and RSS).{}
@@ -292,7 +297,12 @@ mod tests {
             ..opts()
         };
         let doc = document("c", &machine("0.0"), &o, 1, "", &[]);
-        assert!(doc.contains("(lbd, lbd before, HAProxy, lbd, lbd before, HAProxy, ...)"));
+        assert!(
+            doc.contains(
+                "Runs alternate:\nlbd, lbd before, HAProxy, lbd, lbd before, HAProxy, ...;"
+            ),
+            "{doc}"
+        );
         assert!(doc.contains("\"lbd vs before\""));
         let plain = document("c", &machine("0.0"), &opts(), 1, "", &[]);
         assert!(!plain.contains("lbd before"));

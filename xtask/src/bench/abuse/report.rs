@@ -335,6 +335,61 @@ mod tests {
     }
 
     #[test]
+    fn the_section_carries_command_machine_table_and_setup() {
+        let machine = Machine {
+            date: "Thu Dec  3 08:05:07 UTC 2026".into(),
+            nproc: "2".into(),
+            cpu: "Xeon".into(),
+            kernel: "6.18".into(),
+            loadavg: "0.10 0.10 0.10 1/100 1".into(),
+            versions: vec![("haproxy", "HAProxy version 2.6.12".into())],
+            extra: Vec::new(),
+        };
+        let mut tallies = Tallies::default();
+        tallies.add_logins(
+            Proxy::Haproxy,
+            &Tally {
+                sent: 750,
+                answered: BTreeMap::from([(401, 750)]),
+                ..Tally::default()
+            },
+        );
+        let o = Options::default_for_tests();
+        let how = [(
+            Proxy::Lbd,
+            super::super::configs::HttpRequestKey::Unsupported.describe(),
+        )];
+        let doc = Document {
+            command: "cargo xtask bench abuse --rounds 3",
+            machine: &machine,
+            opts: &o,
+            table: "| row |\n",
+            tallies: &tallies,
+            http_request: &how,
+            warnings: &["a note".into()],
+        }
+        .render();
+        for want in [
+            "\n    cargo xtask bench abuse --rounds 3\n",
+            "Thu Dec  3 08:05:07 UTC 2026",
+            "`HAProxy version 2.6.12`",
+            "Runs alternate: lbd, HAProxy, lbd, HAProxy, ...",
+            "| row |",
+            "- HAProxy, bad logins (all rounds, 750 sent): 401 x 750",
+            "- a note",
+            "  - lbd: no `timeout.http_request`",
+            "`timeout http-request 10s`",
+            "holds the password in clear text and compares strings",
+            "maxconn 1000 in `global`",
+            "`maxconn 500` on\n  the `slow` frontend",
+            "at most 2000 req/s",
+        ] {
+            assert!(doc.contains(want), "{want}\n{doc}");
+        }
+        assert!(!doc.contains("lbd before"));
+    }
+
+    #[test]
     fn the_tallies_are_summed_and_said_per_proxy() {
         let mut t = Tallies::default();
         let logins = Tally {
