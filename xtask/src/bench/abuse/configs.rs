@@ -7,10 +7,12 @@
 //!  :8404  stats  admin user              bad logins land here
 //! ```
 //!
-//! Global maxconn M (default 1000) and the slow frontend's own maxconn M/2:
-//! the slow-header client opens as many connections as the global limit,
-//! so a proxy that did not hold the slow frontend to its own share would
-//! let it take every slot and starve `web`.
+//! Global maxconn M (default 1000), split between the two frontends' own
+//! maxconn (M/2 each, adding up to M, so an lbd that warns about
+//! reservations above the global limit stays quiet): the slow-header
+//! client opens as many connections as the global limit, so a proxy that
+//! did not hold the slow frontend to its own share would let it take every
+//! slot and starve `web`.
 //!
 //! lbd's request-header timeout (`timeout.http_request`) is new; an older
 //! lbd rejects the key. Which form a binary takes is asked of `lbd check`
@@ -42,15 +44,19 @@ pub struct Params {
     pub maxconn: u64,
     /// The slow frontend's own maxconn.
     pub slow_maxconn: u64,
+    /// `web`'s own maxconn: the rest of the global limit.
+    pub web_maxconn: u64,
     /// `lbd hash-password` of STATS_PASSWORD (argon2id PHC string).
     pub password_hash: String,
 }
 
 impl Params {
     pub fn new(maxconn: u64, password_hash: String) -> Self {
+        let slow_maxconn = (maxconn / 2).max(1);
         Self {
             maxconn,
-            slow_maxconn: (maxconn / 2).max(1),
+            slow_maxconn,
+            web_maxconn: maxconn.saturating_sub(slow_maxconn).max(1),
             password_hash,
         }
     }
@@ -100,7 +106,7 @@ pub fn lbd_config(dir: &Path, stem: &str, p: &Params, key: HttpRequestKey) -> St
     } else {
         String::new()
     };
-    let (slow_maxconn, hash) = (p.slow_maxconn, &p.password_hash);
+    let (web_maxconn, slow_maxconn, hash) = (p.web_maxconn, p.slow_maxconn, &p.password_hash);
     format!(
         "{global}
 [defaults.timeout]
@@ -112,6 +118,7 @@ queue = \"10s\"
 [frontends.web]
 bind = [\"{PROXY_FRONT_ADDR}:{WEB_PORT}\"]
 mode = \"http\"
+maxconn = {web_maxconn}
 default_backend = \"web\"
 {frontend_line}
 [frontends.slow]
@@ -141,7 +148,7 @@ password_hash = \"{hash}\"
 /// clear text and HAProxy compares it as a string: a wrong login costs it
 /// next to nothing, where lbd verifies an argon2id hash.
 pub fn haproxy_config(p: &Params) -> String {
-    let (maxconn, slow_maxconn) = (p.maxconn, p.slow_maxconn);
+    let (maxconn, web_maxconn, slow_maxconn) = (p.maxconn, p.web_maxconn, p.slow_maxconn);
     format!(
         "global
     nbthread 1
@@ -157,7 +164,7 @@ defaults
 
 frontend web
     bind {PROXY_FRONT_ADDR}:{WEB_PORT}
-    maxconn {maxconn}
+    maxconn {web_maxconn}
     option forwardfor
     default_backend web
 
@@ -291,10 +298,13 @@ mod tests {
         }
         assert!(hap.contains("global\n    nbthread 1\n    maxconn 1000\n"));
         assert!(lbd.contains("\nmaxconn = 1000\n"));
-        // The slow frontend gets half, in both.
-        assert!(hap.contains(&format!(
-            "bind {PROXY_FRONT_ADDR}:{SLOW_PORT}\n    maxconn 500\n"
-        )));
+        // Each frontend gets half, in both.
+        for port in [WEB_PORT, SLOW_PORT] {
+            assert!(hap.contains(&format!(
+                "bind {PROXY_FRONT_ADDR}:{port}\n    maxconn 500\n"
+            )));
+        }
+        assert!(lbd.contains("mode = \"http\"\nmaxconn = 500\ndefault_backend = \"web\"\n"));
         assert!(lbd.contains("mode = \"http\"\nmaxconn = 500\nredirect_https = true\n"));
         for t in ["connect", "client", "server", "queue"] {
             assert!(hap.contains(&format!("timeout {t} ")), "{t}");
@@ -376,8 +386,13 @@ mod tests {
     }
 
     #[test]
-    fn a_tiny_maxconn_still_leaves_the_slow_frontend_one() {
-        assert_eq!(Params::new(1, String::new()).slow_maxconn, 1);
-        assert_eq!(Params::new(2000, String::new()).slow_maxconn, 1000);
+    fn the_frontends_share_the_global_limit() {
+        let p = Params::new(2000, String::new());
+        assert_eq!((p.slow_maxconn, p.web_maxconn), (1000, 1000));
+        let p = Params::new(1001, String::new());
+        assert_eq!(p.slow_maxconn + p.web_maxconn, 1001);
+        // A tiny limit still leaves each frontend one.
+        let p = Params::new(1, String::new());
+        assert_eq!((p.slow_maxconn, p.web_maxconn), (1, 1));
     }
 }

@@ -228,6 +228,7 @@ pub fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         command: &command,
         machine: &machine,
         opts: &opts,
+        params: &params,
         table: &table,
         tallies: &tallies,
         http_request: &how,

@@ -6,7 +6,7 @@ use super::super::report::{side_by_side, RowSamples, RowSpec};
 use super::super::servers::Proxy;
 use super::super::sysinfo::{self, Machine};
 use super::bad_logins::Tally;
-use super::configs::{HTTP_REQUEST_TIMEOUT, SLOW_PORT, STATS_PORT, WEB_PORT};
+use super::configs::{Params, HTTP_REQUEST_TIMEOUT, SLOW_PORT, STATS_PORT, WEB_PORT};
 use super::slow_headers::{SlowTally, BYTE_INTERVAL};
 use super::{Options, PACE_DELAY_MS, WRK_CONNECTIONS};
 
@@ -182,6 +182,7 @@ pub struct Document<'a> {
     pub command: &'a str,
     pub machine: &'a Machine,
     pub opts: &'a Options,
+    pub params: &'a Params,
     pub table: &'a str,
     pub tallies: &'a Tallies,
     /// Per lbd binary, where it took the request-header timeout.
@@ -270,9 +271,9 @@ lower latency, errors and CPU); count rows get no verdict.{before}
   `nbthread 1`, `timeout http-request {HTTP_REQUEST_TIMEOUT}` in `defaults`.
   lbd: one CPU, so one tokio worker (and its blocking pool, where the
   argon2id checks run, shares that CPU); its request-header timeout:{http_request}
-- maxconn {maxconn} in `global` for both, and `maxconn {slow_maxconn}` on
-  the `slow` frontend (lbd's frontend `maxconn`, HAProxy's frontend
-  `maxconn`); `web` has the global limit. The slow-header helper opens
+- maxconn {maxconn} in `global` for both, split between the frontends:
+  `maxconn {web_maxconn}` on `web` and `maxconn {slow_maxconn}` on `slow` (lbd's
+  and HAProxy's frontend `maxconn`). The slow-header helper opens
   {slow} connections, as many as the global limit: a proxy that let the
   `slow` frontend take more than its own share would leave `web` none (wrk
   would show errors and no req/s).
@@ -300,7 +301,8 @@ lower latency, errors and CPU); count rows get no verdict.{before}
   the listen backlog counts as open).
 ",
             maxconn = o.maxconn,
-            slow_maxconn = (o.maxconn / 2).max(1),
+            slow_maxconn = self.params.slow_maxconn,
+            web_maxconn = self.params.web_maxconn,
             slow = o.slow_connections,
             max_rate = u64::from(WRK_CONNECTIONS) * 1000 / PACE_DELAY_MS,
             rate = o.login_rate,
@@ -363,6 +365,7 @@ mod tests {
             command: "cargo xtask bench abuse --rounds 3",
             machine: &machine,
             opts: &o,
+            params: &Params::new(o.maxconn, String::new()),
             table: "| row |\n",
             tallies: &tallies,
             http_request: &how,
@@ -381,7 +384,7 @@ mod tests {
             "`timeout http-request 10s`",
             "holds the password in clear text and compares strings",
             "maxconn 1000 in `global`",
-            "`maxconn 500` on\n  the `slow` frontend",
+            "`maxconn 500` on `web` and `maxconn 500` on `slow`",
             "at most 2000 req/s",
         ] {
             assert!(doc.contains(want), "{want}\n{doc}");
