@@ -194,6 +194,7 @@ pub async fn execute(daemon: &Daemon, cmd: Command) -> Result<Value, String> {
                 servers: stat.servers.len(),
                 servers_up: stat.servers.iter().filter(|s| s.status == "UP").count(),
                 stats: rt.config.stats.as_ref().map(|s| s.bind.to_string()),
+                log_lines_dropped: crate::log_queue::dropped(),
             };
             Ok(to_value(&info))
         }
