@@ -215,6 +215,7 @@ async fn handle(
                 &snapshot(),
                 daemon.reloads.load(std::sync::atomic::Ordering::Relaxed),
                 daemon.current_connections(),
+                crate::log_queue::dropped(),
             ),
         ),
         (&Method::POST, "/action") => match user {
