@@ -39,7 +39,7 @@ use crate::syslog::SyslogSink;
 use crate::vmware::{Tools, ToolsAction, VmwareBackdoor};
 use crate::{
     appliance_socket, evdev, firewall, kmod, last_good, lbd_boot_files, lbd_config, lbd_files,
-    line_relay, mount, network, reap, sources, store, store_services, time,
+    line_relay, mount, network, reap, sources, store, store_services, time, vrrp_warning,
 };
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -196,6 +196,7 @@ pub fn run() -> ! {
         consoles.line(&format!("init: error: lbd's files: {e}"));
     }
     apply_firewall(&mut consoles, settings, &effective, &mut firewall);
+    vrrp_warning::report(&mut consoles, &effective);
     let mut lbd = Service::new(
         "lbd",
         LBD,

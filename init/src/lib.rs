@@ -35,3 +35,4 @@ pub mod sysctl;
 pub mod syslog;
 pub mod time;
 pub mod vmware;
+pub mod vrrp_warning;

@@ -140,6 +140,12 @@ impl Apply for LiveApply {
             return Err(format!("lbd did not reload: {e}"));
         }
         self.firewall(&new, &config)?;
+        let unauthenticated = crate::vrrp_warning::unauthenticated(&config);
+        for u in &unauthenticated {
+            self.report.line(&u.console_line());
+        }
+        self.board
+            .set_warnings(crate::vrrp_warning::screen_lines(&unauthenticated));
         let mut effect = Effect::default();
         if old.hostname != new.hostname {
             if let Err(e) = nix::unistd::sethostname(&new.hostname) {

@@ -17,7 +17,9 @@
 //!   agent, tasks; [`resolve`]: servers given by name.
 //! - [`control`]: Unix socket server and `lbd ctl` client; [`stats`]: the
 //!   stats/admin page; [`report`]: the snapshot both show.
-//! - [`password`], [`syslog`], [`rlimit`]: small helpers.
+//! - [`password`], [`syslog`], [`rlimit`]: small helpers; [`log_queue`]:
+//!   log lines written off the serving threads, dropped and counted when
+//!   the log's reader falls behind.
 //!
 //! - [`vrrp`]: VRRP v2/v3 (issue 4): advert codec and state machine (pure),
 //!   `[vrrp.NAME]` config; it follows backend health through
@@ -29,6 +31,7 @@ pub mod check;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod log_queue;
 pub mod password;
 pub mod proxy;
 pub mod report;

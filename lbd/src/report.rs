@@ -157,4 +157,8 @@ pub struct Info {
     pub servers_up: usize,
     /// The stats/admin page's address, when there is one.
     pub stats: Option<String>,
+    /// Log lines dropped since start because the log's reader (init, a
+    /// pipe, syslog) fell behind: lbd never waits for its log.
+    #[serde(default)]
+    pub log_lines_dropped: u64,
 }

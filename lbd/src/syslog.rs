@@ -66,8 +66,18 @@ impl Drop for SyslogLine {
         while self.buf.last().is_some_and(|b| *b == b'\n') {
             self.buf.pop();
         }
-        // A full or absent syslog must not stall or crash the balancer.
+        // An absent syslog must not crash the balancer. A full one blocks
+        // the sender: lbd sends from its log-writer thread only
+        // ([`crate::log_queue`]), never from a serving thread.
         let _ = self.socket.send(&self.buf);
+    }
+}
+
+impl Syslog {
+    /// Sends `text` (one formatted event) as one datagram at `level`.
+    pub fn send(&self, level: &Level, text: &[u8]) {
+        let mut line = self.line(level);
+        line.buf.extend_from_slice(text);
     }
 }
 

@@ -270,3 +270,74 @@ async fn metrics_csv_and_a_stalled_client() {
     );
     drop(stalled);
 }
+
+/// Input: 80 sockets from five other addresses that connect and send
+/// nothing (or half a request line), more than the listener's 64 slots;
+/// then an admin's fresh connection.
+/// Output: the admin gets the page, within less than the header timeout
+/// (10 s; waiting that long would mean the idle sockets had to time out
+/// first, and a client that reconnects would lock the admin out again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_do_not_lock_the_admin_out() {
+    let s = setup("stats-idle").await;
+    let mut idle = Vec::new();
+    for i in 0..80u8 {
+        let from = std::net::IpAddr::from([127, 0, 0, 2 + i % 5]);
+        let mut socket = connect_from(s.stats, Some(from)).await;
+        if i % 2 == 0 {
+            socket.write_all(b"GET / HT").await.expect("partial");
+        }
+        idle.push(socket);
+    }
+    let admin = basic("ops", "admin-pw");
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        http(s.stats, "GET", "/", &[("Authorization", &admin)], ""),
+    )
+    .await;
+    let (code, _, body) = answer.expect("the admin's request was never answered");
+    assert_eq!(code, 200);
+    assert!(body.contains("name=\"csrf\""), "{body}");
+    drop(idle);
+}
+
+/// Input: the page, a JSON snapshot and a 401.
+/// Output: each forbids framing, sniffing, caching and referrers, with a
+/// CSP that still lets the page's inline style and forms work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_security_headers() {
+    let s = setup("stats-headers").await;
+    let admin = basic("ops", "admin-pw");
+    let answers = [
+        http(s.stats, "GET", "/", &[("Authorization", &admin)], "").await,
+        http(
+            s.stats,
+            "GET",
+            "/stats.json",
+            &[("Authorization", &admin)],
+            "",
+        )
+        .await,
+        http(s.stats, "GET", "/", &[], "").await,
+    ];
+    for (code, head, _) in &answers {
+        assert!(*code == 200 || *code == 401, "{head}");
+        let head = head.to_ascii_lowercase();
+        for needle in [
+            "x-frame-options: deny",
+            "x-content-type-options: nosniff",
+            "referrer-policy: no-referrer",
+            "cache-control: no-store",
+            "content-security-policy: default-src 'none'; style-src 'unsafe-inline'; \
+             form-action 'self'; frame-ancestors 'none'",
+        ] {
+            assert!(head.contains(needle), "missing {needle:?} in:\n{head}");
+        }
+    }
+    let (_, _, page) = &answers[0];
+    assert!(page.contains("<style>"), "the page keeps its inline style");
+    assert!(
+        page.contains("<form method=\"post\" action=\"/action\">"),
+        "{page}"
+    );
+}

@@ -438,7 +438,7 @@ mod tests {
         let m = merge([
             layer(
                 Source::OvfEnv,
-                &[("admin.password", "hunter2"), ("vrrp.auth", "s3cret!")],
+                &[("admin.password", "hunter2-long"), ("vrrp.auth", "s3cret!")],
             ),
             layer(
                 Source::Cmdline,
@@ -459,5 +459,35 @@ mod tests {
         assert_eq!(m.errors.len(), 1);
         assert_eq!(m.errors[0].value, MASK);
         assert!(!m.errors[0].to_string().contains("bad"));
+    }
+
+    #[test]
+    fn short_admin_password_is_refused_naming_the_fix() {
+        // Input: a one-character admin password from the OVF environment,
+        // then lbd's hash of a password (an export) from the store.
+        // Output: the short one is an error naming admin.password, the
+        // minimum and how to disable the page, and is not applied; the
+        // hash is taken as it is.
+        let m = merge([layer(Source::OvfEnv, &[("admin.password", "x")])]);
+        assert!(m.settings.admin_password.is_none());
+        assert_eq!(m.errors.len(), 1);
+        assert_eq!(m.errors[0].key, "admin.password");
+        assert_eq!(m.errors[0].value, MASK);
+        let text = m.errors[0].to_string();
+        assert!(text.contains("admin.password"), "{text}");
+        assert!(text.contains("is 1 characters: use at least 8"), "{text}");
+        assert!(text.contains("leave it empty"), "{text}");
+
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+        let m = merge([layer(Source::Appliance, &[("admin.password", hash)])]);
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
+        assert_eq!(
+            m.settings.admin_password.map(|p| p.expose().to_owned()),
+            Some(hash.to_owned())
+        );
+
+        let m = merge([layer(Source::OvfEnv, &[("admin.password", "eight-ch")])]);
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
+        assert!(m.settings.admin_password.is_some());
     }
 }

@@ -16,6 +16,8 @@ use crate::value::{
 
 /// Longest secret accepted (admin password, VRRP auth).
 pub const SECRET_MAX_LEN: usize = 128;
+/// Shortest `admin.password` accepted in clear text.
+pub const ADMIN_PASSWORD_MIN_LEN: usize = 8;
 
 /// Everything init configures from settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,8 +247,24 @@ pub(crate) fn set_peer_software(s: &mut Settings, raw: &str) -> Result<(), Strin
     Ok(())
 }
 pub(crate) fn set_admin_password(s: &mut Settings, raw: &str) -> Result<(), String> {
-    s.admin_password = opt(raw, |r| parse_secret(r, SECRET_MAX_LEN))?;
+    s.admin_password = opt(raw, parse_admin_password)?;
     Ok(())
+}
+
+/// A password in clear must be long enough to survive guessing at the
+/// login (a one-character password fell to the first few tries); lbd's
+/// hash of one (an export, the store's copy) was checked when it was set.
+fn parse_admin_password(raw: &str) -> Result<Secret, String> {
+    let secret = parse_secret(raw, SECRET_MAX_LEN)?;
+    let length = raw.chars().count();
+    if !secret.is_hash() && length < ADMIN_PASSWORD_MIN_LEN {
+        return Err(format!(
+            "is {length} characters: use at least {ADMIN_PASSWORD_MIN_LEN} (a passphrase \
+             or the output of `openssl rand -base64 12`), or leave it empty to disable the \
+             admin page"
+        ));
+    }
+    Ok(secret)
 }
 pub(crate) fn set_lbd_config(s: &mut Settings, raw: &str) -> Result<(), String> {
     s.lbd_config = opt(raw, parse_lbd_config)?;

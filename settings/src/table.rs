@@ -220,8 +220,8 @@ const BASE: &[Property] = &[
             "admin.password",
             CAT_SYSTEM,
             "Admin password",
-            "Password of the admin user of the load balancer's stats and admin page. \
-             Empty disables the admin page.",
+            "Password of the admin user of the load balancer's stats and admin page, \
+             at least 8 characters. Empty disables the admin page.",
             "",
             model::set_admin_password,
         )

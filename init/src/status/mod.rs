@@ -37,6 +37,9 @@ struct BoardState {
     settings: String,
     recent: VecDeque<String>,
     problems: VecDeque<String>,
+    /// Standing warnings about the config (VRRP without authentication):
+    /// shown until the config changes, not pushed out by later lines.
+    warnings: Vec<String>,
 }
 
 /// What init knows and the screen shows; the event loop writes it.
@@ -50,6 +53,14 @@ impl Board {
     pub fn set_settings(&self, summary: String) {
         if let Ok(mut s) = self.state.lock() {
             s.settings = summary;
+        }
+    }
+
+    /// The standing warnings about the current config, replacing the
+    /// previous ones (a fixed config clears them).
+    pub fn set_warnings(&self, warnings: Vec<String>) {
+        if let Ok(mut s) = self.state.lock() {
+            s.warnings = warnings;
         }
     }
 
@@ -77,6 +88,15 @@ impl Board {
         }
     }
 
+    /// What the screen lists as problems: standing warnings, then the
+    /// last error lines.
+    pub fn problems(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .map(|s| s.warnings.iter().chain(&s.problems).cloned().collect())
+            .unwrap_or_default()
+    }
+
     fn snapshot(&self, lbd_socket: &std::path::Path) -> Snapshot {
         let addresses = gather::addresses();
         let mut lbd = lbd_query::query(lbd_socket);
@@ -87,15 +107,15 @@ impl Board {
             *stats = gather::reachable_stats(stats, &addresses);
         }
         let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let problems = self.problems();
         let state = self.state.lock().map(|s| {
             (
                 s.service.clone(),
                 s.settings.clone(),
-                s.recent.iter().cloned().collect(),
-                s.problems.iter().cloned().collect(),
+                s.recent.iter().cloned().collect::<Vec<_>>(),
             )
         });
-        let (service, settings, recent, problems) = state.unwrap_or_default();
+        let (service, settings, recent) = state.unwrap_or_default();
         Snapshot {
             version: crate::boot::VERSION.to_string(),
             hostname: nix::unistd::gethostname()

@@ -6,12 +6,14 @@
 //!                     │                                         
 //!                  stop(): SIGTERM, deadline, SIGKILL ──> Stopped
 //! ```
-//! The restart policy is plain data ([`backoff`]); the process handling is
-//! in [`service`]. init's loop owns the clock and `waitpid`, and hands each
+//! The restart policy is plain data ([`backoff`]), and so is what share of
+//! its output reaches the consoles ([`output_budget`]); the process
+//! handling is in [`service`]. init's loop owns the clock and `waitpid`, and hands each
 //! exit status here, so reaping orphans never steals lbd's status.
 
 pub mod backoff;
 pub mod log_ring;
+pub mod output_budget;
 pub mod service;
 
 pub use backoff::{Backoff, RestartPolicy};

@@ -17,9 +17,14 @@ use nix::unistd::Pid;
 
 use super::backoff::{Backoff, RestartPolicy};
 use super::log_ring::LogRing;
+use super::output_budget::OutputBudget;
 
 /// Lines of output kept for the status screen.
 const RING_LINES: usize = 200;
+/// Bytes read from the pipes per call: a service that writes faster than
+/// init reads must not keep PID 1 in this loop (poll says ready again at
+/// once, with signals and timers handled in between).
+const READ_BUDGET: usize = 1 << 20;
 
 #[derive(Debug)]
 enum State {
@@ -54,6 +59,8 @@ pub struct Service {
     state: State,
     backoff: Backoff,
     ring: LogRing,
+    /// Which of the lines read reach the consoles.
+    budget: OutputBudget,
     pipes: Vec<File>,
     starts: u32,
 }
@@ -72,6 +79,7 @@ impl Service {
             state: State::Stopped,
             backoff: Backoff::new(policy),
             ring: LogRing::new(RING_LINES),
+            budget: OutputBudget::default(),
             pipes: Vec::new(),
             starts: 0,
         }
@@ -153,20 +161,37 @@ impl Service {
         self.pipes.iter().map(AsFd::as_fd).collect()
     }
 
-    /// Reads what the pipes hold without blocking; returns complete lines.
+    /// Reads what the pipes hold without blocking (up to [`READ_BUDGET`]
+    /// bytes); returns the complete lines the consoles should show, within
+    /// [`OutputBudget`]: the others are dropped and counted, so a chatty
+    /// service never makes PID 1 fall behind its pipe.
     pub fn read_output(&mut self) -> Vec<String> {
+        let lines = self.read_pipes();
+        self.budget.pass(lines, Instant::now())
+    }
+
+    /// Lines of output the consoles did not show, since start.
+    pub fn output_dropped(&self) -> u64 {
+        self.budget.dropped_total()
+    }
+
+    fn read_pipes(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
-        let mut buf = [0u8; 8192];
+        let mut buf = [0u8; 65536];
         let mut open = Vec::new();
+        let mut budget = READ_BUDGET;
         for mut pipe in self.pipes.drain(..) {
             let mut eof = false;
-            loop {
+            while budget > 0 {
                 match pipe.read(&mut buf) {
                     Ok(0) => {
                         eof = true;
                         break;
                     }
-                    Ok(n) => lines.extend(self.ring.push_bytes(&buf[..n])),
+                    Ok(n) => {
+                        budget = budget.saturating_sub(n);
+                        lines.extend(self.ring.push_bytes(&buf[..n]));
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(_) => break, // EAGAIN: drained for now
                 }
@@ -388,6 +413,47 @@ mod tests {
             polls >= 3
         });
         assert!(how.starts_with("killed at a second power request"), "{how}");
+    }
+
+    /// Input: a child printing 20000 lines as fast as it can (lbd under
+    /// load, logging a line per connection).
+    /// Output: the child is never held up by a full pipe (it exits), and
+    /// the consoles get at most a burst of lines plus a note of how many
+    /// were not shown, instead of all 20000 on PID 1's thread.
+    #[test]
+    fn a_flood_of_output_is_drained_and_cut_to_the_budget() {
+        let mut s = Service::new(
+            "chatty",
+            "/bin/sh",
+            vec![
+                "-c".into(),
+                "i=0; while [ $i -lt 20000 ]; do echo \"line $i\"; i=$((i+1)); done".into(),
+            ],
+            RestartPolicy::default(),
+        );
+        s.start(Instant::now());
+        let pid = s.pid().unwrap();
+        let mut shown = Vec::new();
+        let status = loop {
+            shown.extend(s.read_output());
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)).unwrap() {
+                WaitStatus::StillAlive => std::thread::sleep(Duration::from_millis(1)),
+                status => break status,
+            }
+        };
+        while !s.fds().is_empty() {
+            shown.extend(s.read_output());
+        }
+        assert_eq!(describe(status), "exit status 0");
+        let burst = usize::try_from(super::super::output_budget::BURST).unwrap();
+        assert!(
+            shown.len() < 20000 && shown.len() <= burst * 3,
+            "{} lines shown",
+            shown.len()
+        );
+        assert!(s.output_dropped() > 0);
+        assert_eq!(shown[0], "line 0");
+        assert_eq!(s.recent_output().last(), Some("line 19999"));
     }
 
     #[test]

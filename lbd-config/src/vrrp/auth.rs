@@ -47,14 +47,6 @@ pub(super) fn validate(name: &str, vi: &Instance, out: &mut Vec<Problem>) {
                     "auth_type = \"hmac\" uses auth_key, not auth_pass: remove auth_pass",
                 ));
             }
-            if !vi.is_ipv4() {
-                out.push(problem(
-                    name,
-                    "auth_type",
-                    "\"hmac\" is not carried over IPv6 yet: use it on an IPv4 instance \
-                     (IPv6 VIPs may ride along in virtual_ips) or leave IPv6 unauthenticated",
-                ));
-            }
             match &vi.auth_key {
                 None => out.push(problem(
                     name,

@@ -341,12 +341,15 @@ fn auth_type_hmac_needs_v3_and_a_key() {
     );
 }
 
+/// Input: an IPv6 instance with hmac (lbd seals and checks the trailer
+/// over IPv6 too). Output: valid.
 #[test]
-fn hmac_is_ipv4_only_for_now() {
-    let err = check(
+fn hmac_over_ipv6_is_valid() {
+    let config = check(
         "interface = \"eth0\"\nvrid = 51\npriority = 100\nauth_type = \"hmac\"\n\
          auth_key = \"0123456789abcdef0123\"\nvirtual_ips = [\"2001:db8::1/64\"]\n",
     )
-    .expect_err("hmac over IPv6");
-    assert!(err.contains("is not carried over IPv6 yet"), "{err}");
+    .expect("hmac over IPv6");
+    assert_eq!(config.vrrp["vi"].auth(), Some(AuthType::Hmac));
+    assert!(!config.vrrp["vi"].is_ipv4());
 }

@@ -13,6 +13,8 @@ pub enum CliError {
     ReadStdin(std::io::Error),
     #[error("starting tokio: {0}")]
     Tokio(std::io::Error),
+    #[error("starting the log-writer thread: {0}")]
+    LogThread(std::io::Error),
     #[error("{0}")]
     Daemon(#[from] lbd::daemon::DaemonError),
     #[error("{0}")]

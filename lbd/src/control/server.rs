@@ -4,10 +4,11 @@
 //! stream of event lines.
 //!
 //! The socket is created mode 0660 in a directory made if missing; a stale
-//! socket file from a killed lbd is replaced, a live one is an error.
+//! socket file from a killed lbd is replaced, a live one is an error, and
+//! anything that is not a socket is refused and left alone.
 
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,6 +30,12 @@ const SOCKET_MODE: u32 = 0o660;
 pub enum ControlError {
     #[error("another lbd answers on {}: stop it or set global.control_socket", path.display())]
     InUse { path: PathBuf },
+    #[error(
+        "control socket path {} is not a socket (left untouched): set global.control_socket \
+         to a free path, or move that file away",
+        path.display()
+    )]
+    NotASocket { path: PathBuf },
     #[error("creating control socket {}: {source}", path.display())]
     Bind { path: PathBuf, source: io::Error },
 }
@@ -42,14 +49,7 @@ pub fn start(path: &Path, daemon: Arc<Daemon>) -> Result<JoinHandle<()>, Control
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(ControlError::InUse {
-                path: path.to_path_buf(),
-            });
-        }
-        std::fs::remove_file(path).map_err(err)?;
-    }
+    remove_stale_socket(path)?;
     let listener = UnixListener::bind(path).map_err(err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE)).map_err(err)?;
     Ok(tokio::spawn(async move {
@@ -65,6 +65,38 @@ pub fn start(path: &Path, daemon: Arc<Daemon>) -> Result<JoinHandle<()>, Control
             }
         }
     }))
+}
+
+/// Makes room for a fresh socket at `path`: a live lbd there is an error,
+/// a stale socket from a killed lbd is removed. Anything else at the path
+/// (a file, a directory, a symlink: a mistyped `global.control_socket`)
+/// is left alone and refused; lbd used to delete whatever it found.
+fn remove_stale_socket(path: &Path) -> Result<(), ControlError> {
+    // symlink_metadata: a link is judged itself, never followed.
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(ControlError::Bind {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    if !meta.file_type().is_socket() {
+        return Err(ControlError::NotASocket {
+            path: path.to_path_buf(),
+        });
+    }
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(ControlError::InUse {
+            path: path.to_path_buf(),
+        });
+    }
+    std::fs::remove_file(path).map_err(|source| ControlError::Bind {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 async fn write_line(stream: &mut UnixStream, value: &Value) -> io::Result<()> {
@@ -162,6 +194,7 @@ pub async fn execute(daemon: &Daemon, cmd: Command) -> Result<Value, String> {
                 servers: stat.servers.len(),
                 servers_up: stat.servers.iter().filter(|s| s.status == "UP").count(),
                 stats: rt.config.stats.as_ref().map(|s| s.bind.to_string()),
+                log_lines_dropped: crate::log_queue::dropped(),
             };
             Ok(to_value(&info))
         }
@@ -206,5 +239,61 @@ mod erased {
         fn value(&self) -> serde_json::Value {
             serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lbd-control-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    /// Input: a regular file (a mistyped `global.control_socket` pointing
+    /// at an admin's file) where the socket should go.
+    /// Output: an error naming the path and the fix; the file is untouched.
+    #[test]
+    fn a_regular_file_at_the_socket_path_survives() {
+        let dir = temp_dir("file");
+        let path = dir.join("lbd.toml");
+        std::fs::write(&path, "precious").expect("write");
+        let err = remove_stale_socket(&path).expect_err("must refuse");
+        let text = err.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("not a socket"), "{text}");
+        assert_eq!(std::fs::read_to_string(&path).expect("kept"), "precious");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Input: a socket file nobody listens on (lbd was killed).
+    /// Output: it is removed, so bind can create a fresh one.
+    #[test]
+    fn a_stale_socket_is_removed() {
+        let dir = temp_dir("stale");
+        let path = dir.join("lbd.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+        assert!(path.exists());
+        remove_stale_socket(&path).expect("stale socket removed");
+        assert!(std::fs::symlink_metadata(&path).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Input: a symlink at the socket path pointing at a regular file.
+    /// Output: refused; neither the link nor its target is removed.
+    #[test]
+    fn a_symlink_at_the_socket_path_is_refused() {
+        let dir = temp_dir("link");
+        let target = dir.join("target");
+        std::fs::write(&target, "keep").expect("write");
+        let path = dir.join("lbd.sock");
+        std::os::unix::fs::symlink(&target, &path).expect("symlink");
+        assert!(remove_stale_socket(&path).is_err());
+        assert!(std::fs::symlink_metadata(&path).is_ok());
+        assert_eq!(std::fs::read_to_string(&target).expect("kept"), "keep");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -11,29 +11,36 @@
 //! With no users configured the page is read-only without a login and
 //! actions are refused. The listen address is taken at start; users and
 //! refresh follow reloads.
+//!
+//! Idle and slowloris sockets cannot lock admins out: [`slots`] closes the
+//! longest-idle connection to let a new one in. Every answer carries
+//! headers that forbid framing, sniffing, caching and referrers, and a
+//! CSP that allows the page's inline style and its forms, nothing else.
 
 pub mod auth;
 pub mod form;
 pub mod login_gate;
 pub mod render;
+pub mod slots;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+    HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION,
+    REFERRER_POLICY, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::Semaphore;
 
 use self::auth::{Auth, AuthError, User};
 use self::form::{field, parse_form};
 use self::render::Page;
+use self::slots::{Slots, MAX_CONNECTIONS, MAX_PER_SOURCE};
 use crate::config::Group;
 use crate::daemon::Daemon;
 use crate::proxy::listen::{bind, ListenError};
@@ -44,8 +51,10 @@ use crate::runtime::AdminState;
 const MAX_FORM: usize = 4096;
 /// Time allowed for a client to send its request headers (slowloris guard).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Concurrent stats connections.
-const MAX_CONNECTIONS: usize = 64;
+/// The page is one document with an inline `<style>` and forms posting
+/// to itself: no scripts, images, fonts or frames from anywhere.
+const CONTENT_SECURITY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Errors starting the stats server.
 #[derive(Debug, thiserror::Error)]
@@ -67,8 +76,16 @@ fn respond(
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = r.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Clickjacking: an admin's click on a framed page could drain servers.
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY),
+    );
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     r
 }
 
@@ -80,12 +97,9 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
 pub fn start(addr: SocketAddr, daemon: Arc<Daemon>) -> Result<(), StatsError> {
     let listener = bind(addr)?;
     let auth = Arc::new(Auth::new()?);
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Slots::new(MAX_CONNECTIONS, MAX_PER_SOURCE);
     tokio::spawn(async move {
         loop {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
-            };
             let (stream, peer) = match listener.accept().await {
                 Ok(ok) => ok,
                 Err(e) => {
@@ -94,25 +108,39 @@ pub fn start(addr: SocketAddr, daemon: Arc<Daemon>) -> Result<(), StatsError> {
                     continue;
                 }
             };
+            let slot = match slots.admit(peer.ip(), Instant::now()) {
+                Ok(slot) => Arc::new(slot),
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "stats connection refused");
+                    continue;
+                }
+            };
             let daemon = daemon.clone();
             let auth = auth.clone();
             tokio::spawn(async move {
-                let _permit = permit;
+                let close = slot.close.clone();
                 let service = hyper::service::service_fn(move |req| {
                     let daemon = daemon.clone();
                     let auth = auth.clone();
+                    let slot = slot.clone();
                     async move {
-                        Ok::<_, std::convert::Infallible>(
-                            handle(req, peer.ip(), &daemon, &auth).await,
-                        )
+                        slot.busy();
+                        let response = handle(req, peer.ip(), &daemon, &auth).await;
+                        slot.idle(Instant::now());
+                        Ok::<_, std::convert::Infallible>(response)
                     }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADER_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), service);
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "stats connection ended");
+                tokio::select! {
+                    ended = conn => if let Err(e) = ended {
+                        tracing::debug!(error = %e, "stats connection ended");
+                    },
+                    () = close.notified() => {
+                        tracing::debug!(%peer, "idle stats connection closed to make room");
+                    }
                 }
             });
         }
@@ -187,6 +215,7 @@ async fn handle(
                 &snapshot(),
                 daemon.reloads.load(std::sync::atomic::Ordering::Relaxed),
                 daemon.current_connections(),
+                crate::log_queue::dropped(),
             ),
         ),
         (&Method::POST, "/action") => match user {

@@ -174,8 +174,20 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 /// Prometheus text exposition format (version 0.0.4).
-pub fn prometheus(stat: &Stat, reloads: u64, current_connections: u32) -> String {
+pub fn prometheus(
+    stat: &Stat,
+    reloads: u64,
+    current_connections: u32,
+    log_lines_dropped: u64,
+) -> String {
     let mut out = String::new();
+    family(
+        &mut out,
+        "lbd_log_lines_dropped_total",
+        "counter",
+        "Log lines dropped because the log's reader fell behind (lbd never waits for it).",
+    );
+    let _ = writeln!(out, "lbd_log_lines_dropped_total {log_lines_dropped}");
     family(
         &mut out,
         "lbd_reloads_total",
@@ -381,7 +393,8 @@ mod tests {
 
     #[test]
     fn prometheus_lines_have_help_type_and_samples() {
-        let p = prometheus(&sample(), 2, 3);
+        let p = prometheus(&sample(), 2, 3, 5);
+        assert!(p.contains("\nlbd_log_lines_dropped_total 5\n"), "{p}");
         assert!(p.contains("lbd_reloads_total 2\n"));
         assert!(p.contains("lbd_server_up{backend=\"b\",server=\"s<1>\"} 1\n"));
         assert!(

@@ -11,19 +11,27 @@
 //! The counter is checked only after `accept`: adverts of other VRIDs on
 //! the same segment do not move this instance's counters.
 //!
+//! IPv6 (VRRP v3 only, so none or hmac): the kernel hands over the VRRP
+//! message without the IP header, with source and destination beside it
+//! ([`Datagram6`]); [`Authenticator::seal6`] and [`Authenticator::open6`]
+//! tag and check the same trailer over those addresses.
+//!
 //! | auth       | sent as                 | a datagram is dropped when        |
 //! |------------|-------------------------|-----------------------------------|
 //! | none, pass | VRRP, protocol 112      | auth type or password differ      |
 //! | ah         | IPv4 + AH, protocol 51  | not AH, bad ICV or SPI, replayed  |
 //! | hmac       | VRRP v3 + trailer, 112  | bad or no tag, replayed, too old  |
+//!
+//! (IPv4 and IPv6 alike for hmac.)
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::ah::{self, AhCounter, AhError, AhKey, Seal};
 use super::config::{AuthType, Instance};
 use super::hmac_auth::{self, HmacError, HmacKey, ReplayGuard, Sequencer};
 use super::packet::{decode_ipv4, Auth, DecodeError, IPPROTO_VRRP};
+use super::socket6::Datagram6;
 
 /// Authentication failures are logged at most this often per instance.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -61,12 +69,24 @@ pub enum Stamp {
     Hmac(u64),
 }
 
-/// A received datagram whose integrity checked out.
+/// A received datagram whose integrity checked out: an IPv4 datagram
+/// (`Vec<u8>`, header included) or an IPv6 message ([`Datagram6`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Opened {
-    /// A plain VRRP datagram (IPv4 header, protocol 112) for `accept`.
-    pub datagram: Vec<u8>,
+pub struct Opened<T = Vec<u8>> {
+    /// A plain VRRP datagram, trailer or AH header removed, for `accept`
+    /// (IPv4) or `accept_v6`.
+    pub datagram: T,
     fresh: Fresh,
+}
+
+impl<T> Opened<T> {
+    /// The same check result around another form of the datagram.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Opened<U> {
+        Opened {
+            datagram: f(self.datagram),
+            fresh: self.fresh,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,9 +259,50 @@ impl Authenticator {
         }
     }
 
+    /// Wraps an encoded VRRP message for IPv6 destination `dst`: the hmac
+    /// trailer, or nothing (pass and AH are VRRP v2, which is IPv4 only).
+    pub fn seal6(&self, stamp: Stamp, src: Ipv6Addr, dst: Ipv6Addr, msg: Vec<u8>) -> Outgoing {
+        match (&self.kind, stamp) {
+            (Kind::Hmac { key, .. }, Stamp::Hmac(counter)) => {
+                Outgoing::Payload(hmac_auth::seal(key, src.into(), dst.into(), &msg, counter))
+            }
+            _ => Outgoing::Payload(msg),
+        }
+    }
+
+    /// Checks and strips the hmac trailer of a message from the IPv6
+    /// socket. The tag covers the destination: a message whose
+    /// destination the kernel did not report passes unchecked, for
+    /// `accept_v6` to drop (it cannot check the checksum either).
+    pub fn open6(&self, datagram: Datagram6) -> Result<Opened<Datagram6>, AuthError> {
+        let plain = |datagram| Opened {
+            datagram,
+            fresh: Fresh::None,
+        };
+        let Kind::Hmac { key, .. } = &self.kind else {
+            return Ok(plain(datagram));
+        };
+        let (Some(dst), Some(&vrid)) = (datagram.dst, datagram.payload.get(1)) else {
+            return Ok(plain(datagram));
+        };
+        if vrid != self.vrid {
+            // Not ours to judge: accept_v6() names it.
+            return Ok(plain(datagram));
+        }
+        let src = IpAddr::V6(datagram.src);
+        let verified = hmac_auth::verify(key, src, IpAddr::V6(dst), &datagram.payload)?;
+        let (len, counter) = (verified.msg.len(), verified.counter);
+        let mut stripped = datagram;
+        stripped.payload.truncate(len);
+        Ok(Opened {
+            datagram: stripped,
+            fresh: Fresh::Hmac { src, vrid, counter },
+        })
+    }
+
     /// The anti-replay check of an advert `accept` took, at `now_ns`
     /// (CLOCK_REALTIME): remembers its number or refuses it.
-    pub fn commit(&mut self, opened: &Opened, now_ns: u64) -> Result<(), AuthError> {
+    pub fn commit<T>(&mut self, opened: &Opened<T>, now_ns: u64) -> Result<(), AuthError> {
         match (&mut self.kind, opened.fresh) {
             (Kind::Ah { counter, .. }, Fresh::Ah { src, seq }) => Ok(counter.check(src, seq)?),
             (Kind::Hmac { guard, .. }, Fresh::Hmac { src, vrid, counter }) => {
@@ -304,3 +365,7 @@ impl Throttle {
 #[cfg(test)]
 #[path = "auth_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "auth6_tests.rs"]
+mod tests6;

@@ -129,6 +129,16 @@ impl Driver {
         cfg: &Instance,
         events: broadcast::Sender<Event>,
     ) -> Result<Self, DriverError> {
+        if cfg.auth().is_none() && !cfg.virtual_ips.is_empty() {
+            // Keepalived says nothing here; an admin who forgot the secret
+            // should hear it once at start, not find out from an incident.
+            tracing::warn!(
+                instance = name,
+                "vrrp instance runs without authentication: any host on the segment can \
+                 send adverts and take its virtual IPs; set auth_type = \"hmac\" with an \
+                 auth_key on both nodes (on the appliance: vrrp.auth)"
+            );
+        }
         let mut netlink = Netlink::open().map_err(|source| DriverError::Netlink {
             instance: name.to_string(),
             source,
@@ -345,8 +355,8 @@ impl Driver {
                         .auth
                         .seal(stamp, s, d, bytes)
                         .map_err(|e| e.to_string()),
-                    // IPv6 instances are unauthenticated (config check).
-                    _ => Ok(Outgoing::Payload(bytes)),
+                    (IpAddr::V6(s), IpAddr::V6(d)) => Ok(self.auth.seal6(stamp, s, d, bytes)),
+                    _ => Err("source and destination of different IP families".to_string()),
                 })
                 .and_then(|out| transmit(io, *dst, &out).map_err(|e| e.to_string()));
             if let Err(error) = sent {
@@ -362,23 +372,21 @@ impl Driver {
         let Some(io) = &self.io else {
             return;
         };
-        let accepted = match received {
-            Received::V4(datagram) => {
-                let checked = self.auth.open(datagram).map_err(|e| (true, e.to_string()));
-                checked.and_then(|opened| {
-                    let input = io
-                        .accept(&Received::V4(opened.datagram.clone()))
-                        .map_err(|e| (matches!(e, Dropped::Auth), e.to_string()))?;
-                    self.auth
-                        .commit(&opened, realtime_ns())
-                        .map_err(|e| (true, e.to_string()))?;
-                    Ok(input)
-                })
-            }
-            v6 => io
-                .accept(&v6)
-                .map_err(|e| (matches!(e, Dropped::Auth), e.to_string())),
+        let opened = match received {
+            Received::V4(datagram) => self.auth.open(datagram).map(|o| o.map(Received::V4)),
+            Received::V6(datagram) => self.auth.open6(datagram).map(|o| o.map(Received::V6)),
         };
+        let accepted = opened
+            .map_err(|e| (true, e.to_string()))
+            .and_then(|opened| {
+                let input = io
+                    .accept(&opened.datagram)
+                    .map_err(|e| (matches!(e, Dropped::Auth), e.to_string()))?;
+                self.auth
+                    .commit(&opened, realtime_ns())
+                    .map_err(|e| (true, e.to_string()))?;
+                Ok(input)
+            });
         match accepted {
             Ok(input) => self.feed(input),
             Err((false, reason)) => {

@@ -47,6 +47,11 @@ pub enum Dropped {
     AddressCount { expected: usize, got: usize },
     #[error("authentication does not match (auth_type / auth_pass, or their absence)")]
     Auth,
+    #[error(
+        "advert interval 0: no sender may advertise that (RFC 5798 5.2.7); a broken or \
+         hostile peer"
+    )]
+    ZeroInterval,
 }
 
 /// Checks one datagram from the raw socket (IPv4 header included).
@@ -85,6 +90,11 @@ pub(super) fn check(expect: &Expect, src: IpAddr, advert: &Advert) -> Result<Inp
     }
     if advert.auth != expect.auth {
         return Err(Dropped::Auth);
+    }
+    // A zero interval would make the backup's master-down interval just
+    // its skew time: one advert, then a storm of elections.
+    if advert.advert_int_cs == 0 {
+        return Err(Dropped::ZeroInterval);
     }
     Ok(Input::Advert {
         src,
@@ -177,6 +187,18 @@ mod tests {
         let mut e = expect();
         e.auth = Auth::pass("other");
         assert_eq!(accept(&e, &d), Err(Dropped::Auth));
+    }
+
+    /// Input: the peer's advert with advert interval 0 (v2: the one-byte
+    /// interval field, checksum fixed up by hand: 0xb4ca + 1).
+    /// Output: dropped as ZeroInterval, not fed to the FSM.
+    #[test]
+    fn drops_advert_interval_zero() {
+        let mut d = datagram();
+        d[25] = 0x00;
+        d[26] = 0xb4;
+        d[27] = 0xcb;
+        assert_eq!(accept(&expect(), &d), Err(Dropped::ZeroInterval));
     }
 
     #[test]

@@ -123,6 +123,16 @@ mod tests {
         assert_eq!(accept_v6(&expect(&[]), &d), Err(Dropped::NoDestination));
     }
 
+    /// Input: the advert with interval 0 (checksum raised by the 0x64 taken
+    /// out of the sum: 0x6e4f + 0x64).
+    /// Output: dropped as ZeroInterval.
+    #[test]
+    fn drops_advert_interval_zero() {
+        let mut d = datagram();
+        d.payload[4..8].copy_from_slice(&[0x00, 0x00, 0x6e, 0xb3]);
+        assert_eq!(accept_v6(&expect(&[]), &d), Err(Dropped::ZeroInterval));
+    }
+
     #[test]
     fn drops_other_vrid_and_count() {
         let d = datagram();
