@@ -6,8 +6,9 @@
 //!   -> kernel modules -> data partition, log file
 //!   -> settings (all sources, the appliance store) -> hostname
 //!   -> lbd config (+ the store's services) -> firewall -> sysctls, network, DHCP
-//!   -> start lbd -> "appliance: ready"
-//!   -> loop { SIGCHLD: reap, hand lbd's status to its supervisor
+//!   -> start lbd once the firewall loaded -> "appliance: ready"
+//!   -> loop { firewall retry timer: load it, then start lbd
+//!             SIGCHLD: reap, hand lbd's status to its supervisor
 //!             lbd output: console + ring | restart timer: start lbd
 //!             DHCP socket and timers: renew, rebind
 //!             SIGHUP: reload lbd | power signal/button: shutdown }
@@ -75,6 +76,8 @@ struct Appliance {
     inputs: Vec<(String, File)>,
     input_rescans: u32,
     services: Vec<Service>,
+    /// Holds lbd back until the boot ruleset is in the kernel.
+    firewall_gate: firewall::Gate,
     network: network::Networking,
     /// QEMU tests only (fw_cfg `opt/appliance/debug`).
     debug: Option<DebugPort>,
@@ -195,15 +198,30 @@ pub fn run() -> ! {
     if let Err(e) = texts.write() {
         consoles.line(&format!("init: error: lbd's files: {e}"));
     }
-    apply_firewall(&mut consoles, settings, &effective, &mut firewall);
+    // lbd starts only once the kernel has this ruleset (now, or when a
+    // retry from the loop loads it).
+    let ruleset = firewall_ruleset(settings, &effective);
+    if firewall.as_ref() != Some(&ruleset) {
+        print_ruleset(&mut consoles, &ruleset);
+    }
+    let mut firewall_gate = firewall::Gate::new(ruleset);
     let mut lbd = Service::new(
         "lbd",
         LBD,
         lbd_files::Texts::args(),
         RestartPolicy::default(),
     );
-    let started = lbd.start(Instant::now());
-    report_service(&mut consoles, "lbd", &started);
+    let actions = firewall_gate.poll(Instant::now(), &mut |r| {
+        if firewall.as_ref() == Some(r) {
+            Ok(())
+        } else {
+            firewall::apply(r)
+        }
+    });
+    on_firewall_gate(&mut consoles, actions, &mut lbd, Instant::now());
+    if firewall_gate.is_loaded() {
+        firewall = Some(firewall_gate.ruleset().clone());
+    }
     let lbd_socket = lbd_config::control_socket(&effective);
     let (relay, relay_lines) = match line_relay::pair() {
         Ok((tx, rx)) => (Some(tx), Some(rx)),
@@ -262,6 +280,7 @@ pub fn run() -> ! {
         input_rescans: if inputs.is_empty() { INPUT_RESCANS } else { 0 },
         inputs,
         services: vec![lbd],
+        firewall_gate,
         network,
         debug,
         // vCenter's tools channel: only on VMware, where the backdoor exists.
@@ -367,24 +386,76 @@ fn apply_firewall(
     lbd: &lbd_config::Effective,
     applied: &mut Option<firewall::Ruleset>,
 ) {
-    let mut input = firewall::FirewallInput::from_settings(settings);
-    if let Ok(config) = lbd {
-        input.add_lbd(config);
-    }
-    let ruleset = firewall::build_ruleset(&input);
+    let ruleset = firewall_ruleset(settings, lbd);
     if applied.as_ref() == Some(&ruleset) {
         return;
     }
-    consoles.line("init: firewall ruleset:");
-    for line in firewall::render_nft(&ruleset).lines() {
-        consoles.line(&format!("init:   {line}"));
-    }
+    print_ruleset(consoles, &ruleset);
     match firewall::apply(&ruleset) {
         Ok(()) => {
             consoles.line("init: firewall applied");
             *applied = Some(ruleset);
         }
         Err(e) => consoles.line(&format!("init: error: firewall not applied: {e}")),
+    }
+}
+
+/// The ruleset for the settings and lbd's effective config.
+fn firewall_ruleset(
+    settings: &settings::Settings,
+    lbd: &lbd_config::Effective,
+) -> firewall::Ruleset {
+    let mut input = firewall::FirewallInput::from_settings(settings);
+    if let Ok(config) = lbd {
+        input.add_lbd(config);
+    }
+    firewall::build_ruleset(&input)
+}
+
+fn print_ruleset(consoles: &mut Consoles, ruleset: &firewall::Ruleset) {
+    consoles.line("init: firewall ruleset:");
+    for line in firewall::render_nft(ruleset).lines() {
+        consoles.line(&format!("init:   {line}"));
+    }
+}
+
+/// Carries out the firewall gate's word: lbd starts once the ruleset is
+/// in the kernel; until then the console and the status screen say why
+/// it is down.
+fn on_firewall_gate(
+    consoles: &mut Consoles,
+    actions: Vec<firewall::GateAction>,
+    lbd: &mut Service,
+    now: Instant,
+) {
+    for action in actions {
+        match action {
+            firewall::GateAction::Loaded { attempts: 1 } => consoles.line("init: firewall applied"),
+            firewall::GateAction::Loaded { attempts } => consoles.line(&format!(
+                "init: firewall applied at attempt {attempts}; starting lbd"
+            )),
+            firewall::GateAction::StartLbd => {
+                let started = lbd.start(now);
+                report_service(consoles, &lbd.name.clone(), &started);
+            }
+            firewall::GateAction::Problem {
+                error,
+                attempts,
+                retry_in,
+            } => {
+                consoles.line(&format!(
+                    "init: error: firewall not applied (attempt {attempts}): {error}; \
+                     lbd stays stopped so its listeners are not exposed unfiltered; \
+                     retrying in {} s",
+                    retry_in.as_secs()
+                ));
+                if let Some(board) = consoles.board() {
+                    board.set_service(format!(
+                        "NOT STARTED: waiting for the firewall (attempt {attempts}: {error})"
+                    ));
+                }
+            }
+        }
     }
 }
 
@@ -611,6 +682,10 @@ impl Appliance {
             if let Some((action, reason)) = power.take() {
                 self.shutdown(action, &reason);
             }
+            if let Some(lbd) = self.services.first_mut() {
+                let actions = self.firewall_gate.poll(now, &mut firewall::apply);
+                on_firewall_gate(&mut self.consoles, actions, lbd, now);
+            }
             for i in 0..self.services.len() {
                 if let Some(event) = self.services[i].on_timer(now) {
                     let name = self.services[i].name.clone();
@@ -640,6 +715,7 @@ impl Appliance {
             .services
             .iter()
             .filter_map(Service::next_deadline)
+            .chain(self.firewall_gate.next_deadline())
             .chain(self.network.next_deadline())
             .chain(self.vmware.as_ref().map(|(_, tools)| tools.next_deadline()))
             .min();
