@@ -35,12 +35,12 @@ use crate::debug_port::{Command as DebugCommand, DebugPort};
 use crate::live_apply::LiveApply;
 use crate::power::{self, PowerAction};
 use crate::status::{self, Board};
-use crate::supervise::{RestartPolicy, Service, ServiceEvent};
+use crate::supervise::{Credentials, RestartPolicy, Service, ServiceEvent};
 use crate::syslog::SyslogSink;
 use crate::vmware::{Tools, ToolsAction, VmwareBackdoor};
 use crate::{
     appliance_socket, evdev, firewall, kmod, last_good, lbd_boot_files, lbd_config, lbd_files,
-    line_relay, mount, network, reap, sources, store, store_services, time,
+    lbd_owner, line_relay, mount, network, reap, sources, store, store_services, time,
 };
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -195,6 +195,9 @@ pub fn run() -> ! {
         consoles.line(&format!("init: error: {problem}"));
     }
     let (texts, effective) = lbd_boot_files::choose(&mut consoles, settings, composed.texts);
+    for problem in lbd_owner::prepare_dirs() {
+        consoles.line(&format!("init: error: {problem}"));
+    }
     if let Err(e) = texts.write() {
         consoles.line(&format!("init: error: lbd's files: {e}"));
     }
@@ -205,12 +208,15 @@ pub fn run() -> ! {
         print_ruleset(&mut consoles, &ruleset);
     }
     let mut firewall_gate = firewall::Gate::new(ruleset);
+    // Its own uid with three network capabilities: lbd parses untrusted
+    // HTTP, TLS, PROXY and VRRP.
     let mut lbd = Service::new(
         "lbd",
         LBD,
         lbd_files::Texts::args(),
         RestartPolicy::default(),
-    );
+    )
+    .run_as(Credentials::lbd());
     let actions = firewall_gate.poll(Instant::now(), &mut |r| {
         if firewall.as_ref() == Some(r) {
             Ok(())

@@ -168,7 +168,10 @@ impl Texts {
             if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
                 continue;
             }
-            write_private(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+            // lbd runs as its own uid and reads them (lbd_owner.rs).
+            write_private(path, text)
+                .and_then(|()| crate::lbd_owner::hand_over(path))
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
         }
         Ok(())
     }

@@ -7,13 +7,16 @@
 //!                  stop(): SIGTERM, deadline, SIGKILL ──> Stopped
 //! ```
 //! The restart policy is plain data ([`backoff`]); the process handling is
-//! in [`service`]. init's loop owns the clock and `waitpid`, and hands each
+//! in [`service`], which runs lbd under its own uid with the few
+//! capabilities of [`privileges`]. init's loop owns the clock and `waitpid`, and hands each
 //! exit status here, so reaping orphans never steals lbd's status.
 
 pub mod backoff;
 pub mod log_ring;
+pub mod privileges;
 pub mod service;
 
 pub use backoff::{Backoff, RestartPolicy};
 pub use log_ring::LogRing;
+pub use privileges::{Credentials, LBD_GID, LBD_UID};
 pub use service::{Service, ServiceEvent};
