@@ -48,7 +48,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// (devtmpfs creates the node asynchronously after the driver loads).
 const INPUT_RESCAN: Duration = Duration::from_millis(500);
 const INPUT_RESCANS: u32 = 20;
-/// How long boot waits for each NTP server.
+/// How long boot waits for each NTP answer.
 const NTP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Signals init handles through its signalfd; blocked so none is lost
@@ -168,7 +168,7 @@ pub fn run() -> ! {
     apply_firewall(&mut consoles, settings, &early.texts.load(), &mut firewall);
     raise_open_file_limit(&mut consoles);
     let network = network::bring_up(&mut consoles, settings);
-    set_clock(&mut consoles, &network.ntp_servers());
+    set_clock(&mut consoles, &network.ntp_servers(), settings.ntp_max_step);
     if let Some(target) = settings.syslog {
         match SyslogSink::new(target, &settings.hostname) {
             Ok(sink) => {
@@ -465,17 +465,28 @@ fn on_firewall_gate(
     }
 }
 
-/// Steps the clock from the first NTP server that answers (the VM's clock
-/// may be far off at boot); slews it when already close.
-fn set_clock(consoles: &mut Consoles, servers: &[String]) {
+/// Steps the clock to what most NTP servers agree on (the VM's clock may
+/// be off at boot), within `ntp.max_step`; slews it when already close.
+/// Every server not believed, and a refused step, is on the console.
+fn set_clock(consoles: &mut Consoles, servers: &[String], max_step: settings::value::MaxStep) {
     if servers.is_empty() {
         consoles.line(
             "init: time: no NTP server set (network.ntp or DHCP); keeping the hypervisor's clock",
         );
         return;
     }
-    match time::sync_at_boot(servers, NTP_TIMEOUT) {
-        Ok(report) => consoles.line(&format!("init: {report}")),
+    let policy = time::SyncPolicy {
+        timeout_per_query: NTP_TIMEOUT,
+        samples_per_server: time::SAMPLES_PER_SERVER,
+        max_step,
+    };
+    match time::sync_at_boot(servers, &policy) {
+        Ok(report) => {
+            for warning in report.warnings() {
+                consoles.line(&format!("init: {warning}"));
+            }
+            consoles.line(&format!("init: {report}"));
+        }
         Err(e) => consoles.line(&format!("init: error: time: {e}")),
     }
 }
