@@ -195,6 +195,9 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         .create(true)
         .truncate(true)
         .mode(0o600)
+        // lbd owns the directory (lbd_owner.rs): a symlink it left at the
+        // temporary name must not make root write elsewhere.
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&tmp)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;

@@ -6,7 +6,7 @@
 //! init stays root and reaches all of them anyway; nothing else runs.
 
 use std::io;
-use std::os::unix::fs::{chown, PermissionsExt};
+use std::os::unix::fs::{chown, lchown, PermissionsExt};
 use std::path::Path;
 
 use crate::lbd_config::{RUN_DIR, STATE_DIR};
@@ -39,9 +39,11 @@ pub fn prepare_dir(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE))
 }
 
-/// Gives a file init wrote for lbd to lbd.
+/// Gives a file init wrote for lbd to lbd. `lchown`: lbd owns the
+/// directory and could have put a symlink in the file's place since; the
+/// link itself is then what changes owner, never what it points to.
 pub fn hand_over(path: &Path) -> io::Result<()> {
-    chown(path, Some(LBD_UID), Some(LBD_GID))
+    lchown(path, Some(LBD_UID), Some(LBD_GID))
 }
 
 #[cfg(test)]
@@ -63,6 +65,36 @@ mod tests {
             assert_eq!(meta.mode() & 0o7777, 0o750);
             chown(&dir, Some(0), Some(0)).expect("back to root");
         }
+    }
+
+    /// Input: a symlink to a root file where lbd's file should be.
+    /// Output: the link changes owner, the root file does not. Needs root.
+    #[test]
+    fn handing_over_a_symlink_never_gives_away_its_target() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let target = tmp.path().join("root-only");
+        std::fs::write(&target, "secret").expect("target");
+        let link = tmp.path().join("base.toml");
+        std::os::unix::fs::symlink(&target, &link).expect("link");
+        hand_over(&link).expect("lchown");
+        let target_meta = std::fs::metadata(&target).expect("target");
+        assert_eq!(target_meta.uid(), 0, "the target stays root's");
+        let link_meta = std::fs::symlink_metadata(&link).expect("link");
+        assert_eq!(link_meta.uid(), LBD_UID);
+    }
+
+    /// Input: a symlink at write_private's temporary name. Output: the
+    /// write fails and the file it points to is untouched.
+    #[test]
+    fn a_planted_temporary_symlink_is_not_followed() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let target = tmp.path().join("root-only");
+        std::fs::write(&target, "secret").expect("target");
+        let path = tmp.path().join("base.toml");
+        std::os::unix::fs::symlink(&target, path.with_extension("tmp")).expect("link");
+        let err = crate::lbd_files::write_private(&path, "x = 1\n").expect_err("a symlink");
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).expect("target"), "secret");
     }
 
     #[test]
