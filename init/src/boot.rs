@@ -558,7 +558,10 @@ fn report_settings(consoles: &mut Consoles, gathered: &sources::Gathered) {
 fn report_service(consoles: &mut Consoles, name: &str, event: &ServiceEvent) {
     let line = match event {
         ServiceEvent::Started { pid, start } => {
-            format!("init: {name} started (pid {pid}, start {start})")
+            let who = crate::supervise::privileges::running_as(*pid)
+                .map(|w| format!(", {w}"))
+                .unwrap_or_default();
+            format!("init: {name} started (pid {pid}, start {start}{who})")
         }
         ServiceEvent::StartFailed { reason, restart_in } => format!(
             "init: error: {name} could not start: {reason}; retrying in {} ms",

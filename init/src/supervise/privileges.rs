@@ -100,6 +100,28 @@ impl Credentials {
     }
 }
 
+/// Who process `pid` runs as, from `/proc/PID/status`, for the console:
+/// `uid 101, capabilities 0000000000003400`. Read after spawn returned,
+/// which is after exec, so the privileges are the final ones.
+pub fn running_as(pid: i32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    describe_status(&status)
+}
+
+/// The effective uid and capabilities in a `/proc/PID/status` text.
+pub fn describe_status(status: &str) -> Option<String> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    // Uid: real, effective, saved, filesystem.
+    let uid = field("Uid:")?.split_whitespace().nth(1)?;
+    let caps = field("CapEff:")?;
+    Some(format!("uid {uid}, capabilities {caps}"))
+}
+
 /// `struct __user_cap_header_struct`.
 #[repr(C)]
 struct CapUserHeader {
@@ -222,6 +244,19 @@ mod tests {
         assert_eq!(data, [low, high]);
         assert!(!creds.caps.contains(21), "no CAP_SYS_ADMIN");
         assert!(!creds.caps.contains(64), "beyond the mask");
+    }
+
+    #[test]
+    fn status_names_the_effective_uid_and_capabilities() {
+        let status = "Name:\tlbd\nUid:\t101\t101\t101\t101\nGid:\t101\t101\t101\t101\n\
+                      CapInh:\t0000000000003400\nCapEff:\t0000000000003400\n";
+        assert_eq!(
+            describe_status(status).as_deref(),
+            Some("uid 101, capabilities 0000000000003400")
+        );
+        assert_eq!(describe_status("Name:\tx\n"), None);
+        let me = running_as(i32::try_from(std::process::id()).expect("pid")).expect("own status");
+        assert!(me.starts_with("uid "), "{me}");
     }
 
     /// Input: capabilities above 31. Output: they land in the high word.
