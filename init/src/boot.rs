@@ -6,8 +6,9 @@
 //!   -> kernel modules -> data partition, log file
 //!   -> settings (all sources, the appliance store) -> hostname
 //!   -> lbd config (+ the store's services) -> firewall -> sysctls, network, DHCP
-//!   -> start lbd -> "appliance: ready"
-//!   -> loop { SIGCHLD: reap, hand lbd's status to its supervisor
+//!   -> start lbd once the firewall loaded -> "appliance: ready"
+//!   -> loop { firewall retry timer: load it, then start lbd
+//!             SIGCHLD: reap, hand lbd's status to its supervisor
 //!             lbd output: console + ring | restart timer: start lbd
 //!             DHCP socket and timers: renew, rebind
 //!             SIGHUP: reload lbd | power signal/button: shutdown }
@@ -34,12 +35,13 @@ use crate::debug_port::{Command as DebugCommand, DebugPort};
 use crate::live_apply::LiveApply;
 use crate::power::{self, PowerAction};
 use crate::status::{self, Board};
-use crate::supervise::{RestartPolicy, Service, ServiceEvent};
+use crate::supervise::{Credentials, RestartPolicy, Service, ServiceEvent};
 use crate::syslog::SyslogSink;
 use crate::vmware::{Tools, ToolsAction, VmwareBackdoor};
 use crate::{
     appliance_socket, evdev, firewall, kmod, last_good, lbd_boot_files, lbd_config, lbd_files,
-    line_relay, mount, network, reap, sources, store, store_services, time, vrrp_warning,
+    lbd_owner, line_relay, mount, network, reap, sources, store, store_services, time,
+    vrrp_warning,
 };
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -47,7 +49,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// (devtmpfs creates the node asynchronously after the driver loads).
 const INPUT_RESCAN: Duration = Duration::from_millis(500);
 const INPUT_RESCANS: u32 = 20;
-/// How long boot waits for each NTP server.
+/// How long boot waits for each NTP answer.
 const NTP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Signals init handles through its signalfd; blocked so none is lost
@@ -75,6 +77,8 @@ struct Appliance {
     inputs: Vec<(String, File)>,
     input_rescans: u32,
     services: Vec<Service>,
+    /// Holds lbd back until the boot ruleset is in the kernel.
+    firewall_gate: firewall::Gate,
     network: network::Networking,
     /// QEMU tests only (fw_cfg `opt/appliance/debug`).
     debug: Option<DebugPort>,
@@ -165,7 +169,7 @@ pub fn run() -> ! {
     apply_firewall(&mut consoles, settings, &early.texts.load(), &mut firewall);
     raise_open_file_limit(&mut consoles);
     let network = network::bring_up(&mut consoles, settings);
-    set_clock(&mut consoles, &network.ntp_servers());
+    set_clock(&mut consoles, &network.ntp_servers(), settings.ntp_max_step);
     if let Some(target) = settings.syslog {
         match SyslogSink::new(target, &settings.hostname) {
             Ok(sink) => {
@@ -192,19 +196,40 @@ pub fn run() -> ! {
         consoles.line(&format!("init: error: {problem}"));
     }
     let (texts, effective) = lbd_boot_files::choose(&mut consoles, settings, composed.texts);
+    for problem in lbd_owner::prepare_dirs() {
+        consoles.line(&format!("init: error: {problem}"));
+    }
     if let Err(e) = texts.write() {
         consoles.line(&format!("init: error: lbd's files: {e}"));
     }
-    apply_firewall(&mut consoles, settings, &effective, &mut firewall);
+    // lbd starts only once the kernel has this ruleset (now, or when a
+    // retry from the loop loads it).
+    let ruleset = firewall_ruleset(settings, &effective);
+    if firewall.as_ref() != Some(&ruleset) {
+        print_ruleset(&mut consoles, &ruleset);
+    }
+    let mut firewall_gate = firewall::Gate::new(ruleset);
     vrrp_warning::report(&mut consoles, &effective);
+    // Its own uid with three network capabilities: lbd parses untrusted
+    // HTTP, TLS, PROXY and VRRP.
     let mut lbd = Service::new(
         "lbd",
         LBD,
         lbd_files::Texts::args(),
         RestartPolicy::default(),
-    );
-    let started = lbd.start(Instant::now());
-    report_service(&mut consoles, "lbd", &started);
+    )
+    .run_as(Credentials::lbd());
+    let actions = firewall_gate.poll(Instant::now(), &mut |r| {
+        if firewall.as_ref() == Some(r) {
+            Ok(())
+        } else {
+            firewall::apply(r)
+        }
+    });
+    on_firewall_gate(&mut consoles, actions, &mut lbd, Instant::now());
+    if firewall_gate.is_loaded() {
+        firewall = Some(firewall_gate.ruleset().clone());
+    }
     let lbd_socket = lbd_config::control_socket(&effective);
     let (relay, relay_lines) = match line_relay::pair() {
         Ok((tx, rx)) => (Some(tx), Some(rx)),
@@ -263,6 +288,7 @@ pub fn run() -> ! {
         input_rescans: if inputs.is_empty() { INPUT_RESCANS } else { 0 },
         inputs,
         services: vec![lbd],
+        firewall_gate,
         network,
         debug,
         // vCenter's tools channel: only on VMware, where the backdoor exists.
@@ -368,18 +394,11 @@ fn apply_firewall(
     lbd: &lbd_config::Effective,
     applied: &mut Option<firewall::Ruleset>,
 ) {
-    let mut input = firewall::FirewallInput::from_settings(settings);
-    if let Ok(config) = lbd {
-        input.add_lbd(config);
-    }
-    let ruleset = firewall::build_ruleset(&input);
+    let ruleset = firewall_ruleset(settings, lbd);
     if applied.as_ref() == Some(&ruleset) {
         return;
     }
-    consoles.line("init: firewall ruleset:");
-    for line in firewall::render_nft(&ruleset).lines() {
-        consoles.line(&format!("init:   {line}"));
-    }
+    print_ruleset(consoles, &ruleset);
     match firewall::apply(&ruleset) {
         Ok(()) => {
             consoles.line("init: firewall applied");
@@ -389,17 +408,87 @@ fn apply_firewall(
     }
 }
 
-/// Steps the clock from the first NTP server that answers (the VM's clock
-/// may be far off at boot); slews it when already close.
-fn set_clock(consoles: &mut Consoles, servers: &[String]) {
+/// The ruleset for the settings and lbd's effective config.
+fn firewall_ruleset(
+    settings: &settings::Settings,
+    lbd: &lbd_config::Effective,
+) -> firewall::Ruleset {
+    let mut input = firewall::FirewallInput::from_settings(settings);
+    if let Ok(config) = lbd {
+        input.add_lbd(config);
+    }
+    firewall::build_ruleset(&input)
+}
+
+fn print_ruleset(consoles: &mut Consoles, ruleset: &firewall::Ruleset) {
+    consoles.line("init: firewall ruleset:");
+    for line in firewall::render_nft(ruleset).lines() {
+        consoles.line(&format!("init:   {line}"));
+    }
+}
+
+/// Carries out the firewall gate's word: lbd starts once the ruleset is
+/// in the kernel; until then the console and the status screen say why
+/// it is down.
+fn on_firewall_gate(
+    consoles: &mut Consoles,
+    actions: Vec<firewall::GateAction>,
+    lbd: &mut Service,
+    now: Instant,
+) {
+    for action in actions {
+        match action {
+            firewall::GateAction::Loaded { attempts: 1 } => consoles.line("init: firewall applied"),
+            firewall::GateAction::Loaded { attempts } => consoles.line(&format!(
+                "init: firewall applied at attempt {attempts}; starting lbd"
+            )),
+            firewall::GateAction::StartLbd => {
+                let started = lbd.start(now);
+                report_service(consoles, &lbd.name.clone(), &started);
+            }
+            firewall::GateAction::Problem {
+                error,
+                attempts,
+                retry_in,
+            } => {
+                consoles.line(&format!(
+                    "init: error: firewall not applied (attempt {attempts}): {error}; \
+                     lbd stays stopped so its listeners are not exposed unfiltered; \
+                     retrying in {} s",
+                    retry_in.as_secs()
+                ));
+                if let Some(board) = consoles.board() {
+                    board.set_service(format!(
+                        "NOT STARTED: waiting for the firewall (attempt {attempts}: {error})"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Steps the clock to what most NTP servers agree on (the VM's clock may
+/// be off at boot), within `ntp.max_step`; slews it when already close.
+/// Every server not believed, and a refused step, is on the console.
+fn set_clock(consoles: &mut Consoles, servers: &[String], max_step: settings::value::MaxStep) {
     if servers.is_empty() {
         consoles.line(
             "init: time: no NTP server set (network.ntp or DHCP); keeping the hypervisor's clock",
         );
         return;
     }
-    match time::sync_at_boot(servers, NTP_TIMEOUT) {
-        Ok(report) => consoles.line(&format!("init: {report}")),
+    let policy = time::SyncPolicy {
+        timeout_per_query: NTP_TIMEOUT,
+        samples_per_server: time::SAMPLES_PER_SERVER,
+        max_step,
+    };
+    match time::sync_at_boot(servers, &policy) {
+        Ok(report) => {
+            for warning in report.warnings() {
+                consoles.line(&format!("init: {warning}"));
+            }
+            consoles.line(&format!("init: {report}"));
+        }
         Err(e) => consoles.line(&format!("init: error: time: {e}")),
     }
 }
@@ -471,7 +560,10 @@ fn report_settings(consoles: &mut Consoles, gathered: &sources::Gathered) {
 fn report_service(consoles: &mut Consoles, name: &str, event: &ServiceEvent) {
     let line = match event {
         ServiceEvent::Started { pid, start } => {
-            format!("init: {name} started (pid {pid}, start {start})")
+            let who = crate::supervise::privileges::running_as(*pid)
+                .map(|w| format!(", {w}"))
+                .unwrap_or_default();
+            format!("init: {name} started (pid {pid}, start {start}{who})")
         }
         ServiceEvent::StartFailed { reason, restart_in } => format!(
             "init: error: {name} could not start: {reason}; retrying in {} ms",
@@ -612,6 +704,10 @@ impl Appliance {
             if let Some((action, reason)) = power.take() {
                 self.shutdown(action, &reason);
             }
+            if let Some(lbd) = self.services.first_mut() {
+                let actions = self.firewall_gate.poll(now, &mut firewall::apply);
+                on_firewall_gate(&mut self.consoles, actions, lbd, now);
+            }
             for i in 0..self.services.len() {
                 if let Some(event) = self.services[i].on_timer(now) {
                     let name = self.services[i].name.clone();
@@ -641,6 +737,7 @@ impl Appliance {
             .services
             .iter()
             .filter_map(Service::next_deadline)
+            .chain(self.firewall_gate.next_deadline())
             .chain(self.network.next_deadline())
             .chain(self.vmware.as_ref().map(|(_, tools)| tools.next_deadline()))
             .min();

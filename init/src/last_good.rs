@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lbd_files::{write_private, Texts};
+use crate::lbd_files::{write_private, Texts, PATHS};
 
-/// Where it is kept (the data partition's lbd directory, beside the
-/// server state file).
-pub const PATH: &str = "/var/lib/appliance/lbd/last-good.toml";
+/// Where it is kept: on the data partition, not in lbd's state directory
+/// beside its server state file, which lbd (its own uid) may write: boot
+/// writes a fallback's files as root.
+pub const PATH: &str = "/var/lib/appliance/lbd-last-good.toml";
 
 #[derive(Serialize, Deserialize)]
 struct Saved {
@@ -54,6 +55,11 @@ pub fn save(path: &Path, texts: &Texts, from: &str) -> Result<(), String> {
 pub fn load(path: &Path) -> Option<(Texts, String)> {
     let text = std::fs::read_to_string(path).ok()?;
     let saved: Saved = toml::from_str(&text).ok()?;
+    // Only lbd's own files: anything else is not a set init wrote.
+    let ours = |p: &Path| PATHS.iter().any(|known| Path::new(known) == p);
+    if !saved.files.iter().all(|f| ours(&f.path)) {
+        return None;
+    }
     let texts = Texts(saved.files.into_iter().map(|f| (f.path, f.text)).collect());
     Some((texts, saved.from))
 }
@@ -78,5 +84,32 @@ mod tests {
         assert_eq!(from, "revision 3");
         std::fs::write(&path, "files = [").unwrap();
         assert!(load(&path).is_none());
+    }
+
+    /// Input: a saved set naming a path that is not one of lbd's files
+    /// (a forged or damaged file). Output: nothing to fall back to: boot
+    /// writes a fallback's files as root, so only lbd's own paths count.
+    #[test]
+    fn a_set_naming_another_path_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("last-good.toml");
+        let texts = Texts(vec![
+            (PathBuf::from("/run/lbd/base.toml"), "[global]\n".into()),
+            (
+                PathBuf::from("/etc/passwd"),
+                "root::0:0::/:/bin/sh\n".into(),
+            ),
+        ]);
+        save(&path, &texts, "boot").unwrap();
+        assert!(load(&path).is_none());
+    }
+
+    /// lbd's own directory is lbd's to write (lbd_owner.rs); the fallback
+    /// init trusts must not be in it.
+    #[test]
+    fn kept_outside_the_directory_lbd_owns() {
+        assert!(!Path::new(PATH).starts_with(crate::lbd_config::STATE_DIR));
+        assert!(!Path::new(PATH).starts_with(crate::lbd_config::RUN_DIR));
+        assert!(Path::new(PATH).starts_with(rootfs::paths::DATA_MOUNT));
     }
 }

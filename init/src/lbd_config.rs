@@ -20,12 +20,15 @@ use std::time::Duration;
 use lbd_config::layer::{GlobalLayer, InstanceLayer, StatsLayer};
 use lbd_config::vrrp::{AuthType, Cidr, MIN_AUTH_KEY_LEN};
 use lbd_config::{Config, ConfigErrors, Dur, Group, Layer, StatsUser, DEFAULT_CONTROL_SOCKET};
-use rootfs::paths::{DATA_MOUNT, LBD};
+use rootfs::paths::LBD;
 use settings::PeerSoftware;
 
 /// Written at boot; tmpfs, so a setting removed in vSphere is gone at the
 /// next boot.
 pub const RUN_DIR: &str = "/run/lbd";
+/// lbd's server state (admin drains, weights), on the data partition
+/// ([`rootfs::paths::DATA_MOUNT`]): it survives a reboot.
+pub const STATE_DIR: &str = "/var/lib/appliance/lbd";
 /// The instance init writes; an admin's `lbd.config` may tune it further
 /// only through keys the overlay does not set.
 pub const VRRP_INSTANCE: &str = "appliance";
@@ -43,7 +46,7 @@ const ADVERT_INT: Dur = Dur::secs(1);
 /// an admin password was set.
 pub fn overlay(admin_password_hash: Option<String>) -> Layer {
     let global = GlobalLayer {
-        state_file: Some(PathBuf::from(format!("{DATA_MOUNT}/lbd/server-state.json"))),
+        state_file: Some(PathBuf::from(format!("{STATE_DIR}/server-state.json"))),
         ..GlobalLayer::default()
     };
     let stats = admin_password_hash.map(|password_hash| StatsLayer {

@@ -168,7 +168,10 @@ impl Texts {
             if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
                 continue;
             }
-            write_private(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+            // lbd runs as its own uid and reads them (lbd_owner.rs).
+            write_private(path, text)
+                .and_then(|()| crate::lbd_owner::hand_over(path))
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
         }
         Ok(())
     }
@@ -192,6 +195,9 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         .create(true)
         .truncate(true)
         .mode(0o600)
+        // lbd owns the directory (lbd_owner.rs): a symlink it left at the
+        // temporary name must not make root write elsewhere.
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&tmp)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;

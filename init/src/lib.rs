@@ -18,6 +18,7 @@ pub mod last_good;
 pub mod lbd_boot_files;
 pub mod lbd_config;
 pub mod lbd_files;
+pub mod lbd_owner;
 pub mod lbd_services;
 pub mod line_relay;
 pub mod live_apply;

@@ -1,7 +1,7 @@
 //! Kernel settings (sysctls): the appliance defaults, hardening and overrides.
 //!
 //! [`plan`] is the pure list, in order: what the load balancer needs
-//! (forwarding, binding to virtual IPs the node does not hold yet), then
+//! (binding to virtual IPs the node does not hold yet), then
 //! the hardening set, then the admin's `sysctl.*` settings, which win
 //! because they come last. [`apply`] writes each one under a `/proc/sys`
 //! root it is given (tests pass a temp dir) and reports every failure by
@@ -41,7 +41,7 @@ pub enum Origin {
 /// One sysctl to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sysctl {
-    /// Dotted name, `net.ipv4.ip_forward`.
+    /// Dotted name, `net.ipv4.ip_nonlocal_bind`.
     pub name: String,
     /// Value as written to the file.
     pub value: String,
@@ -100,10 +100,11 @@ impl SysctlReport {
     }
 }
 
-/// Settings the load balancer needs: route between its networks and bind
-/// listeners to virtual IPs before VRRP moves them here.
+/// Settings the load balancer needs: bind listeners to virtual IPs before
+/// VRRP moves them here. No `ip_forward`: a proxy terminates every
+/// connection itself and never routes packets between its networks; a
+/// forwarding node would route whatever is sent to it.
 const APPLIANCE: &[(&str, &str)] = &[
-    ("net.ipv4.ip_forward", "1"),
     ("net.ipv4.ip_nonlocal_bind", "1"),
     ("net.ipv6.ip_nonlocal_bind", "1"),
 ];
@@ -299,7 +300,7 @@ mod tests {
     fn plan_orders_appliance_hardening_then_settings() {
         let overrides = vec![("net.ipv4.conf.all.rp_filter".to_owned(), "2".to_owned())];
         let list = plan(&["eth0".to_owned()], &[], &overrides);
-        assert_eq!(list[0].name, "net.ipv4.ip_forward");
+        assert_eq!(list[0].name, "net.ipv4.ip_nonlocal_bind");
         assert_eq!(list[0].value, "1");
         let names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
         assert!(names.contains(&"net.ipv4.conf.eth0.send_redirects"));
@@ -375,6 +376,21 @@ mod tests {
             Some("4096")
         );
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Input: the plan with no overrides. Output: no ip_forward (a proxy
+    /// terminates connections and never routes between its networks; a
+    /// forwarding node would route anything sent to it).
+    #[test]
+    fn default_plan_does_not_forward() {
+        let list = plan(&["eth0".to_owned()], &["eth0".to_owned()], &[]);
+        let forwarding: Vec<&str> = list
+            .iter()
+            .map(|s| s.name.as_str())
+            .filter(|n| n.contains("forwarding") || n.ends_with("ip_forward"))
+            .collect();
+        assert!(forwarding.is_empty(), "{forwarding:?}");
+        assert_eq!(list[0].name, "net.ipv4.ip_nonlocal_bind");
     }
 
     #[test]

@@ -198,7 +198,7 @@ fn sysctl_plan_applies_to_a_real_kernel() {
         let root = Path::new(sysctl::PROC_SYS);
         let overrides = [
             ("net.core.somaxconn", "1024"),
-            ("net.ipv4.ip_forward", "abc"),
+            ("net.ipv4.ip_nonlocal_bind", "abc"),
             ("net.nope.key", "1"),
         ]
         .map(|(n, v)| (n.to_owned(), v.to_owned()));
@@ -215,7 +215,7 @@ fn sysctl_plan_applies_to_a_real_kernel() {
     let failed: Vec<String> = report.failed.iter().map(ToString::to_string).collect();
     assert_eq!(failed.len(), 2, "{failed:?}");
     assert!(
-        matches!(&report.failed[0], sysctl::SysctlError::BadValue { name, .. } if name == "net.ipv4.ip_forward"),
+        matches!(&report.failed[0], sysctl::SysctlError::BadValue { name, .. } if name == "net.ipv4.ip_nonlocal_bind"),
         "{failed:?}"
     );
     assert!(
@@ -234,11 +234,15 @@ fn sysctl_plan_applies_to_a_real_kernel() {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     assert_eq!(
-        read("net/ipv4/ip_forward"),
+        read("net/ipv4/ip_nonlocal_bind"),
         "1",
         "the bad override left the default"
     );
-    assert_eq!(read("net/ipv4/ip_nonlocal_bind"), "1");
+    assert_eq!(
+        read("net/ipv4/ip_forward"),
+        "0",
+        "a proxy does not route: forwarding stays off"
+    );
     assert_eq!(read("net/ipv6/ip_nonlocal_bind"), "1");
     assert_eq!(read("net/ipv4/conf/all/rp_filter"), "1");
     assert_eq!(read("net/ipv4/conf/all/send_redirects"), "0");

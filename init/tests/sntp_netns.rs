@@ -12,7 +12,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use init::time::{query, sync_with, Adjustment, ClockAdjust, Sample, SntpError};
+use init::time::{
+    query, sync_with, Adjustment, ClockAdjust, Sample, SntpError, SyncPolicy, SAMPLES_PER_SERVER,
+};
+use settings::value::MaxStep;
 
 const CHRONYD: &str = "chronyd";
 const QUERY_TIMEOUT: Duration = Duration::from_secs(1);
@@ -89,6 +92,14 @@ impl Chronyd {
     }
 }
 
+fn policy() -> SyncPolicy {
+    SyncPolicy {
+        timeout_per_query: QUERY_TIMEOUT,
+        samples_per_server: SAMPLES_PER_SERVER,
+        max_step: MaxStep::Seconds(settings::DEFAULT_NTP_MAX_STEP_S),
+    }
+}
+
 /// Records what SNTP asked of the clock instead of doing it.
 #[derive(Default)]
 struct FakeClock {
@@ -124,26 +135,29 @@ fn query_against_chronyd() {
 }
 
 /// Input: a host name, then chronyd. Output: the name is skipped with
-/// "not resolved", chronyd answers, the small offset is slewed (fake clock).
+/// "not resolved", chronyd answers all four queries over real UDP, they
+/// agree, the small offset is slewed (fake clock).
 #[test]
 fn sync_with_chronyd_slews_small_offset() {
     let mut server = Chronyd::start();
     server.sample(); // wait until it serves time
     let servers = vec!["ntp.example.org".to_owned(), server.addr.to_string()];
     let mut clock = FakeClock::default();
-    let report = sync_with(&servers, QUERY_TIMEOUT, &mut clock, query).expect("sync");
-    assert_eq!(report.server, server.addr);
+    let report = sync_with(&servers, &policy(), &mut clock, query).expect("sync");
+    assert_eq!(report.agreeing.len(), 1);
+    assert_eq!(report.agreeing[0].server, server.addr);
+    assert_eq!(report.agreeing[0].answered, 4);
     assert_eq!(report.adjustment, Adjustment::Slewed);
-    assert_eq!(
-        clock.calls,
-        vec![(Adjustment::Slewed, report.sample.offset_ns)]
-    );
+    assert_eq!(clock.calls, vec![(Adjustment::Slewed, report.offset_ns)]);
     assert_eq!(report.skipped.len(), 1);
     let skipped = report.skipped[0].to_string();
     assert!(skipped.contains("ntp.example.org") && skipped.contains("not resolved"));
     let line = report.to_string();
     assert!(line.starts_with(&format!("time: synchronised with {} (offset ", server.addr)));
-    assert!(line.ends_with("): slewed"), "{line}");
+    assert!(
+        line.ends_with("1 of 1 servers agree, 4 of 4 samples): slewed"),
+        "{line}"
+    );
 }
 
 fn fake_sample(offset_ns: i64) -> Sample {
@@ -169,7 +183,7 @@ fn step_or_slew_decision() {
     for (offset_ns, expected) in cases {
         let mut clock = FakeClock::default();
         let servers = vec!["192.0.2.123".to_owned()];
-        let report = sync_with(&servers, QUERY_TIMEOUT, &mut clock, |addr, _| {
+        let report = sync_with(&servers, &policy(), &mut clock, |addr, _| {
             assert_eq!(addr, SocketAddr::from(([192, 0, 2, 123], 123)));
             Ok(fake_sample(offset_ns))
         })
@@ -183,13 +197,14 @@ fn step_or_slew_decision() {
 fn report_line() {
     let mut clock = FakeClock::default();
     let servers = vec!["192.0.2.123".to_owned()];
-    let report = sync_with(&servers, QUERY_TIMEOUT, &mut clock, |_, _| {
+    let report = sync_with(&servers, &policy(), &mut clock, |_, _| {
         Ok(fake_sample(3_512_000_000))
     })
     .expect("sync");
     assert_eq!(
         report.to_string(),
-        "time: synchronised with 192.0.2.123 (offset +3.512 s, delay 1.2 ms): stepped"
+        "time: synchronised with 192.0.2.123 (offset +3.512 s, delay 1.2 ms; \
+         1 of 1 servers agree, 4 of 4 samples): STEPPED"
     );
 }
 
@@ -199,7 +214,7 @@ fn report_line() {
 fn falls_through_to_next_server() {
     let mut clock = FakeClock::default();
     let servers = vec!["192.0.2.1".to_owned(), "[2001:db8::2]:1123".to_owned()];
-    let report = sync_with(&servers, QUERY_TIMEOUT, &mut clock, |addr, timeout| {
+    let report = sync_with(&servers, &policy(), &mut clock, |addr, timeout| {
         if addr.is_ipv4() {
             Err(SntpError::Timeout {
                 server: addr,
@@ -210,7 +225,7 @@ fn falls_through_to_next_server() {
         }
     })
     .expect("sync");
-    assert_eq!(report.server.to_string(), "[2001:db8::2]:1123");
+    assert_eq!(report.agreeing[0].server.to_string(), "[2001:db8::2]:1123");
     assert_eq!(report.skipped.len(), 1);
     assert!(report.skipped[0].to_string().contains("192.0.2.1:123"));
     assert_eq!(clock.calls, vec![(Adjustment::Slewed, -1_000_000)]);
@@ -219,10 +234,10 @@ fn falls_through_to_next_server() {
 #[test]
 fn no_servers_and_all_failing() {
     let mut clock = FakeClock::default();
-    let none = sync_with(&[], QUERY_TIMEOUT, &mut clock, |_, _| unreachable!());
+    let none = sync_with(&[], &policy(), &mut clock, |_, _| unreachable!());
     assert!(matches!(none, Err(SntpError::NoServers)));
     let names = vec!["pool.ntp.org".to_owned()];
-    let err = sync_with(&names, QUERY_TIMEOUT, &mut clock, |_, _| unreachable!())
+    let err = sync_with(&names, &policy(), &mut clock, |_, _| unreachable!())
         .expect_err("host names are not resolved");
     assert!(
         err.to_string().contains("pool.ntp.org: not resolved"),

@@ -154,6 +154,9 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
         "tcp dport 8404 accept",
         "tcp dport 9100 accept",
         "firewall applied",
+        // lbd runs as its own uid with CAP_NET_BIND_SERVICE, CAP_NET_ADMIN
+        // and CAP_NET_RAW only, and still serves :80, :443 and the VIP.
+        "uid 101, capabilities 0000000000003400)",
         // The clock, from the NTP server given in the OVF environment.
         "init: time: synchronised with 192.0.2.1 (",
     ] {

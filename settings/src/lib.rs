@@ -56,7 +56,7 @@ mod table;
 pub mod value;
 
 pub use merge::{merge, Merged, Origin, SettingError, MASK};
-pub use model::{Network, PeerSoftware, Settings, Vrrp, SECRET_MAX_LEN};
+pub use model::{Network, PeerSoftware, Settings, Vrrp, DEFAULT_NTP_MAX_STEP_S, SECRET_MAX_LEN};
 pub use ovfenv::{OvfEnvError, OvfEnvironment};
 pub use ovfenv_write::environment_xml;
 pub use service::{HealthCheck, Listener, ServerItem, Service, ServiceSlot, SERVICE_SLOTS};

@@ -10,9 +10,16 @@ use crate::service::{Service, ServiceSlot, SERVICE_SLOTS};
 use crate::table::properties;
 use crate::value::{
     parse_bool, parse_cidr, parse_cidr_family, parse_host, parse_hostname, parse_int_in, parse_ip,
-    parse_ipv4, parse_lbd_config, parse_list, parse_mode, parse_port, parse_secret, parse_sysctls,
-    parse_syslog_target, IpCidr, NetworkMode, PortRule, Secret, SyslogTarget,
+    parse_ipv4, parse_lbd_config, parse_list, parse_max_step, parse_mode, parse_port, parse_secret,
+    parse_sysctls, parse_syslog_target, IpCidr, MaxStep, NetworkMode, PortRule, Secret,
+    SyslogTarget,
 };
+
+/// `ntp.max_step`'s default, in seconds: a VM's clock comes from its host
+/// (ESXi), which is usually right; a jump beyond this from unauthenticated
+/// NTP answers is more likely an attack or a broken server than a real
+/// error, and HMAC replay protection depends on the clock.
+pub const DEFAULT_NTP_MAX_STEP_S: u64 = 1000;
 
 /// Longest secret accepted (admin password, VRRP auth).
 pub const SECRET_MAX_LEN: usize = 128;
@@ -38,6 +45,8 @@ pub struct Settings {
     pub sysctls: Vec<(String, String)>,
     /// `syslog.server`: remote syslog (RFC 5424), if set.
     pub syslog: Option<SyslogTarget>,
+    /// `ntp.max_step`: the largest clock step boot time sync may make.
+    pub ntp_max_step: MaxStep,
     /// `service.N.*`: each slot's fields as parsed.
     pub service_slots: [ServiceSlot; SERVICE_SLOTS],
     /// The slots in use that passed the checks across fields and slots,
@@ -138,6 +147,7 @@ impl Settings {
             lbd_config: None,
             sysctls: Vec::new(),
             syslog: None,
+            ntp_max_step: MaxStep::Seconds(DEFAULT_NTP_MAX_STEP_S),
             service_slots: Default::default(),
             services: Vec::new(),
         }
@@ -204,6 +214,10 @@ pub(crate) fn set_dns(s: &mut Settings, raw: &str) -> Result<(), String> {
 }
 pub(crate) fn set_ntp(s: &mut Settings, raw: &str) -> Result<(), String> {
     s.network.ntp = parse_list(raw, parse_host)?;
+    Ok(())
+}
+pub(crate) fn set_ntp_max_step(s: &mut Settings, raw: &str) -> Result<(), String> {
+    s.ntp_max_step = parse_max_step(raw)?;
     Ok(())
 }
 pub(crate) fn set_firewall_ports(s: &mut Settings, raw: &str) -> Result<(), String> {

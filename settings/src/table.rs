@@ -420,6 +420,16 @@ const ADVANCED: &[Property] = &[
         model::set_lbd_config,
     ),
     prop(
+        "ntp.max_step",
+        CAT_ADVANCED,
+        "Largest clock step (seconds)",
+        "Boot time sync refuses to step the clock by more than this many seconds \
+         (default 1000) and shows it as a problem; any if the clock is known to \
+         be far off.",
+        "1000",
+        model::set_ntp_max_step,
+    ),
+    prop(
         "sysctl",
         CAT_ADVANCED,
         "Extra sysctls",

@@ -72,3 +72,26 @@ fn ip_qualifier_only_on_single_address_properties() {
         assert!(p.apply(&mut s, "192.0.2.1,192.0.2.2").is_err(), "{}", p.key);
     }
 }
+
+/// Input: `ntp.max_step` unset, a number, `any`, and bad values.
+/// Output: the default bound, that number, no bound; errors that say what
+/// a good value looks like.
+#[test]
+fn ntp_max_step_parses() {
+    use crate::value::MaxStep;
+    let mut s = Settings::default();
+    assert_eq!(
+        s.ntp_max_step,
+        MaxStep::Seconds(crate::DEFAULT_NTP_MAX_STEP_S)
+    );
+    let p = find("ntp.max_step").expect("in the table");
+    p.apply(&mut s, "86400").expect("a number");
+    assert_eq!(s.ntp_max_step, MaxStep::Seconds(86_400));
+    p.apply(&mut s, "ANY").expect("any");
+    assert_eq!(s.ntp_max_step, MaxStep::Any);
+    for bad in ["0", "-5", "1h", ""] {
+        let e = p.apply(&mut s, bad).expect_err(bad);
+        assert!(e.contains("or `any`"), "{bad}: {e}");
+    }
+    assert_eq!(s.ntp_max_step, MaxStep::Any, "a bad value changes nothing");
+}

@@ -120,6 +120,28 @@ pub fn parse_bool(raw: &str) -> Result<bool, String> {
     }
 }
 
+/// `ntp.max_step`: the largest clock step boot time sync may make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxStep {
+    /// Refuse a step of more than this many seconds.
+    Seconds(u64),
+    /// Step by whatever the servers agree on.
+    Any,
+}
+
+/// Longest `ntp.max_step` in seconds (about 136 years): past it, say `any`.
+pub const MAX_STEP_LIMIT_S: u64 = u32::MAX as u64;
+
+/// `any`, or a whole number of seconds from 1.
+pub fn parse_max_step(raw: &str) -> Result<MaxStep, String> {
+    if raw.trim().eq_ignore_ascii_case("any") {
+        return Ok(MaxStep::Any);
+    }
+    parse_int_in(raw, 1, MAX_STEP_LIMIT_S)
+        .map(MaxStep::Seconds)
+        .map_err(|e| format!("{e} seconds, or `any` for no limit"))
+}
+
 /// An unsigned integer within `min..=max`.
 pub fn parse_int_in(raw: &str, min: u64, max: u64) -> Result<u64, String> {
     let n: u64 = raw

@@ -10,11 +10,13 @@
 //!
 //! Files: `model.rs` (data and the policy), `render.rs` (text),
 //! `expr.rs` (expressions), `batch.rs` (the batch), `wire.rs` (netlink
-//! framing and acks), `apply.rs` (the socket).
+//! framing and acks), `apply.rs` (the socket), `gate.rs` (boot holds lbd
+//! back until the ruleset is in the kernel, retrying with backoff).
 
 mod apply;
 mod batch;
 mod expr;
+mod gate;
 mod model;
 mod render;
 mod wire;
@@ -22,6 +24,7 @@ mod wire;
 use std::io;
 
 pub use apply::apply;
+pub use gate::{Gate, GateAction, RETRY_INITIAL, RETRY_MAX};
 pub use model::{
     build_ruleset, Chain, CtState, FirewallInput, Hook, Match, Rule, Ruleset, Verdict,
     DHCP_CLIENT_PORT, DHCP_SERVER_PORT, ICMPV6_ACCEPTED, ICMP_ECHO_REQUEST, IPPROTO_AH,

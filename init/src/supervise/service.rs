@@ -18,6 +18,7 @@ use nix::unistd::Pid;
 use super::backoff::{Backoff, RestartPolicy};
 use super::log_ring::LogRing;
 use super::output_budget::OutputBudget;
+use super::privileges::{self, Credentials};
 
 /// Lines of output kept for the status screen.
 const RING_LINES: usize = 200;
@@ -63,6 +64,8 @@ pub struct Service {
     budget: OutputBudget,
     pipes: Vec<File>,
     starts: u32,
+    /// Who it runs as; `None`: as init (root).
+    credentials: Option<Credentials>,
 }
 
 impl Service {
@@ -82,7 +85,14 @@ impl Service {
             budget: OutputBudget::default(),
             pipes: Vec::new(),
             starts: 0,
+            credentials: None,
         }
+    }
+
+    /// Runs the service as `credentials` instead of root.
+    pub fn run_as(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     pub fn pid(&self) -> Option<Pid> {
@@ -110,13 +120,26 @@ impl Service {
         // init blocks the signals it reads through its signalfd, and a
         // blocked mask survives exec: unblock them in the child, or lbd
         // never sees the SIGTERM that asks it to stop.
+        // Then it gives up root (privileges.rs): std's own uid()/gid()
+        // would run before this closure and lose the capabilities.
+        let credentials = self.credentials;
         // SAFETY: the closure runs in the forked child before exec and only
-        // calls sigprocmask(2), which is async-signal-safe; it touches no
-        // memory shared with the parent and allocates nothing.
+        // makes system calls (sigprocmask(2), and prctl, setgroups,
+        // setres[ug]id and capset in `drop_to`), all async-signal-safe; it
+        // reads only its own copy of `credentials`, allocates nothing and
+        // takes no lock.
         unsafe {
-            cmd.pre_exec(|| {
-                nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-                    .map_err(std::io::Error::from)
+            cmd.pre_exec(move || {
+                nix::sys::signal::sigprocmask(
+                    SigmaskHow::SIG_SETMASK,
+                    Some(&SigSet::empty()),
+                    None,
+                )
+                .map_err(std::io::Error::from)?;
+                match credentials {
+                    Some(c) => privileges::drop_to(c),
+                    None => Ok(()),
+                }
             });
         }
         match cmd.spawn() {
@@ -148,8 +171,15 @@ impl Service {
                 self.state = State::Waiting {
                     until: now + plan.delay,
                 };
+                let who = match self.credentials {
+                    Some(c) => format!(
+                        " (as uid {}, gid {}, capabilities {:#x})",
+                        c.uid, c.gid, c.caps.0
+                    ),
+                    None => String::new(),
+                };
                 ServiceEvent::StartFailed {
-                    reason: format!("{}: {e}", self.program.display()),
+                    reason: format!("{}{who}: {e}", self.program.display()),
                     restart_in: plan.delay,
                 }
             }
