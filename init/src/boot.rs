@@ -345,6 +345,11 @@ fn mount_data_partition(consoles: &mut Consoles) -> bool {
             false
         }
     };
+    for problem in data_partition::make_private_dirs(Path::new(DATA_MOUNT)) {
+        consoles.line(&format!(
+            "init: warning: {problem} (it holds secrets and should be root only)"
+        ));
+    }
     match LogFile::open(Path::new(applog::LOG_DIR)) {
         Ok(log) => consoles.attach_log(log),
         Err(e) => consoles.line(&format!(
