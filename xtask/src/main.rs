@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use xshell::{cmd, Shell};
 
 mod bench;
+mod licences;
 mod packages;
 
-const USAGE: &str = "usage: cargo xtask test          fmt, clippy, unit and integration tests, build the image, QEMU tests
+const USAGE: &str = "usage: cargo xtask test          fmt, clippy, licences, unit and integration tests, build the images, QEMU tests
+       cargo xtask licences      check that every linked crate's licence is compatible with Apache-2.0 OR MIT
        cargo xtask bench NAME    run a benchmark (see BENCHMARKS.md)";
 
 fn main() -> ExitCode {
@@ -17,6 +19,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("bench") => bench::run(&args[1..]),
+        Some("licences") => licences::run(&workspace_root()).map_err(Into::into),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -49,6 +52,9 @@ fn test() -> Result {
 
     section("cargo clippy");
     cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run()?;
+
+    section("licences of the linked crates");
+    licences::run(&workspace_root())?;
 
     section("unit and integration tests");
     cmd!(sh, "cargo test --workspace --exclude qemu-tests").run()?;
