@@ -249,7 +249,10 @@ mod tests {
     fn a_baked_secret_fails_the_build_naming_the_key_and_the_fix() {
         for (toml, key) in [
             ("admin.password = \"hunter2-secret\"", "admin.password"),
-            ("[settings.vrrp]\nauth = \"hunter2-secret-key\"", "vrrp.auth"),
+            (
+                "[settings.vrrp]\nauth = \"hunter2-secret-key\"",
+                "vrrp.auth",
+            ),
             ("lbd.config = \"W3N0YXRzXQo=\"", "lbd.config"),
         ] {
             let err = baked_settings(&config(toml), Path::new("a.toml"))

@@ -59,15 +59,50 @@ fn test() -> Result {
     section("unit and integration tests");
     cmd!(sh, "cargo test --workspace --exclude qemu-tests").run()?;
 
-    section("build the appliance image");
+    section("build the appliance image (production)");
     cmd!(sh, "cargo run --release -p image-builder -- build").run()?;
+    let production = workspace_root().join(PRODUCTION_IMAGE);
+    check_no_debug_port(&sh, &production)?;
 
-    section("QEMU tests on the built image");
-    let image = workspace_root().join("out/lb-appliance.img");
+    section("build the test image (with the debug port)");
+    cmd!(
+        sh,
+        "cargo run --release -p image-builder -- build --debug-port"
+    )
+    .run()?;
+
+    section("QEMU tests on the test image");
+    let image = workspace_root().join(TEST_IMAGE);
     cmd!(sh, "cargo test -p qemu-tests")
         .env("APPLIANCE_IMAGE", image)
         .run()?;
     eprintln!("\nxtask: all tests passed");
+    Ok(())
+}
+
+/// What ships, and what the QEMU tests boot (`build --debug-port`).
+const PRODUCTION_IMAGE: &str = "out/lb-appliance.img";
+const TEST_IMAGE: &str = "out/test/lb-appliance.img";
+/// `image-builder inspect`'s line for an image without the debug port.
+const NO_DEBUG_PORT: &str = "debug port: absent";
+
+/// The builder already refuses a production init with the debug port;
+/// this reads the written image back, as an admin would.
+fn check_no_debug_port(sh: &Shell, image: &std::path::Path) -> Result {
+    let report = cmd!(
+        sh,
+        "cargo run -q --release -p image-builder -- inspect {image}"
+    )
+    .read()?;
+    if !report.lines().any(|l| l == NO_DEBUG_PORT) {
+        return Err(format!(
+            "{}: `image-builder inspect` does not say {NO_DEBUG_PORT:?}: the production image \
+             has the QEMU tests' debug port; build it without --debug-port",
+            image.display()
+        )
+        .into());
+    }
+    eprintln!("xtask: {}: {NO_DEBUG_PORT}", image.display());
     Ok(())
 }
 

@@ -4,63 +4,59 @@
 //! (`lbd ctl` in the guest), `commits N` (store commits while the test
 //! pulls the plug).
 //!
-//! Only enabled when QEMU passes fw_cfg `opt/appliance/debug`, which no
-//! vSphere VM can have: the appliance in production has no such door.
+//! Compiled only into test images (init's `debug-port` feature, set by
+//! `image-builder build --debug-port`): a production image has no such
+//! door, and the builder checks its init lacks [`ENABLE_FW_CFG`]. Even in
+//! a test image the port opens only when QEMU passes fw_cfg
+//! `opt/appliance/debug`, which no vSphere VM can have.
+//!
+//! ```text
+//! ttyS1 -> LineBuffer (<= 4096 bytes a line) -> parse (bounded counts)
+//!   -> answer(): quick commands in PID 1's loop; ctl, commits and log on
+//!      a thread of ctl.rs, whose lines come back through the line relay
+//! ```
+
+mod command;
+mod ctl;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
 use nix::sys::termios::{self, LocalFlags, SetArg};
 
+pub use command::{parse, Command, CommandError, LineBuffer};
+
+use crate::console::Consoles;
+use crate::line_relay::LineSender;
+use crate::status;
+use crate::supervise::Service;
+
+/// Present only when QEMU was started with the debug port. Also the marker
+/// the image builder looks for in init: a production init must not hold it.
 pub const ENABLE_FW_CFG: &str = "/sys/firmware/qemu_fw_cfg/by_name/opt/appliance/debug/raw";
 pub const PORT: &str = "/dev/ttyS1";
-/// Most commits one `commits N` makes.
-pub const MAX_COMMITS: u32 = 1000;
-
-/// A command read from the port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    KillLbd,
-    Status,
-    Log(u32),
-    /// The status screen's text (tty1), read back from /dev/vcsa1.
-    Screen,
-    /// `lbd ctl ARGS` run in the guest (its output on the console).
-    Ctl(Vec<String>),
-    /// N commits through the appliance socket, one after the other (a
-    /// test pulls the plug while they run).
-    Commits(u32),
-    Unknown(String),
-}
-
-pub fn parse(line: &str) -> Command {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    match words.as_slice() {
-        ["kill", "lbd"] => Command::KillLbd,
-        ["status"] => Command::Status,
-        ["screen"] => Command::Screen,
-        ["ctl", rest @ ..] if !rest.is_empty() => {
-            Command::Ctl(rest.iter().map(|w| (*w).to_owned()).collect())
-        }
-        ["commits", n] => n
-            .parse()
-            .ok()
-            .filter(|n| (1..=MAX_COMMITS).contains(n))
-            .map_or_else(|| Command::Unknown(line.into()), Command::Commits),
-        ["log", n] => n
-            .parse()
-            .map_or_else(|_| Command::Unknown(line.into()), Command::Log),
-        _ => Command::Unknown(line.trim().into()),
-    }
-}
 
 pub struct DebugPort {
     tty: File,
-    partial: Vec<u8>,
+    lines: LineBuffer,
+    /// A `log N` is still writing.
+    log_running: Arc<AtomicBool>,
+}
+
+/// What the commands act on, lent by the event loop.
+pub struct Context<'a> {
+    pub services: &'a [Service],
+    pub consoles: &'a mut Consoles,
+    /// Where the threads' answers go; `None` if init has no relay.
+    pub relay: Option<&'a LineSender>,
 }
 
 impl DebugPort {
@@ -84,7 +80,8 @@ impl DebugPort {
         }
         Some(Self {
             tty,
-            partial: Vec::new(),
+            lines: LineBuffer::default(),
+            log_running: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -92,43 +89,84 @@ impl DebugPort {
         self.tty.as_fd()
     }
 
-    /// Complete commands received so far.
-    pub fn read_commands(&mut self) -> Vec<Command> {
+    /// Runs every complete command received so far; each answer goes to
+    /// the consoles and back on the port.
+    pub fn serve(&mut self, ctx: &mut Context<'_>) {
         let mut buf = [0u8; 256];
-        while let Ok(n) = self.tty.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            self.partial.extend_from_slice(&buf[..n]);
-            if self.partial.len() > 4096 {
-                self.partial.clear();
-            }
-        }
         let mut commands = Vec::new();
-        while let Some(pos) = self.partial.iter().position(|b| *b == b'\n' || *b == b'\r') {
-            let line: Vec<u8> = self.partial.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&line).trim().to_string();
-            if !line.is_empty() {
-                commands.push(parse(&line));
-            }
+        while let Ok(n @ 1..) = self.tty.read(&mut buf) {
+            commands.extend(self.lines.push(&buf[..n]));
         }
-        commands
+        for command in commands {
+            let answer = match command {
+                Ok(command) => self.answer(command, ctx),
+                Err(e) => format!("error: {e}"),
+            };
+            ctx.consoles.line(&format!("init: debug port: {answer}"));
+            let _ = self.tty.write_all(format!("{answer}\r\n").as_bytes());
+        }
     }
 
-    pub fn reply(&mut self, text: &str) {
-        let _ = self.tty.write_all(format!("{text}\r\n").as_bytes());
+    fn answer(&self, command: Command, ctx: &mut Context<'_>) -> String {
+        match command {
+            Command::KillLbd => match ctx.services.first().map(|s| s.signal(Signal::SIGKILL)) {
+                Some(Ok(())) => "ok: sent SIGKILL to lbd".to_string(),
+                Some(Err(e)) => format!("error: lbd not killed: {e}"),
+                None => "error: no lbd".to_string(),
+            },
+            Command::Log(n) => {
+                let Some(relay) = ctx.relay else {
+                    return "error: no relay for the lines".to_string();
+                };
+                if self.log_running.swap(true, Ordering::SeqCst) {
+                    return "error: a log N is still running; wait for \"log done\"".to_string();
+                }
+                ctl::run_log(n, relay.clone(), Arc::clone(&self.log_running));
+                format!("ok: logging {n} lines")
+            }
+            Command::Status => status_line(ctx.services),
+            Command::Screen => match status::vt::read_screen(status::vt::SCREEN_VT) {
+                Ok(lines) => {
+                    for line in &lines {
+                        ctx.consoles
+                            .line_unrecorded(&format!("init: debug port: screen| {line}"));
+                    }
+                    format!("ok: screen shown ({} lines)", lines.len())
+                }
+                Err(e) => format!("error: reading the screen: {e}"),
+            },
+            Command::Ctl(words) => match ctx.relay {
+                Some(relay) => {
+                    ctl::run_ctl(words, relay.clone());
+                    "ok: lbd ctl started".to_string()
+                }
+                None => "error: no relay for the answer".to_string(),
+            },
+            Command::Commits(n) => match ctx.relay {
+                Some(relay) => {
+                    ctl::run_commits(n, relay.clone());
+                    format!("ok: {n} commits started")
+                }
+                None => "error: no relay for the answer".to_string(),
+            },
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands_parse() {
-        assert_eq!(parse("kill lbd"), Command::KillLbd);
-        assert_eq!(parse(" log 500 "), Command::Log(500));
-        assert_eq!(parse("log many"), Command::Unknown("log many".into()));
-        assert_eq!(parse("rm -rf /"), Command::Unknown("rm -rf /".into()));
-    }
+/// `ok: lbd pid Some(123) restart in None`, for each service.
+fn status_line(services: &[Service]) -> String {
+    let now = Instant::now();
+    let services: Vec<String> = services
+        .iter()
+        .map(|s| {
+            let due = s.next_deadline().map(|d| d.saturating_duration_since(now));
+            format!(
+                "{} pid {:?} restart in {:?}",
+                s.name,
+                s.pid().map(|p| p.as_raw()),
+                due
+            )
+        })
+        .collect();
+    format!("ok: {}", services.join("; "))
 }

@@ -51,8 +51,8 @@ pub fn run(root: &Path) -> Result<(), LicenceError> {
             status: output.status,
         });
     }
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|source| LicenceError::Json { source })?;
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|source| LicenceError::Json { source })?;
     let linked = graph::linked(&metadata, PROGRAMS)?;
     let mut refused = 0;
     for krate in &linked {

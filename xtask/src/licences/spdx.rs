@@ -219,7 +219,10 @@ mod tests {
         );
         assert_eq!(
             parse("MIT OR Apache-2.0 AND ISC").unwrap(),
-            Expr::Or(vec![id("MIT"), Expr::And(vec![id("Apache-2.0"), id("ISC")])])
+            Expr::Or(vec![
+                id("MIT"),
+                Expr::And(vec![id("Apache-2.0"), id("ISC")])
+            ])
         );
         assert_eq!(
             parse("(MIT OR Apache-2.0) AND Unicode-3.0").unwrap(),
