@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::apt::Apt;
 use crate::config::{ApplianceConfig, ConfigError, Format};
 use crate::deb::{self, DebError};
+use crate::debug_port::{self, DebugPortError, Flavour};
 use crate::disk::{self, DiskError, DiskIds, Layout};
 use crate::epoch::{self, EpochError, EpochSource};
 use crate::esp::{self, EspError};
@@ -44,6 +45,8 @@ pub enum BuildError {
     NoStub { path: PathBuf },
     #[error(transparent)]
     Static(#[from] StaticError),
+    #[error(transparent)]
+    DebugPort(#[from] DebugPortError),
     #[error("assembling the guest tree: {0}")]
     Tree(#[from] rootfs::TreeError),
     #[error("writing the initramfs: {0}")]
@@ -74,6 +77,8 @@ pub struct BuildOptions {
     pub out_dir: PathBuf,
     /// apt's lists and packages (`apt/`) and extracted kernels (`kernel/`).
     pub cache_dir: PathBuf,
+    /// Production, or a test image with init's debug port.
+    pub flavour: Flavour,
 }
 
 /// One produced file, for the summary.
@@ -165,16 +170,21 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     ));
 
     let step = Step::start("static init and lbd");
-    let bins = static_bins::build(&workspace, &["init", "lbd"])?;
+    let bins = static_bins::build(&workspace, &["init", "lbd"], opts.flavour.init_features())?;
     let (init, lbd) = (&bins[0].data, &bins[1].data);
+    debug_port::check(init, opts.flavour)?;
     // The same static lbd, for `lbd check` and `lbd hash-password` on an
     // admin's workstation.
     let lbd_out = opts.out_dir.join("lbd");
     write_executable(&lbd_out, lbd).map_err(io("writing", &lbd_out))?;
     step.done(&format!(
-        "init {} {}, lbd {} {}",
+        "init {} {}{}, lbd {} {}",
         static_bins::describe(init),
         human_size(init.len() as u64),
+        match opts.flavour {
+            Flavour::Production => "",
+            Flavour::Test => " with the debug port (a test image)",
+        },
         static_bins::describe(lbd),
         human_size(lbd.len() as u64)
     ));

@@ -63,6 +63,8 @@ pub struct ImageReport {
     pub cmdline: String,
     pub os_release: String,
     pub initramfs: Vec<rootfs::Member>,
+    /// init has the QEMU tests' debug port: a test image, not one to ship.
+    pub debug_port: bool,
 }
 
 pub fn partitions(image: &Path) -> Result<(String, Vec<PartitionInfo>), InspectError> {
@@ -184,10 +186,15 @@ pub fn inspect_image(image: &Path) -> Result<ImageReport, InspectError> {
     let cmdline = text(".cmdline")?;
     let os_release = text(".osrel")?;
     let initrd = uki_section(image, &uki_bytes, ".initrd")?;
-    let initramfs = rootfs::list_initramfs(initrd).map_err(|source| InspectError::Initramfs {
+    let members = rootfs::read_initramfs(initrd).map_err(|source| InspectError::Initramfs {
         path: image.into(),
         source,
     })?;
+    let init = rootfs::paths::INIT.trim_start_matches('/');
+    let debug_port = members
+        .iter()
+        .any(|(m, data)| m.path == init && crate::debug_port::present(data));
+    let initramfs = members.into_iter().map(|(m, _)| m).collect();
     Ok(ImageReport {
         disk_guid,
         size,
@@ -196,6 +203,7 @@ pub fn inspect_image(image: &Path) -> Result<ImageReport, InspectError> {
         cmdline,
         os_release,
         initramfs,
+        debug_port,
     })
 }
 
@@ -223,6 +231,15 @@ impl fmt::Display for ImageReport {
             writeln!(f, "  {name:<10} {size:>10} bytes")?;
         }
         writeln!(f, "kernel command line: {}", self.cmdline.trim())?;
+        writeln!(
+            f,
+            "debug port: {}",
+            if self.debug_port {
+                "present (a test image: never ship it)"
+            } else {
+                "absent"
+            }
+        )?;
         writeln!(f, "os-release:")?;
         for line in self.os_release.lines() {
             writeln!(f, "  {line}")?;

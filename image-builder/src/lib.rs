@@ -12,6 +12,7 @@ pub mod apt;
 pub mod build;
 pub mod config;
 pub mod deb;
+pub mod debug_port;
 pub mod disk;
 pub mod epoch;
 pub mod esp;

@@ -20,7 +20,18 @@ pub enum SpecError {
         path: std::path::PathBuf,
         message: String,
     },
+    #[error("[settings] in {}: {key} holds a secret, and a baked value becomes a clear-text default in the OVA's .ovf (readable by anyone who can see the template): remove it and set it at deploy time, in the deploy wizard (\"{label}\") or as the OVF property appliance.{key}{hint}", path.display())]
+    BakedSecret {
+        path: std::path::PathBuf,
+        key: &'static str,
+        label: &'static str,
+        hint: &'static str,
+    },
 }
+
+/// What else an admin can do with a baked `lbd.config`.
+const LBD_CONFIG_HINT: &str = "; a config for every appliance of this image goes in \
+                               [lbd] config = \"lbd.toml\" (inside the image, not the .ovf)";
 
 /// The baked `[settings]` as (key, raw value) pairs, checked by the same
 /// parser the guest uses: a bad baked value fails the build, not the boot.
@@ -37,6 +48,7 @@ pub fn baked_settings(
         path: path.into(),
         message: e.to_string(),
     })?;
+    refuse_secrets(&layer.pairs, path)?;
     let merged = settings::merge([layer.clone()]);
     if let Some(e) = merged.errors.first() {
         return Err(SpecError::Baked {
@@ -45,6 +57,27 @@ pub fn baked_settings(
         });
     }
     Ok(layer.pairs)
+}
+
+/// A baked setting that must not be baked: a password or a value that
+/// holds secrets ([`settings::Property::masked`]). Empty values set
+/// nothing and pass.
+fn refuse_secrets(pairs: &[(String, String)], path: &Path) -> Result<(), SpecError> {
+    for (key, value) in pairs {
+        let Some(p) = settings::find(key).filter(|p| p.masked()) else {
+            continue;
+        };
+        if value.trim().is_empty() {
+            continue;
+        }
+        return Err(SpecError::BakedSecret {
+            path: path.into(),
+            key: p.key,
+            label: p.label,
+            hint: if p.password { "" } else { LBD_CONFIG_HINT },
+        });
+    }
+    Ok(())
 }
 
 pub fn ovf_spec(config: &ApplianceConfig, baked: &[(String, String)]) -> OvfSpec {
@@ -206,6 +239,31 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&lint.stderr)
         );
+    }
+
+    /// Input: appliance.toml baking admin.password, vrrp.auth (as a
+    /// sub-table) or lbd.config. Output: each fails the build naming the
+    /// key and the fix, with the value nowhere in the message; an empty
+    /// password (not set) passes.
+    #[test]
+    fn a_baked_secret_fails_the_build_naming_the_key_and_the_fix() {
+        for (toml, key) in [
+            ("admin.password = \"hunter2-secret\"", "admin.password"),
+            (
+                "[settings.vrrp]\nauth = \"hunter2-secret-key\"",
+                "vrrp.auth",
+            ),
+            ("lbd.config = \"W3N0YXRzXQo=\"", "lbd.config"),
+        ] {
+            let err = baked_settings(&config(toml), Path::new("a.toml"))
+                .expect_err(key)
+                .to_string();
+            assert!(err.contains(key), "{err}");
+            assert!(err.contains("deploy wizard"), "{err}");
+            assert!(!err.contains("hunter2") && !err.contains("W3N0"), "{err}");
+        }
+        let c = config("admin.password = \"\"");
+        baked_settings(&c, Path::new("a.toml")).expect("an empty password is not a secret");
     }
 
     #[test]

@@ -246,7 +246,7 @@ impl VmSpec {
             push("-device");
             push("isa-serial,chardev=debug");
             push("-fw_cfg");
-            push("name=opt/appliance/debug,string=1");
+            push(&format!("name={},string=1", crate::debug_port::FW_CFG_NAME));
         }
         if let Some(qmp) = &self.qmp {
             push("-qmp");

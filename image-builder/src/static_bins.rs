@@ -34,8 +34,13 @@ pub struct StaticBinary {
     pub data: Vec<u8>,
 }
 
-/// Builds `binaries` (package = binary name) in `workspace` and checks each.
-pub fn build(workspace: &Path, binaries: &[&str]) -> Result<Vec<StaticBinary>, StaticError> {
+/// Builds `binaries` (package = binary name) in `workspace` with the cargo
+/// `features` given (`package/feature`), and checks each is static.
+pub fn build(
+    workspace: &Path,
+    binaries: &[&str],
+    features: &[&str],
+) -> Result<Vec<StaticBinary>, StaticError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
@@ -55,6 +60,9 @@ pub fn build(workspace: &Path, binaries: &[&str]) -> Result<Vec<StaticBinary>, S
         .stdin(Stdio::null());
     for b in binaries {
         cmd.args(["-p", b]);
+    }
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
     }
     let status = cmd
         .status()

@@ -6,8 +6,9 @@
 //! to some point; only the tail can be missing. [`check_logs`] verifies that
 //! at the next boot.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,9 @@ pub const MAX_SIZE: u64 = 1 << 20;
 /// appliance.log.1 .. appliance.log.N are kept.
 pub const KEEP: usize = 4;
 const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// The log holds what the consoles show, which may name users, addresses
+/// and errors quoting configs: root only, like the files lbd runs with.
+pub const LOG_MODE: u32 = 0o600;
 
 pub struct LogFile {
     dir: PathBuf,
@@ -29,10 +33,7 @@ pub struct LogFile {
 impl LogFile {
     pub fn open(dir: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join(LOG_FILE))?;
+        let file = open_private(&dir.join(LOG_FILE))?;
         let size = file.metadata()?.len();
         Ok(Self {
             dir: dir.into(),
@@ -80,15 +81,25 @@ impl LogFile {
             let _ = std::fs::rename(name(n), name(n + 1));
         }
         std::fs::rename(self.dir.join(LOG_FILE), name(1))?;
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(LOG_FILE))?;
+        self.file = open_private(&self.dir.join(LOG_FILE))?;
         self.size = 0;
         // The renames must reach the disk before new lines do.
         File::open(&self.dir).and_then(|d| d.sync_all())?;
         Ok(())
     }
+}
+
+/// Opens `path` for appending, mode [`LOG_MODE`]: created so, and a file
+/// an older image left readable by all is narrowed (the mode given at
+/// open applies only to a new file).
+fn open_private(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(LOG_MODE)
+        .open(path)?;
+    file.set_permissions(Permissions::from_mode(LOG_MODE))?;
+    Ok(file)
 }
 
 /// What the boot-time check of the previous logs found.
@@ -175,6 +186,25 @@ mod tests {
         assert_eq!(check.files, 3, "{check:?}");
         assert!(check.problems.is_empty(), "{check:?}");
         assert_eq!(check.last_line.as_deref(), Some("last\\u{1b}[2J"));
+    }
+
+    /// Input: a log left mode 0644 by an older image, then enough lines
+    /// to rotate. Output: the current and the rotated file are 0600.
+    #[test]
+    fn log_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_FILE);
+        std::fs::write(&path, "old line\n").unwrap();
+        std::fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
+        let mut log = LogFile::open(dir.path()).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600, "an existing log is narrowed");
+        let line = "x".repeat(1000);
+        for _ in 0..MAX_SIZE / 1000 + 10 {
+            log.append(&line).unwrap();
+        }
+        assert_eq!(mode(&dir.path().join(format!("{LOG_FILE}.1"))), 0o600);
+        assert_eq!(mode(&path), 0o600, "the new log after rotation");
     }
 
     #[test]

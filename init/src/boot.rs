@@ -31,7 +31,8 @@ use crate::appliance_socket::store_backend::StoreBackend;
 use crate::applog::{self, LogFile};
 use crate::console::Consoles;
 use crate::data_partition::{self, DataMount};
-use crate::debug_port::{Command as DebugCommand, DebugPort};
+#[cfg(feature = "debug-port")]
+use crate::debug_port::{self, DebugPort};
 use crate::live_apply::LiveApply;
 use crate::power::{self, PowerAction};
 use crate::status::{self, Board};
@@ -80,13 +81,15 @@ struct Appliance {
     /// Holds lbd back until the boot ruleset is in the kernel.
     firewall_gate: firewall::Gate,
     network: network::Networking,
-    /// QEMU tests only (fw_cfg `opt/appliance/debug`).
+    /// Test images only, and then only when QEMU asks for it.
+    #[cfg(feature = "debug-port")]
     debug: Option<DebugPort>,
     /// The VMware tools loop (TCLO): "Shut Down Guest OS", IPs in vCenter.
     vmware: Option<(VmwareBackdoor, Tools)>,
     /// Lines from init's helper threads (the appliance socket), and the
     /// end those threads (and debug-port commands) write to.
     relay_lines: Option<line_relay::LineReceiver>,
+    #[cfg(feature = "debug-port")]
     relay: Option<line_relay::LineSender>,
     /// Settings changed through the appliance socket, for what the loop
     /// owns: DNS and /etc/hosts, the syslog server.
@@ -263,6 +266,7 @@ pub fn run() -> ! {
     let inputs = evdev::open_event_devices();
     // Opened before "ready": a test sends commands as soon as it sees that
     // line, and a serial port drops what arrives while it is closed.
+    #[cfg(feature = "debug-port")]
     let debug = DebugPort::open_if_enabled();
     let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
     let uptime = uptime.split_whitespace().next().unwrap_or("?");
@@ -290,10 +294,12 @@ pub fn run() -> ! {
         services: vec![lbd],
         firewall_gate,
         network,
+        #[cfg(feature = "debug-port")]
         debug,
         // vCenter's tools channel: only on VMware, where the backdoor exists.
         vmware: VmwareBackdoor::detect().map(|bd| (bd, Tools::new(Instant::now()))),
         relay_lines,
+        #[cfg(feature = "debug-port")]
         relay,
         settings_changes,
         syslog: settings.syslog,
@@ -372,6 +378,11 @@ fn mount_data_partition(consoles: &mut Consoles) -> bool {
             false
         }
     };
+    for problem in data_partition::make_private_dirs(Path::new(DATA_MOUNT)) {
+        consoles.line(&format!(
+            "init: warning: {problem} (it holds secrets and should be root only)"
+        ));
+    }
     match LogFile::open(Path::new(applog::LOG_DIR)) {
         Ok(log) => consoles.attach_log(log),
         Err(e) => consoles.line(&format!(
@@ -666,6 +677,7 @@ enum Slot {
     Input(usize),
     ServiceOutput,
     Dhcp,
+    #[cfg(feature = "debug-port")]
     Debug,
     Relay,
 }
@@ -694,6 +706,7 @@ impl Appliance {
                     }
                     Slot::ServiceOutput => output_ready = true,
                     Slot::Dhcp => self.network.on_readable(&mut self.consoles, now),
+                    #[cfg(feature = "debug-port")]
                     Slot::Debug => self.debug_commands(),
                     Slot::Relay => self.echo_relayed_lines(),
                 }
@@ -761,6 +774,7 @@ impl Appliance {
             slots.push(Slot::Input(i));
             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
         }
+        #[cfg(feature = "debug-port")]
         if let Some(port) = &self.debug {
             slots.push(Slot::Debug);
             fds.push(PollFd::new(port.fd(), PollFlags::POLLIN));
@@ -892,76 +906,16 @@ impl Appliance {
         )
     }
 
+    #[cfg(feature = "debug-port")]
     fn debug_commands(&mut self) {
         let Some(port) = self.debug.as_mut() else {
             return;
         };
-        for command in port.read_commands() {
-            let answer = match command {
-                DebugCommand::KillLbd => {
-                    match self.services.first().map(|s| s.signal(Signal::SIGKILL)) {
-                        Some(Ok(())) => "ok: sent SIGKILL to lbd".to_string(),
-                        Some(Err(e)) => format!("error: lbd not killed: {e}"),
-                        None => "error: no lbd".to_string(),
-                    }
-                }
-                DebugCommand::Log(n) => {
-                    for i in 0..n {
-                        self.consoles
-                            .line(&format!("init: debug log line {i} of {n}"));
-                    }
-                    format!("ok: logged {n} lines")
-                }
-                DebugCommand::Status => {
-                    let now = Instant::now();
-                    let services: Vec<String> = self
-                        .services
-                        .iter()
-                        .map(|s| {
-                            let due = s.next_deadline().map(|d| d.saturating_duration_since(now));
-                            format!(
-                                "{} pid {:?} restart in {:?}",
-                                s.name,
-                                s.pid().map(|p| p.as_raw()),
-                                due
-                            )
-                        })
-                        .collect();
-                    format!("ok: {}", services.join("; "))
-                }
-                DebugCommand::Screen => match status::vt::read_screen(status::vt::SCREEN_VT) {
-                    Ok(lines) => {
-                        for line in &lines {
-                            self.consoles
-                                .line_unrecorded(&format!("init: debug port: screen| {line}"));
-                        }
-                        format!("ok: screen shown ({} lines)", lines.len())
-                    }
-                    Err(e) => format!("error: reading the screen: {e}"),
-                },
-                DebugCommand::Ctl(words) => match &self.relay {
-                    Some(relay) => {
-                        crate::debug_ctl::run_ctl(words, relay.clone());
-                        "ok: lbd ctl started".to_string()
-                    }
-                    None => "error: no relay for the answer".to_string(),
-                },
-                DebugCommand::Commits(n) => match &self.relay {
-                    Some(relay) => {
-                        crate::debug_ctl::run_commits(n, relay.clone());
-                        format!("ok: {n} commits started")
-                    }
-                    None => "error: no relay for the answer".to_string(),
-                },
-                DebugCommand::Unknown(line) => {
-                    format!("error: unknown command {line:?} (kill lbd | status | log N | screen | ctl ARGS | commits N)")
-                }
-            };
-            self.consoles.line(&format!("init: debug port: {answer}"));
-            if let Some(port) = self.debug.as_mut() {
-                port.reply(&answer);
-            }
-        }
+        port.serve(&mut debug_port::Context {
+            services: &self.services,
+            consoles: &mut self.consoles,
+            relay: self.relay.as_ref(),
+        });
     }
 
     fn echo_relayed_lines(&mut self) {

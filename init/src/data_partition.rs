@@ -6,6 +6,8 @@
 //! not mount, the appliance runs with a tmpfs there and says so: it still
 //! balances traffic, it only forgets state at reboot.
 
+use std::fs::{DirBuilder, Permissions};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -14,6 +16,12 @@ use rootfs::paths::{DATA_MOUNT, DATA_PARTLABEL};
 
 /// NVMe probes asynchronously: give the partition this long to appear.
 const DEVICE_WAIT: Duration = Duration::from_secs(10);
+/// The directories under the mount that hold secrets: the log (`log/`),
+/// the appliance store with password hashes, the VRRP key and
+/// `lbd.config` (`config/`), lbd's state and last good config (`lbd/`).
+pub const PRIVATE_DIRS: [&str; 3] = ["log", "config", "lbd"];
+/// Root only.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataMount {
@@ -57,6 +65,27 @@ fn mount_ram(reason: String) -> DataMount {
         Some("mode=0755"),
     );
     DataMount::Ram { reason }
+}
+
+/// Creates [`PRIVATE_DIRS`] under `root` with [`PRIVATE_DIR_MODE`], and
+/// narrows them if an older image left them open to all. Returns one
+/// problem per directory that could not be made private.
+pub fn make_private_dirs(root: &Path) -> Vec<String> {
+    PRIVATE_DIRS
+        .iter()
+        .filter_map(|name| {
+            let dir = root.join(name);
+            DirBuilder::new()
+                .recursive(true)
+                .mode(PRIVATE_DIR_MODE)
+                .create(&dir)
+                .and_then(|()| {
+                    std::fs::set_permissions(&dir, Permissions::from_mode(PRIVATE_DIR_MODE))
+                })
+                .err()
+                .map(|e| format!("{}: {e}", dir.display()))
+        })
+        .collect()
 }
 
 /// Unmounts the data partition at shutdown; if something still holds it,
@@ -114,6 +143,23 @@ pub fn find_partition(sys_block: &Path, label: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Input: a data partition with `log/` left 0755 by an older image and
+    /// no `config/` or `lbd/`. Output: all three exist, mode 0700.
+    #[test]
+    fn private_dirs_are_made_root_only() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("log")).unwrap();
+        std::fs::set_permissions(root.path().join("log"), Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(make_private_dirs(root.path()), Vec::<String>::new());
+        for name in PRIVATE_DIRS {
+            let mode = std::fs::metadata(root.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700, "{name}");
+        }
+    }
 
     #[test]
     fn partition_found_by_partname() {

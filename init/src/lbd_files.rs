@@ -187,18 +187,28 @@ impl Texts {
     }
 }
 
-/// `text` at `path` through a temporary file and a rename, mode 0600.
+/// Mode of every file lbd runs with: they hold the VRRP key, password
+/// hashes and `lbd.config`.
+pub const PRIVATE_MODE: u32 = 0o600;
+
+/// `text` at `path` through a temporary file and a rename, mode
+/// [`PRIVATE_MODE`]. The one place these files are written: giving them
+/// to another owner is a change here only.
 pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let tmp = path.with_extension("tmp");
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o600)
+        .mode(PRIVATE_MODE)
         // lbd owns the directory (lbd_owner.rs): a symlink it left at the
         // temporary name must not make root write elsewhere.
         .custom_flags(libc::O_NOFOLLOW)
         .open(&tmp)?;
+    // `mode` applies only to a new file: a temporary file left by a crash
+    // keeps whatever mode it had.
+    file.set_permissions(std::fs::Permissions::from_mode(PRIVATE_MODE))?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)
@@ -289,5 +299,23 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "x = 2\n");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    /// Input: a temporary file left mode 0644 by a crash mid-write.
+    /// Output: the file written through it is still 0600.
+    #[test]
+    fn a_stale_temporary_file_does_not_widen_the_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vrrp.toml");
+        std::fs::write(path.with_extension("tmp"), "half").unwrap();
+        std::fs::set_permissions(
+            path.with_extension("tmp"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        write_private(&path, "auth = \"k\"\n").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, PRIVATE_MODE);
     }
 }

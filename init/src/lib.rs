@@ -9,7 +9,8 @@ pub mod applog;
 pub mod boot;
 pub mod console;
 pub mod data_partition;
-pub mod debug_ctl;
+/// Test images only (`--features debug-port`, `image-builder build --debug-port`).
+#[cfg(feature = "debug-port")]
 pub mod debug_port;
 pub mod evdev;
 pub mod firewall;

@@ -4,10 +4,12 @@ use std::path::PathBuf;
 
 /// Environment variable naming the image under test.
 pub const IMAGE_ENV: &str = "APPLIANCE_IMAGE";
-const DEFAULT_IMAGE: &str = "out/lb-appliance.img";
+/// The test image (`image-builder build --debug-port`): the tests drive
+/// init through its debug port, which production images lack.
+const DEFAULT_IMAGE: &str = "out/test/lb-appliance.img";
 
-/// The image to test: `$APPLIANCE_IMAGE`, else `out/lb-appliance.img` at the
-/// workspace root. Panics with the command that builds it when missing: a
+/// The image to test: `$APPLIANCE_IMAGE`, else `out/test/lb-appliance.img`
+/// at the workspace root. Panics with the command that builds it when missing: a
 /// QEMU test without an image must fail, not pass silently.
 pub fn built_image() -> PathBuf {
     let path = std::env::var_os(IMAGE_ENV)
@@ -15,7 +17,7 @@ pub fn built_image() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join(DEFAULT_IMAGE));
     assert!(
         path.exists(),
-        "no appliance image at {}: build it with `cargo run --release -p image-builder -- build` \
+        "no appliance image at {}: build it with `cargo run --release -p image-builder -- build --debug-port` \
          (or run everything with `cargo xtask test`), or set {IMAGE_ENV}",
         path.display()
     );

@@ -30,7 +30,8 @@ pub const MASK: &str = "********";
 pub struct SettingError {
     /// The key as the table spells it (or as the source spelled an unknown one).
     pub key: String,
-    /// The raw value (masked for secrets).
+    /// The raw value (masked for secrets, values holding them and
+    /// unknown keys).
     pub value: String,
     /// The source that gave it.
     pub source: Source,
@@ -120,9 +121,11 @@ impl Merged {
             return;
         }
         let Some(prop) = find(key) else {
+            // A misspelt key may well be a secret's (`admin.pasword`): its
+            // value is not shown either.
             self.errors.push(SettingError {
                 key: key.to_owned(),
-                value: raw,
+                value: MASK.to_owned(),
                 source,
                 message: unknown_key_message(),
             });
@@ -254,9 +257,10 @@ impl Merged {
     }
 }
 
-/// The raw value as it may be shown: secrets masked, one line.
+/// The raw value as it may be shown: secrets and values holding them
+/// masked, one line.
 fn shown(prop: &Property, raw: &str) -> String {
-    if prop.password {
+    if prop.masked() {
         MASK.to_owned()
     } else {
         raw.trim().replace(['\n', '\r'], " ")
@@ -489,5 +493,36 @@ mod tests {
         let m = merge([layer(Source::OvfEnv, &[("admin.password", "eight-ch")])]);
         assert!(m.errors.is_empty(), "{:?}", m.errors);
         assert!(m.settings.admin_password.is_some());
+    }
+
+    /// Input: `lbd.config` (it can carry keys and hashes) from the OVF
+    /// environment, a bad one on the command line, and an unknown key
+    /// (perhaps a misspelt `admin.pasword`) with a value. Output: render
+    /// and every error show the mask, never the text.
+    #[test]
+    fn lbd_config_and_unknown_keys_are_masked() {
+        let m = merge([
+            layer(Source::OvfEnv, &[("lbd.config", "W3N0YXRzXQo=")]),
+            layer(
+                Source::Cmdline,
+                &[
+                    ("lbd.config", "not-base64-secret!"),
+                    ("admin.pasword", "hunter2"),
+                ],
+            ),
+        ]);
+        let lines = m.render();
+        assert!(
+            lines.contains(&format!("lbd.config = {MASK} (ovf-env)")),
+            "{lines:#?}"
+        );
+        assert_eq!(m.errors.len(), 2, "{:?}", m.errors);
+        for e in &m.errors {
+            assert_eq!(e.value, MASK, "{e}");
+        }
+        let printed = format!("{lines:?} {:?}", m.errors);
+        for secret in ["W3N0YXRzXQo", "not-base64-secret", "hunter2"] {
+            assert!(!printed.contains(secret), "{secret} shown: {printed}");
+        }
     }
 }

@@ -93,6 +93,10 @@ pub struct Property {
     pub qualifiers: &'static [Qualifier],
     /// `ovf:password="true"`: a secret, masked in the wizard and on the console.
     pub password: bool,
+    /// The value may hold secrets without being one (`lbd.config` can carry
+    /// TLS keys and password hashes): a clear text field in the wizard, but
+    /// masked wherever the appliance prints it (see [`Property::masked`]).
+    pub holds_secrets: bool,
     /// `vmw:qualifiers="Ip"`: a single IP address, checked by the wizard.
     pub ip: bool,
     /// `ovf:userConfigurable="true"`.
@@ -118,6 +122,13 @@ impl Property {
         }
         let parts: Vec<String> = self.qualifiers.iter().map(ToString::to_string).collect();
         Some(parts.join(","))
+    }
+
+    /// Whether the value must never be printed (consoles, the log file on
+    /// the data disk, the status screen) nor baked into an image: a
+    /// password, or a value that holds secrets.
+    pub fn masked(&self) -> bool {
+        self.password || self.holds_secrets
     }
 
     /// Parses `raw` and stores it in `settings`; on error `settings` is
@@ -172,6 +183,7 @@ pub(crate) const fn prop(
         default,
         qualifiers: &[],
         password: false,
+        holds_secrets: false,
         ip: false,
         user_configurable: true,
         apply,
@@ -409,16 +421,20 @@ const BASE: &[Property] = &[
 ];
 
 const ADVANCED: &[Property] = &[
-    prop(
-        "lbd.config",
-        CAT_ADVANCED,
-        "Load balancer config (base64)",
-        "For advanced use: a whole lbd TOML configuration, base64 encoded \
-         (base64 -w0 lbd.toml), for what the service slots cannot say. The settings \
-         above, the service slots included, are layered on top of it.",
-        "",
-        model::set_lbd_config,
-    ),
+    Property {
+        // TLS keys, password hashes: shown masked, never baked.
+        holds_secrets: true,
+        ..prop(
+            "lbd.config",
+            CAT_ADVANCED,
+            "Load balancer config (base64)",
+            "For advanced use: a whole lbd TOML configuration, base64 encoded \
+             (base64 -w0 lbd.toml), for what the service slots cannot say. The settings \
+             above, the service slots included, are layered on top of it.",
+            "",
+            model::set_lbd_config,
+        )
+    },
     prop(
         "ntp.max_step",
         CAT_ADVANCED,

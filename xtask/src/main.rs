@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use xshell::{cmd, Shell};
 
 mod bench;
+mod licences;
 mod packages;
 
-const USAGE: &str = "usage: cargo xtask test          fmt, clippy, unit and integration tests, build the image, QEMU tests
+const USAGE: &str = "usage: cargo xtask test          fmt, clippy, licences, unit and integration tests, build the images, QEMU tests
+       cargo xtask licences      check that every linked crate's licence is compatible with Apache-2.0 OR MIT
        cargo xtask bench NAME    run a benchmark (see BENCHMARKS.md): lb, abuse, failover
        cargo xtask bench lb [--rounds N] [--duration 10s] [--idle N] [--lbd-before PATH] [--output FILE]
        cargo xtask bench abuse [--rounds N] [--duration 15s] [--lbd-before PATH] [--output FILE]";
@@ -19,6 +21,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("bench") => bench::run(&args[1..]),
+        Some("licences") => licences::run(&workspace_root()).map_err(Into::into),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -52,18 +55,56 @@ fn test() -> Result {
     section("cargo clippy");
     cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run()?;
 
+    section("licences of the linked crates");
+    licences::run(&workspace_root())?;
+
     section("unit and integration tests");
     cmd!(sh, "cargo test --workspace --exclude qemu-tests").run()?;
 
-    section("build the appliance image");
+    section("build the appliance image (production)");
     cmd!(sh, "cargo run --release -p image-builder -- build").run()?;
+    let production = workspace_root().join(PRODUCTION_IMAGE);
+    check_no_debug_port(&sh, &production)?;
 
-    section("QEMU tests on the built image");
-    let image = workspace_root().join("out/lb-appliance.img");
+    section("build the test image (with the debug port)");
+    cmd!(
+        sh,
+        "cargo run --release -p image-builder -- build --debug-port"
+    )
+    .run()?;
+
+    section("QEMU tests on the test image");
+    let image = workspace_root().join(TEST_IMAGE);
     cmd!(sh, "cargo test -p qemu-tests")
         .env("APPLIANCE_IMAGE", image)
         .run()?;
     eprintln!("\nxtask: all tests passed");
+    Ok(())
+}
+
+/// What ships, and what the QEMU tests boot (`build --debug-port`).
+const PRODUCTION_IMAGE: &str = "out/lb-appliance.img";
+const TEST_IMAGE: &str = "out/test/lb-appliance.img";
+/// `image-builder inspect`'s line for an image without the debug port.
+const NO_DEBUG_PORT: &str = "debug port: absent";
+
+/// The builder already refuses a production init with the debug port;
+/// this reads the written image back, as an admin would.
+fn check_no_debug_port(sh: &Shell, image: &std::path::Path) -> Result {
+    let report = cmd!(
+        sh,
+        "cargo run -q --release -p image-builder -- inspect {image}"
+    )
+    .read()?;
+    if !report.lines().any(|l| l == NO_DEBUG_PORT) {
+        return Err(format!(
+            "{}: `image-builder inspect` does not say {NO_DEBUG_PORT:?}: the production image \
+             has the QEMU tests' debug port; build it without --debug-port",
+            image.display()
+        )
+        .into());
+    }
+    eprintln!("xtask: {}: {NO_DEBUG_PORT}", image.display());
     Ok(())
 }
 
