@@ -85,8 +85,7 @@ where
 {
     let mut superseded = rt.superseded.subscribe();
     let tunnels: Tunnels = Arc::default();
-    let max_header_size =
-        usize::try_from(rt.config.global.max_header_size).unwrap_or(usize::MAX);
+    let max_header_size = usize::try_from(rt.config.global.max_header_size).unwrap_or(usize::MAX);
     let header_timeout = frontend.timeout_http_request;
     let (for_hyper, kept) = ClientIo::pair(io);
     let service = {
@@ -284,13 +283,8 @@ async fn handle(
             let server_side = hyper::upgrade::on(&mut resp);
             if let Some((_, client_side)) = upgrade {
                 let (idle, _) = backend.timeouts.tunnel_idle(frontend.timeout_client);
-                let tunnel = upgrade::tunnel(
-                    client_side,
-                    server_side,
-                    idle,
-                    lease,
-                    rt.retire.subscribe(),
-                );
+                let tunnel =
+                    upgrade::tunnel(client_side, server_side, idle, lease, rt.retire.subscribe());
                 if let Ok(mut t) = tunnels.lock() {
                     t.push(Box::pin(tunnel));
                 }
@@ -301,7 +295,10 @@ async fn handle(
         Ok(Ok(resp)) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
             // A 101 nobody asked for (or not allowed): not passed on.
             log(&backend.name, &server_name, StatusCode::BAD_GATEWAY);
-            local(StatusCode::BAD_GATEWAY, "unexpected protocol switch from server\n")
+            local(
+                StatusCode::BAD_GATEWAY,
+                "unexpected protocol switch from server\n",
+            )
         }
         Ok(Ok(resp)) => {
             log(&backend.name, &server_name, resp.status());
@@ -309,7 +306,12 @@ async fn handle(
             for h in HOP_BY_HOP {
                 parts.headers.remove(h);
             }
-            let body = pump_response(body, lease, backend.timeouts.server, frontend.timeout_client);
+            let body = pump_response(
+                body,
+                lease,
+                backend.timeouts.server,
+                frontend.timeout_client,
+            );
             Response::from_parts(parts, body.boxed())
         }
         Ok(Err(_)) => {
