@@ -25,6 +25,16 @@ pub const DEFAULT_RESOLV_CONF: &str = "/etc/resolv.conf";
 pub const DEFAULT_STATS_BIND: &str = "0.0.0.0:8404";
 /// The local syslog socket `log = "syslog"` writes to by default.
 pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
+/// Default limit on a request's start line and headers (HAProxy's
+/// `tune.bufsize` order of size).
+pub const DEFAULT_MAX_HEADER_SIZE: u32 = 16 * 1024;
+/// Accepted range of `global.max_header_size`.
+pub const MAX_HEADER_SIZE_RANGE: std::ops::RangeInclusive<u32> = 1024..=1024 * 1024;
+/// Default time a client has to send a request's headers (HAProxy's
+/// `timeout http-request`).
+pub const DEFAULT_HTTP_REQUEST_TIMEOUT_SECS: u64 = 10;
+/// The upgrade protocol an http frontend tunnels when none are configured.
+pub const DEFAULT_UPGRADE_PROTOCOL: &str = "websocket";
 
 /// The whole configuration after layering.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -67,6 +77,9 @@ pub struct Global {
     pub log: LogTarget,
     /// The syslog socket when `log = "syslog"`.
     pub syslog_socket: PathBuf,
+    /// Mode http: most bytes of a request's start line and headers; a
+    /// client sending more gets 431 and the connection closes.
+    pub max_header_size: u32,
 }
 
 /// Log destination.
@@ -90,6 +103,7 @@ impl Default for Global {
             resolv_conf: PathBuf::from(DEFAULT_RESOLV_CONF),
             log: LogTarget::Stderr,
             syslog_socket: PathBuf::from(DEFAULT_SYSLOG_SOCKET),
+            max_header_size: DEFAULT_MAX_HEADER_SIZE,
         }
     }
 }
@@ -110,6 +124,7 @@ impl Default for Defaults {
                 server: Some(Dur::secs(50)),
                 queue: Some(Dur::secs(10)),
                 tunnel: None,
+                http_request: Some(Dur::secs(DEFAULT_HTTP_REQUEST_TIMEOUT_SECS)),
             },
         }
     }
@@ -118,7 +133,10 @@ impl Default for Defaults {
 /// HAProxy's `timeout` family. `client` and `server` are inactivity timeouts
 /// on each side of a proxied connection; `tunnel`, when set (backend or
 /// defaults), replaces both once bytes flow as a tunnel (mode tcp, or an
-/// upgraded HTTP connection), as in HAProxy.
+/// upgraded HTTP connection), as in HAProxy. `http_request` (frontends,
+/// mode http) is HAProxy's `timeout http-request`: the time a client has
+/// to send a whole request head, also the idle time between keep-alive
+/// requests.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
@@ -127,6 +145,7 @@ pub struct Timeouts {
     pub server: Option<Dur>,
     pub queue: Option<Dur>,
     pub tunnel: Option<Dur>,
+    pub http_request: Option<Dur>,
 }
 
 /// `tcp` passes bytes (TLS stays end to end); `http` parses requests.
@@ -164,10 +183,28 @@ pub struct Frontend {
     /// Add `X-Forwarded-For` (mode http only).
     #[serde(default = "yes")]
     pub forwarded_for: bool,
+    /// With `forwarded_for`: replace the client's `X-Forwarded-For` with
+    /// the client address instead of appending to it, and drop the
+    /// client's `Forwarded` and `X-Real-IP` (for frontends facing clients
+    /// who could forge them).
+    #[serde(default)]
+    pub forwarded_for_replace: bool,
+    /// Open connections allowed from one client IP address (none: only
+    /// `maxconn` limits). Beyond it new connections are closed at once.
+    pub maxconn_per_source: Option<u32>,
+    /// `Upgrade` protocols tunnelled after a 101 (mode http), compared
+    /// case-insensitively; requests to upgrade to others are forwarded as
+    /// plain requests without their `Upgrade` header.
+    #[serde(default = "default_upgrade_protocols")]
+    pub upgrade_protocols: Vec<String>,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn default_upgrade_protocols() -> Vec<String> {
+    vec![DEFAULT_UPGRADE_PROTOCOL.to_string()]
 }
 
 /// PEM files for TLS termination.

@@ -44,6 +44,16 @@ pub fn validate(config: &Config, checks: &Checks) -> Vec<Problem> {
     if config.global.maxconn == 0 {
         out.push(problem(&["global", "maxconn"], "must be at least 1"));
     }
+    if !crate::schema::MAX_HEADER_SIZE_RANGE.contains(&config.global.max_header_size) {
+        out.push(problem(
+            &["global", "max_header_size"],
+            format!(
+                "must be {} to {} bytes",
+                crate::schema::MAX_HEADER_SIZE_RANGE.start(),
+                crate::schema::MAX_HEADER_SIZE_RANGE.end()
+            ),
+        ));
+    }
     let mut binds: BTreeMap<SocketAddr, String> = BTreeMap::new();
     for (name, fe) in &config.frontends {
         if let Err(message) = crate::name::check_name(name) {
@@ -96,6 +106,23 @@ fn frontend(config: &Config, checks: &Checks, name: &str, fe: &Frontend, out: &m
     if fe.maxconn == Some(0) {
         out.push(problem(&key("maxconn"), "must be at least 1"));
     }
+    if fe.maxconn_per_source == Some(0) {
+        out.push(problem(
+            &key("maxconn_per_source"),
+            "must be at least 1 (leave it out for no per-source limit)",
+        ));
+    }
+    for protocol in &fe.upgrade_protocols {
+        let token = protocol
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~/".contains(&b));
+        if protocol.is_empty() || !token {
+            out.push(problem(
+                &key("upgrade_protocols"),
+                format!("`{protocol}` is not an HTTP Upgrade token (such as \"websocket\")"),
+            ));
+        }
+    }
     for (k, set) in [
         ("connect", fe.timeout.connect.is_some()),
         ("server", fe.timeout.server.is_some()),
@@ -110,6 +137,18 @@ fn frontend(config: &Config, checks: &Checks, name: &str, fe: &Frontend, out: &m
         }
     }
     if fe.mode == Mode::Tcp {
+        if fe.timeout.http_request.is_some() {
+            out.push(problem(
+                &["frontends", name, "timeout", "http_request"],
+                "needs mode = \"http\"",
+            ));
+        }
+        if fe.forwarded_for_replace {
+            out.push(problem(
+                &key("forwarded_for_replace"),
+                "needs mode = \"http\"",
+            ));
+        }
         if fe.tls.is_some() {
             out.push(problem(
                 &key("tls"),
@@ -215,11 +254,16 @@ fn frontend(config: &Config, checks: &Checks, name: &str, fe: &Frontend, out: &m
 }
 
 fn backend(name: &str, be: &Backend, out: &mut Vec<Problem>) {
-    if be.timeout.client.is_some() {
-        out.push(problem(
-            &["backends", name, "timeout", "client"],
-            "a frontend timeout: set it on the frontend or in [defaults.timeout]",
-        ));
+    for (k, set) in [
+        ("client", be.timeout.client.is_some()),
+        ("http_request", be.timeout.http_request.is_some()),
+    ] {
+        if set {
+            out.push(problem(
+                &["backends", name, "timeout", k],
+                "a frontend timeout: set it on the frontend or in [defaults.timeout]",
+            ));
+        }
     }
     for (sname, server) in &be.servers {
         let key = |k: &'static str| ["backends", name, "servers", sname, k];
@@ -357,6 +401,69 @@ pub fn warnings(config: &Config) -> Vec<Problem> {
             out.push(problem(&["backends", name], "all servers are backups"));
         }
     }
+    let reserved: u64 = config
+        .frontends
+        .values()
+        .filter_map(|f| f.maxconn)
+        .map(u64::from)
+        .sum();
+    if reserved > u64::from(config.global.maxconn) {
+        out.push(problem(
+            &["global", "maxconn"],
+            format!(
+                "frontends' own maxconn add up to {reserved}, more than global.maxconn {}: \
+                 a busy frontend can then take connection slots from the others",
+                config.global.maxconn
+            ),
+        ));
+    }
     crate::vrrp::warnings(config, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        toml::from_str(text).expect("test config parses")
+    }
+
+    #[test]
+    fn frontends_reserving_more_than_global_maxconn_warn() {
+        let text = "[global]\nmaxconn = 100\n\
+             [frontends.a]\nbind = [\"127.0.0.1:1\"]\nmaxconn = 80\ndefault_backend = \"b\"\n\
+             [frontends.c]\nbind = [\"127.0.0.1:2\"]\nmaxconn = 30\ndefault_backend = \"b\"\n\
+             [backends.b.servers.s]\naddress = \"127.0.0.1:3\"\n";
+        let warned = warnings(&config(text));
+        assert!(
+            warned
+                .iter()
+                .any(|w| w.key == ["global", "maxconn"] && w.message.contains("add up to 110")),
+            "{warned:?}"
+        );
+        let fits = text.replace("maxconn = 30", "maxconn = 20");
+        assert!(!warnings(&config(&fits))
+            .iter()
+            .any(|w| w.key == ["global", "maxconn"]));
+    }
+
+    #[test]
+    fn http_only_keys_on_a_tcp_frontend_are_errors() {
+        let text = "[frontends.a]\nbind = [\"127.0.0.1:1\"]\ndefault_backend = \"b\"\n\
+             forwarded_for_replace = true\ntimeout = { http_request = \"5s\" }\n\
+             [backends.b.servers.s]\naddress = \"127.0.0.1:3\"\n";
+        let keys: Vec<String> = validate(&config(text), &Checks::default())
+            .into_iter()
+            .map(|p| p.key.join("."))
+            .collect();
+        assert!(
+            keys.contains(&"frontends.a.forwarded_for_replace".to_string()),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&"frontends.a.timeout.http_request".to_string()),
+            "{keys:?}"
+        );
+    }
 }

@@ -90,6 +90,8 @@ pub struct GlobalLayer {
     pub log: Option<LogTarget>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub syslog_socket: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_header_size: Option<u32>,
 }
 
 /// `[stats]` keys to set; a user is given whole (hash and group).
@@ -187,6 +189,7 @@ impl From<&Global> for GlobalLayer {
             resolv_conf,
             log,
             syslog_socket,
+            max_header_size,
         } = global.clone();
         Self {
             control_socket: Some(control_socket),
@@ -198,6 +201,7 @@ impl From<&Global> for GlobalLayer {
             resolv_conf: Some(resolv_conf),
             log: Some(log),
             syslog_socket: Some(syslog_socket),
+            max_header_size: Some(max_header_size),
         }
     }
 }

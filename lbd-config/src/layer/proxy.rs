@@ -42,6 +42,12 @@ pub struct FrontendLayer {
     pub routes: Option<Vec<Route>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forwarded_for: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwarded_for_replace: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maxconn_per_source: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upgrade_protocols: Option<Vec<String>>,
 }
 
 /// `[backends.NAME]` keys to set; the check and the agent are given whole.
@@ -95,6 +101,9 @@ impl From<&Frontend> for FrontendLayer {
             redirect_https,
             routes,
             forwarded_for,
+            forwarded_for_replace,
+            maxconn_per_source,
+            upgrade_protocols,
         } = fe.clone();
         Self {
             bind: Some(bind),
@@ -107,6 +116,9 @@ impl From<&Frontend> for FrontendLayer {
             redirect_https: Some(redirect_https),
             routes: Some(routes),
             forwarded_for: Some(forwarded_for),
+            forwarded_for_replace: Some(forwarded_for_replace),
+            maxconn_per_source,
+            upgrade_protocols: Some(upgrade_protocols),
         }
     }
 }

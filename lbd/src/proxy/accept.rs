@@ -3,12 +3,15 @@
 //! swaps configs under a listener without closing it.
 //!
 //! ```text
-//!  listener(addr) --accept--> [global maxconn] [frontend maxconn]
+//!  listener(addr) --accept--> [frontend maxconn] [global maxconn] [per source]
 //!        |                          permits held by the connection task
 //!        +-- runtime (watch) --> frontend --> tcp::serve / http::serve
 //! ```
 //! When maxconn is reached the loop stops accepting and new clients wait in
-//! the kernel backlog, as with HAProxy.
+//! the kernel backlog, as with HAProxy. The frontend's permit is taken
+//! first, so a full frontend waits on its own cap without holding a
+//! global slot another frontend could use. A client over
+//! `maxconn_per_source` is closed at once.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -115,8 +118,8 @@ async fn serve_addr(addr: SocketAddr, listener: &TcpListener, ctx: &mut AcceptCt
         }
         let permits = tokio::select! {
             p = async {
-                let g = ctx.global_slots.clone().acquire_owned().await;
                 let f = frontend.slots.clone().acquire_owned().await;
+                let g = ctx.global_slots.clone().acquire_owned().await;
                 (g, f)
             } => p,
             _ = ctx.stop.changed() => continue,
@@ -147,9 +150,19 @@ async fn serve_addr(addr: SocketAddr, listener: &TcpListener, ctx: &mut AcceptCt
                 continue;
             }
         };
+        let source = match &frontend.per_source {
+            Some(limit) => match limit.enter(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::info!(frontend = %frontend.name, %peer, "connection closed: maxconn_per_source reached");
+                    continue;
+                }
+            },
+            None => None,
+        };
         let ctx_active = ctx.active.clone();
         tokio::spawn(async move {
-            let _slots = (global, local);
+            let _slots = (global, local, source);
             let _counted = Counted::new([ctx_active, frontend.active.clone()]);
             dispatch(&rt, frontend, stream, peer).await;
         });

@@ -5,7 +5,9 @@
 pub mod backend;
 pub mod events;
 pub mod listeners;
+pub mod per_source;
 pub mod server;
+pub mod share;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU32;
@@ -17,6 +19,7 @@ use tokio::sync::{broadcast, watch, Semaphore};
 pub use backend::{AcquireError, BackendRt, BackendTimeouts, Lease};
 pub use events::Event;
 pub use listeners::{AddrState, Listeners};
+pub use per_source::{SourceLimit, SourceSlot};
 pub use server::{AdminState, ServerRt};
 
 use crate::config::{Config, Frontend, Timeouts};
@@ -31,11 +34,17 @@ pub struct FrontendRt {
     pub config: Frontend,
     /// Client-side inactivity timeout.
     pub timeout_client: Duration,
+    /// Mode http: time to send a request head (`timeout.http_request`).
+    pub timeout_http_request: Duration,
+    /// Open connections per client address (`maxconn_per_source`).
+    pub per_source: Option<Arc<SourceLimit>>,
     /// Free connection slots (`maxconn`). The accept loop holds one while
     /// it waits, so count open connections with `active`.
     pub slots: Arc<Semaphore>,
     /// Client connections open now.
     pub active: Arc<AtomicU32>,
+    /// This frontend's cap: its own `maxconn`, else its share of
+    /// `global.maxconn` (see [`share`]).
     pub maxconn: u32,
     /// Mode tcp may use splice(2) (`global.splice`).
     pub splice: bool,
@@ -102,15 +111,24 @@ impl Runtime {
                 )
             })
             .collect();
+        let own: Vec<Option<u32>> = config.frontends.values().map(|f| f.maxconn).collect();
+        let caps = share::frontend_caps(config.global.maxconn, &own);
         let frontends = config
             .frontends
             .iter()
-            .map(|(name, f)| {
-                let maxconn = f.maxconn.unwrap_or(config.global.maxconn);
+            .zip(caps)
+            .map(|((name, f), maxconn)| {
                 let fe = FrontendRt {
                     name: name.clone(),
                     config: f.clone(),
                     timeout_client: pick(&f.timeout, d, |t| t.client, 50),
+                    timeout_http_request: pick(
+                        &f.timeout,
+                        d,
+                        |t| t.http_request,
+                        crate::config::DEFAULT_HTTP_REQUEST_TIMEOUT_SECS,
+                    ),
+                    per_source: f.maxconn_per_source.map(SourceLimit::new),
                     active: Arc::default(),
                     splice: config.global.splice,
                     slots: Arc::new(Semaphore::new(

@@ -2,51 +2,57 @@
 //! on the other (balancing per request, as HAProxy does in http mode).
 //!
 //! ```text
-//!  client --(TLS?)--> hyper server conn --> handle(request)
+//!  client --(TLS?)--> ClientIo --> hyper server conn
+//!      (head within timeout.http_request, else 408; head at most
+//!       global.max_header_size, else 431)
+//!      --> handle(request)
+//!      request::normalize: CONNECT 405, two/missing/bad Host 400,
+//!          absolute-form -> origin-form + Host
 //!      redirect_https? ----------------------> 302 https://host/path
 //!      route(host, path) -> backend -> connect_server (+PROXY header)
 //!      request + X-Forwarded-For/-Proto, hop-by-hop headers removed
-//!      --> hyper client conn --> response (body streamed; server slot held
-//!          until the body ends) --> one log line per request
+//!      --> hyper client conn --> response (body pumped with
+//!          timeout.server/timeout.client; server slot held until the body
+//!          ends) --> one log line per request
 //! ```
-//! Protocol upgrades (WebSocket): the request keeps its Upgrade headers;
-//! on a 101 both connections are upgraded and bytes copied as in mode tcp.
+//! Protocol upgrades to a protocol in `upgrade_protocols` (WebSocket by
+//! default): the request keeps its Upgrade headers; on a 101 both
+//! connections are upgraded and bytes copied as in mode tcp, inside this
+//! connection's task (see [`upgrade`]).
+
+pub mod body;
+pub mod client_io;
+pub mod headers;
+pub mod request;
+pub mod upgrade;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Body, Frame, Incoming};
-use hyper::header::{HeaderName, HeaderValue, CONNECTION, HOST, LOCATION, UPGRADE};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION, LOCATION, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::copy::copy_bidirectional;
+use self::body::{pump_response, BoxError, IdleBody};
+use self::client_io::ClientIo;
+use self::headers::{forwarded_headers, ForwardedFor, HOP_BY_HOP};
+use self::upgrade::Tunnels;
 use super::route::{host_only, route};
 use super::tcp::{connect_server, proxy_header};
-use crate::runtime::{FrontendRt, Lease, Runtime};
+use crate::runtime::{FrontendRt, Runtime};
 
-/// Headers that belong to one hop and are not forwarded (RFC 9110 7.6.1).
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "upgrade",
-    "transfer-encoding",
-];
+/// hyper's smallest allowed read buffer; `max_header_size` below it still
+/// limits the head, the buffer just cannot shrink further.
+const MIN_BUF_SIZE: usize = 8192;
 
-type ProxyBody = BoxBody<Bytes, hyper::Error>;
+type ProxyBody = BoxBody<Bytes, BoxError>;
 
 /// Who is on the other end of a client connection.
 #[derive(Debug, Clone, Copy)]
@@ -56,32 +62,6 @@ pub struct ClientInfo {
     /// The address the client connected to.
     pub local: SocketAddr,
     pub tls: bool,
-}
-
-/// A response body that holds the server slot until it ends.
-struct LeasedBody {
-    inner: Incoming,
-    _lease: Lease,
-}
-
-impl Body for LeasedBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.inner.size_hint()
-    }
 }
 
 fn local(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
@@ -103,30 +83,58 @@ pub async fn serve<S>(rt: Arc<Runtime>, frontend: Arc<FrontendRt>, io: S, info: 
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let timeout = frontend.timeout_client;
     let mut superseded = rt.superseded.subscribe();
-    let service = hyper::service::service_fn(move |req| {
+    let tunnels: Tunnels = Arc::default();
+    let max_header_size = usize::try_from(rt.config.global.max_header_size).unwrap_or(usize::MAX);
+    let header_timeout = frontend.timeout_http_request;
+    let (for_hyper, kept) = ClientIo::pair(io);
+    let service = {
         let rt = rt.clone();
         let frontend = frontend.clone();
-        async move { Ok::<_, Infallible>(handle(&rt, &frontend, req, info).await) }
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(timeout)
-        .serve_connection(TokioIo::new(io), service)
-        .with_upgrades();
-    tokio::pin!(conn);
+        let tunnels = tunnels.clone();
+        hyper::service::service_fn(move |req| {
+            let rt = rt.clone();
+            let frontend = frontend.clone();
+            let tunnels = tunnels.clone();
+            async move { Ok::<_, Infallible>(handle(&rt, &frontend, req, info, &tunnels).await) }
+        })
+    };
+    let mut conn = Box::pin(
+        hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .max_header_size(max_header_size)
+            .max_buf_size(max_header_size.max(MIN_BUF_SIZE))
+            .serve_connection(TokioIo::new(for_hyper), service)
+            .with_upgrades(),
+    );
     let result = tokio::select! {
         r = conn.as_mut() => r,
         () = until_true(&mut superseded) => {
             // Reload or stop: finish the request in flight, then close
             // (HAProxy closes idle keep-alive connections the same way).
             conn.as_mut().graceful_shutdown();
-            conn.await
+            conn.as_mut().await
         }
     };
-    if let Err(e) = result {
-        tracing::debug!(client = %info.client, error = %e, "http connection ended");
+    // hyper's handle on the stream goes with the connection.
+    drop(conn);
+    match result {
+        Err(e) if e.is_timeout() => {
+            tracing::debug!(client = %info.client, frontend = %frontend.name, "request head timeout (timeout.http_request)");
+            kept.answer_request_timeout().await;
+        }
+        Err(e) => tracing::debug!(client = %info.client, error = %e, "http connection ended"),
+        Ok(()) => {}
+    }
+    // An upgraded connection runs here, still holding this connection's
+    // slots (one at most: after a 101 the connection is the tunnel's).
+    let started: Vec<_> = tunnels
+        .lock()
+        .map(|mut t| t.drain(..).collect())
+        .unwrap_or_default();
+    for tunnel in started {
+        tunnel.await;
     }
 }
 
@@ -137,19 +145,12 @@ async fn until_true(rx: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-fn request_host(req: &Request<Incoming>) -> Option<String> {
-    req.headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
-}
-
 async fn handle(
     rt: &Runtime,
     frontend: &FrontendRt,
     mut req: Request<Incoming>,
     info: ClientInfo,
+    tunnels: &Tunnels,
 ) -> Response<ProxyBody> {
     let start = Instant::now();
     let method = req.method().clone();
@@ -157,7 +158,6 @@ async fn handle(
         .uri()
         .path_and_query()
         .map_or_else(|| "/".to_string(), ToString::to_string);
-    let host = request_host(&req);
     let log = |backend: &str, server: &str, status: StatusCode| {
         tracing::info!(
             target: "lbd::log",
@@ -172,7 +172,27 @@ async fn handle(
             "request"
         );
     };
+    let host = match request::normalize(&mut req) {
+        Ok(host) => host,
+        Err(reject) => {
+            log("<rejected>", "-", reject.status());
+            let mut r = local(reject.status(), "bad request\n");
+            *r.body_mut() = Full::new(Bytes::from(format!("{reject}\n")))
+                .map_err(|e: Infallible| match e {})
+                .boxed();
+            // The connection's state after a bad request is unknown: close.
+            r.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_string(), ToString::to_string);
     if frontend.config.redirect_https {
+        // The host was checked by `normalize`: no `@`, `/` or spaces can
+        // reach the Location header.
         let Some(h) = host.as_deref().map(host_only).filter(|h| !h.is_empty()) else {
             log("<redirect>", "-", StatusCode::BAD_REQUEST);
             return local(StatusCode::BAD_REQUEST, "missing Host header\n");
@@ -231,20 +251,29 @@ async fn handle(
     tokio::spawn(async move {
         let _ = conn.with_upgrades().await;
     });
-    // A protocol upgrade (WebSocket): keep its headers for the server and
-    // take the client side's upgrade future before the request moves on.
-    let upgrade = wants_upgrade(&req).then(|| {
-        (
-            req.headers().get(UPGRADE).cloned(),
-            hyper::upgrade::on(&mut req),
-        )
-    });
-    forwarded_headers(&mut req, info, frontend.config.forwarded_for);
-    if let Some((Some(protocol), _)) = &upgrade {
+    // A protocol upgrade to an allowed protocol: keep its headers for the
+    // server and take the client side's upgrade future before the request
+    // moves on. Others lose their Upgrade header with the hop-by-hop ones
+    // and go on as plain requests (a server may ignore Upgrade, RFC 9110
+    // 7.8).
+    let upgrade = upgrade::requested(req.headers())
+        .filter(|p| upgrade::allowed(p, &frontend.config.upgrade_protocols))
+        .and_then(|p| HeaderValue::from_str(&p).ok())
+        .map(|protocol| (protocol, hyper::upgrade::on(&mut req)));
+    forwarded_headers(
+        req.headers_mut(),
+        info,
+        ForwardedFor::from_config(
+            frontend.config.forwarded_for,
+            frontend.config.forwarded_for_replace,
+        ),
+    );
+    if let Some((protocol, _)) = &upgrade {
         req.headers_mut().insert(UPGRADE, protocol.clone());
         req.headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("upgrade"));
     }
+    let req = req.map(|b| IdleBody::new(b, frontend.timeout_client));
     let response = tokio::time::timeout(backend.timeouts.server, sender.send_request(req)).await;
     match response {
         Ok(Ok(mut resp))
@@ -254,10 +283,22 @@ async fn handle(
             let server_side = hyper::upgrade::on(&mut resp);
             if let Some((_, client_side)) = upgrade {
                 let (idle, _) = backend.timeouts.tunnel_idle(frontend.timeout_client);
-                tokio::spawn(tunnel(client_side, server_side, idle, lease));
+                let tunnel =
+                    upgrade::tunnel(client_side, server_side, idle, lease, rt.retire.subscribe());
+                if let Ok(mut t) = tunnels.lock() {
+                    t.push(Box::pin(tunnel));
+                }
             }
             let (parts, _) = resp.into_parts();
             Response::from_parts(parts, empty())
+        }
+        Ok(Ok(resp)) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            // A 101 nobody asked for (or not allowed): not passed on.
+            log(&backend.name, &server_name, StatusCode::BAD_GATEWAY);
+            local(
+                StatusCode::BAD_GATEWAY,
+                "unexpected protocol switch from server\n",
+            )
         }
         Ok(Ok(resp)) => {
             log(&backend.name, &server_name, resp.status());
@@ -265,14 +306,13 @@ async fn handle(
             for h in HOP_BY_HOP {
                 parts.headers.remove(h);
             }
-            Response::from_parts(
-                parts,
-                LeasedBody {
-                    inner: body,
-                    _lease: lease,
-                }
-                .boxed(),
-            )
+            let body = pump_response(
+                body,
+                lease,
+                backend.timeouts.server,
+                frontend.timeout_client,
+            );
+            Response::from_parts(parts, body.boxed())
         }
         Ok(Err(_)) => {
             log(&backend.name, &server_name, StatusCode::BAD_GATEWAY);
@@ -285,82 +325,8 @@ async fn handle(
     }
 }
 
-/// `Connection: upgrade` with an `Upgrade` header.
-fn wants_upgrade(req: &Request<Incoming>) -> bool {
-    let connection_upgrade = req
-        .headers()
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-        });
-    connection_upgrade && req.headers().contains_key(UPGRADE)
-}
-
 fn empty() -> ProxyBody {
     Full::new(Bytes::new())
         .map_err(|e: Infallible| match e {})
         .boxed()
-}
-
-/// After a 101, copies bytes between the two upgraded connections, holding
-/// the server slot until the tunnel ends.
-async fn tunnel(
-    client: hyper::upgrade::OnUpgrade,
-    server: hyper::upgrade::OnUpgrade,
-    idle: Duration,
-    lease: Lease,
-) {
-    match tokio::try_join!(client, server) {
-        Ok((c, s)) => {
-            let r = copy_bidirectional(TokioIo::new(c), TokioIo::new(s), idle).await;
-            lease
-                .server
-                .bytes_in
-                .fetch_add(r.client_to_server, Ordering::Relaxed);
-            lease
-                .server
-                .bytes_out
-                .fetch_add(r.server_to_client, Ordering::Relaxed);
-        }
-        Err(e) => tracing::debug!(server = %lease.server.key(), error = %e, "upgrade failed"),
-    }
-}
-
-/// Removes hop-by-hop headers and, when `add` is set, adds
-/// `X-Forwarded-For` (appended to any list the client sent) and
-/// `X-Forwarded-Proto`.
-fn forwarded_headers(req: &mut Request<Incoming>, info: ClientInfo, add: bool) {
-    let headers = req.headers_mut();
-    // Headers named in Connection are hop-by-hop too.
-    let named: Vec<String> = headers
-        .get_all(hyper::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
-        .collect();
-    for h in HOP_BY_HOP.iter().copied().map(str::to_string).chain(named) {
-        if let Ok(name) = HeaderName::from_bytes(h.as_bytes()) {
-            headers.remove(name);
-        }
-    }
-    if !add {
-        return;
-    }
-    let ip = info.client.ip().to_canonical().to_string();
-    let xff = HeaderName::from_static("x-forwarded-for");
-    let value = match headers.get(&xff).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        headers.insert(xff, v);
-    }
-    let proto = if info.tls { "https" } else { "http" };
-    headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static(proto),
-    );
 }
