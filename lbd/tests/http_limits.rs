@@ -373,3 +373,29 @@ async fn upgrade_to_a_protocol_not_configured_is_a_plain_request() {
     // WebSocket (the default list) still becomes a tunnel.
     drop(open_tunnel(local(port)).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgraded_tunnels_close_at_the_reload_deadline() {
+    let server = upgrade_server().await;
+    let port = free_port();
+    let dir = temp_dir("tunnelreload");
+    let cfg = format!(
+        "[global]\ncontrol_socket = \"{}\"\nstate_file = \"{}\"\nreload_deadline = \"1s\"\n\
+         [defaults.timeout]\nclient = \"1h\"\nserver = \"1h\"\n\
+         [frontends.web]\nbind = [\"127.0.0.1:{port}\"]\nmode = \"http\"\ndefault_backend = \"ws\"\n\
+         [backends.ws]\nmode = \"http\"\n[backends.ws.servers.a]\naddress = \"{server}\"\n",
+        dir.join("lbd.sock").display(),
+        dir.join("state.json").display()
+    );
+    let mut lbd = Lbd::start(&dir, &cfg);
+    let mut tunnel = open_tunnel(local(port)).await;
+    lbd.signal("HUP");
+    lbd.wait_for("reload applied");
+    // The old generation's tunnel is closed by lbd once reload_deadline
+    // passed (the tunnel's own timeouts are an hour).
+    assert_eq!(read_all(&mut tunnel).await, "", "closed, not timed out");
+    let closed = tunnel.write_all(b"x").await.and(tunnel.flush().await);
+    let _ = closed;
+    lbd.wait_for("tunnel closed: deadline passed");
+    assert_eq!(current_connections(&dir), 0);
+}

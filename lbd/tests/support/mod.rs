@@ -426,6 +426,29 @@ pub async fn http(
 }
 
 /// `Authorization: Basic ...` for user:password.
+/// One whole response with a `Content-Length` body read from a kept-alive
+/// `stream`: however lbd splits its writes, nothing of it is left unread.
+pub async fn read_one_response(stream: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("a content-length");
+            if got.len() >= end + 4 + length {
+                return String::from_utf8_lossy(&got).into_owned();
+            }
+        }
+        let n = stream.read(&mut buf).await.expect("response");
+        assert!(n > 0, "closed mid-response: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
 pub fn basic(user: &str, password: &str) -> String {
     use base64::Engine;
     format!(
