@@ -444,7 +444,11 @@ pub async fn read_one_response(stream: &mut TcpStream) -> String {
             }
         }
         let n = stream.read(&mut buf).await.expect("response");
-        assert!(n > 0, "closed mid-response: {:?}", String::from_utf8_lossy(&got));
+        assert!(
+            n > 0,
+            "closed mid-response: {:?}",
+            String::from_utf8_lossy(&got)
+        );
         got.extend_from_slice(&buf[..n]);
     }
 }
