@@ -61,7 +61,7 @@ fn lbd_is_restarted_and_a_crash_loop_backs_off() {
             ),
             pos,
         );
-        pos = expect(&vm, &format!("start {})", attempt + 1), pos);
+        pos = expect(&vm, &format!("start {}, uid 101", attempt + 1), pos);
     }
     let console = vm.console();
     assert!(
