@@ -54,12 +54,24 @@ fn test() -> Result {
 
     section("cargo clippy");
     cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run()?;
+    // The test image's init: its debug port is compiled only with the feature.
+    cmd!(
+        sh,
+        "cargo clippy -p init --features debug-port --all-targets -- -D warnings"
+    )
+    .run()?;
 
     section("licences of the linked crates");
     licences::run(&workspace_root())?;
 
     section("unit and integration tests");
     cmd!(sh, "cargo test --workspace --exclude qemu-tests").run()?;
+    section("init's debug port (test images only)");
+    cmd!(
+        sh,
+        "cargo test -p init --features debug-port --lib debug_port"
+    )
+    .run()?;
 
     section("build the appliance image (production)");
     cmd!(sh, "cargo run --release -p image-builder -- build").run()?;

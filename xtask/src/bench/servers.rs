@@ -292,13 +292,14 @@ queue = \"10s\"
 ",
         lbd_global(dir, stem, maxconn)
     );
-    for (name, port) in [("http", HTTP_PORT), ("iperf", IPERF_PORT)] {
+    for (name, port, frontend_max) in frontends(maxconn) {
         conf.push_str(&format!(
             "
 [frontends.{name}]
 bind = [\"{PROXY_FRONT_ADDR}:{port}\"]
 mode = \"tcp\"
 default_backend = \"{name}\"
+maxconn = {frontend_max}
 
 [backends.{name}]
 mode = \"tcp\"
@@ -309,6 +310,21 @@ address = \"{BACKEND_ADDR}:{port}\"
         ));
     }
     conf
+}
+
+/// Connections iperf3's frontend keeps (8 streams and the control one).
+const IPERF_MAXCONN: u64 = 12;
+
+/// Both proxies' frontends, each with its own maxconn adding up to the
+/// global one: the idle-connection row fills the http frontend to
+/// `Limits::idle`, and lbd (like HAProxy with `maxconn` per frontend) does
+/// not let one frontend take the share of another.
+pub fn frontends(maxconn: u64) -> [(&'static str, u16, u64); 2] {
+    let iperf = IPERF_MAXCONN.min(maxconn / 2).max(1);
+    [
+        ("http", HTTP_PORT, maxconn.saturating_sub(iperf).max(1)),
+        ("iperf", IPERF_PORT, iperf),
+    ]
 }
 
 /// lbd's `[global]` table: its socket and state file in the bench's dir,
@@ -338,11 +354,12 @@ defaults
     timeout queue 10s
 "
     );
-    for (name, port) in [("http", HTTP_PORT), ("iperf", IPERF_PORT)] {
+    for (name, port, frontend_max) in frontends(maxconn) {
         conf.push_str(&format!(
             "
 frontend {name}
     bind {PROXY_FRONT_ADDR}:{port}
+    maxconn {frontend_max}
     default_backend {name}
 
 backend {name}
@@ -457,6 +474,11 @@ mod tests {
         }
         assert!(hap.contains("nbthread 1") && !hap.contains("\n    log"));
         assert!(hap.contains("maxconn 9000") && lbd.contains("maxconn = 9000"));
+        // The http frontend holds the idle-connection row's connections.
+        let idle = Limits::for_nofile(2 * 9000 + SPARE_FDS).idle(usize::MAX) as u64;
+        assert!(idle <= 9000 - IPERF_MAXCONN, "{idle}");
+        assert!(hap.contains("maxconn 8988") && lbd.contains("maxconn = 8988"));
+        assert!(hap.contains("maxconn 12\n") && lbd.contains("maxconn = 12\n"));
         assert!(!lbd.contains("splice"));
         assert!(lbd_config(Path::new("/x"), "lbd", 1, Some(false)).contains("\nsplice = false\n"));
         assert!(lbd_config(Path::new("/x"), "lbd-before", 1, None)

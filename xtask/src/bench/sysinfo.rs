@@ -202,6 +202,7 @@ latency, CPU and RSS).{}
         }
         doc.push('\n');
     }
+    let [(_, _, http_max), (_, _, iperf_max)] = super::servers::frontends(maxconn);
     doc.push_str(&format!(
         "### Setup
 
@@ -213,7 +214,9 @@ latency, CPU and RSS).{}
   log off) serving a {}-byte static file, and an iperf3 server, on CPU 0.
 - Proxy on CPU 1 (`taskset -c 1`), mode tcp, one frontend to nginx (:80)
   and one to iperf3 (:5201); timeouts connect 5s, client 50s, server 50s,
-  queue 10s; maxconn {maxconn}; logs off (HAProxy: no `log` line; lbd:
+  queue 10s; maxconn {maxconn} in `global`, split by each frontend's own
+  `maxconn`: {http_max} for nginx's, {iperf_max} for iperf3's (lbd does not let
+  one frontend take another's share); logs off (HAProxy: no `log` line; lbd:
   `LBD_LOG=error`). HAProxy: `nbthread 1`. lbd: one CPU, so one tokio
   worker; its defaults otherwise{}.
 - Load on CPU 0: `wrk -t1 -c32 --latency` keep-alive and with
@@ -282,6 +285,7 @@ mod tests {
             "| row |",
             "- a note",
             "maxconn 9936",
+            "`maxconn`: 9924 for nginx's, 12 for iperf3's",
             "10000 idle TCP connections",
             "a 58-byte static file",
         ] {
