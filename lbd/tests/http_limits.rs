@@ -183,6 +183,16 @@ async fn client_that_stops_reading_a_body_is_cut_after_timeout_client() {
         matches!(cut, Ok(Ok(()))),
         "server connection still open: {cut:?}"
     );
+    // The client's own connection (and its maxconn slot) goes too: the
+    // response lbd could not write for timeout.client is abandoned.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while current_connections(&dir) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the client that stopped reading still holds its connection"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     drop(c);
 }
 

@@ -13,11 +13,15 @@
 //! ```
 //! The response side runs in its own task because a client that stops
 //! reading stops hyper from polling the body at all: a timer inside the
-//! body would never be looked at.
+//! body would never be looked at. What the server connection already holds
+//! when the head arrives (a small answer, usually all of it) is taken at
+//! once, so hyper writes head and body in one `writev` and the pump runs
+//! only for a body still on its way.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -97,9 +101,11 @@ enum Piece {
     End,
 }
 
-/// The client side of a pumped response body.
+/// The client side of a pumped response body: the frames that were ready
+/// at once, then what the pump sends (`rx`, none when the body was whole).
 pub struct ChannelBody {
-    rx: mpsc::Receiver<Piece>,
+    ready: VecDeque<Frame<Bytes>>,
+    rx: Option<mpsc::Receiver<Piece>>,
     hint: SizeHint,
     done: bool,
 }
@@ -112,10 +118,17 @@ impl Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(frame) = self.ready.pop_front() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
         if self.done {
             return Poll::Ready(None);
         }
-        match ready!(self.rx.poll_recv(cx)) {
+        let Some(rx) = self.rx.as_mut() else {
+            self.done = true;
+            return Poll::Ready(None);
+        };
+        match ready!(rx.poll_recv(cx)) {
             Some(Piece::Frame(f)) => Poll::Ready(Some(Ok(f))),
             Some(Piece::End) => {
                 self.done = true;
@@ -130,12 +143,53 @@ impl Body for ChannelBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done
+        self.ready.is_empty() && (self.done || self.rx.is_none())
     }
 
     fn size_hint(&self) -> SizeHint {
         self.hint
     }
+}
+
+/// At most this many frames are taken before the pump starts: enough for
+/// a small answer, never a large body held in memory here.
+const READY_FRAMES: usize = 8;
+
+/// How much of a server's body [`take_ready`] found.
+enum Taken {
+    /// The whole body: no pump needed.
+    Whole,
+    /// More is on its way: the pump waits for it.
+    More,
+    /// The body failed: the client connection is cut after what was taken.
+    Failed,
+}
+
+/// What the server's `body` has ready without waiting, up to
+/// [`READY_FRAMES`].
+fn take_ready(body: &mut Incoming, lease: &Lease) -> (VecDeque<Frame<Bytes>>, Taken) {
+    let mut ready = VecDeque::new();
+    // A pending poll registers this no-op waker; the pump polls again at
+    // once with its own.
+    let mut cx = Context::from_waker(Waker::noop());
+    while ready.len() < READY_FRAMES {
+        match Pin::new(&mut *body).poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(frame))) => ready.push_back(frame),
+            Poll::Ready(None) => return (ready, Taken::Whole),
+            Poll::Ready(Some(Err(e))) => {
+                let server = lease.server.key();
+                tracing::debug!(%server, error = %e, "response body failed");
+                return (ready, Taken::Failed);
+            }
+            Poll::Pending => break,
+        }
+    }
+    let taken = if body.is_end_stream() {
+        Taken::Whole
+    } else {
+        Taken::More
+    };
+    (ready, taken)
 }
 
 /// Streams `body` to the client through a task that holds `lease` (the
@@ -147,7 +201,31 @@ pub fn pump_response(
     client_idle: Duration,
 ) -> ChannelBody {
     let hint = body.size_hint();
+    let (ready, taken) = take_ready(&mut body, &lease);
     let (tx, rx) = mpsc::channel(1);
+    match taken {
+        Taken::More => {}
+        // Nothing left to wait for: the server slot is free now.
+        Taken::Whole => {
+            return ChannelBody {
+                ready,
+                rx: None,
+                hint,
+                done: true,
+            }
+        }
+        // A channel closed without an end: the client is cut once the
+        // frames taken are sent.
+        Taken::Failed => {
+            drop(tx);
+            return ChannelBody {
+                ready,
+                rx: Some(rx),
+                hint,
+                done: false,
+            };
+        }
+    }
     tokio::spawn(async move {
         let server = lease.server.key();
         let end = loop {
@@ -176,7 +254,8 @@ pub fn pump_response(
         // connection closed.
     });
     ChannelBody {
-        rx,
+        ready,
+        rx: Some(rx),
         hint,
         done: false,
     }

@@ -2,13 +2,20 @@
 //! can still answer `408 Request Timeout` when hyper gives up on a request
 //! head that did not arrive within `timeout.http_request` (hyper closes
 //! without a word; HAProxy answers 408, and admins read 408s in logs).
+//! It also fails a write to a client that has read nothing for
+//! `timeout.client` ([`WriteStall`]): once a response is queued, nothing
+//! else would ever close the connection of a client that stopped reading.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::Sleep;
 
 /// What lbd writes when a request head is late.
 pub const REQUEST_TIMEOUT_RESPONSE: &[u8] = b"HTTP/1.1 408 Request Timeout\r\n\
@@ -23,24 +30,88 @@ struct Progress {
     pending_request: bool,
 }
 
+/// A write that stays pending for `idle` fails with `TimedOut`. The timer
+/// exists only while a write waits (a client reading along never makes
+/// one).
+struct WriteStall {
+    idle: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl WriteStall {
+    fn new(idle: Duration) -> Self {
+        Self { idle, timer: None }
+    }
+
+    fn check<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if result.is_ready() {
+            self.timer = None;
+            return result;
+        }
+        let idle = self.idle;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.timer = None;
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("client read nothing for timeout.client ({idle:?})"),
+                )))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
 /// One handle per side: hyper's and lbd's.
 pub struct ClientIo<S> {
     stream: Arc<Mutex<S>>,
     progress: Arc<Mutex<Progress>>,
+    stall: WriteStall,
+    /// Set once hyper is done: a tunnel that writes now has its own idle
+    /// timeout (`timeout.tunnel`), which may be longer.
+    stall_off: Arc<AtomicBool>,
 }
 
 impl<S> ClientIo<S> {
-    /// The handle for hyper and the one lbd keeps.
-    pub fn pair(stream: S) -> (Self, Self) {
+    /// The handle for hyper and the one lbd keeps; writes fail after
+    /// `write_idle` without progress.
+    pub fn pair(stream: S, write_idle: Duration) -> (Self, Self) {
         let a = Self {
             stream: Arc::new(Mutex::new(stream)),
             progress: Arc::default(),
+            stall: WriteStall::new(write_idle),
+            stall_off: Arc::default(),
         };
         let b = Self {
             stream: a.stream.clone(),
             progress: a.progress.clone(),
+            stall: WriteStall::new(write_idle),
+            stall_off: a.stall_off.clone(),
         };
         (a, b)
+    }
+
+    /// From now on writes wait as long as they need (see `stall_off`).
+    pub fn end_write_stall(&self) {
+        self.stall_off.store(true, Ordering::Relaxed);
+    }
+
+    fn stall_check<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if self.stall_off.load(Ordering::Relaxed) {
+            return result;
+        }
+        self.stall.check(cx, result)
     }
 
     fn lock(&self) -> io::Result<MutexGuard<'_, S>> {
@@ -52,6 +123,16 @@ impl<S> ClientIo<S> {
     fn progress(&self, f: impl FnOnce(&mut Progress)) {
         if let Ok(mut p) = self.progress.lock() {
             f(&mut p);
+        }
+    }
+
+    /// A response byte went out: the connection has answered.
+    fn wrote(&self, result: &Poll<io::Result<usize>>) {
+        if matches!(result, Poll::Ready(Ok(n)) if *n > 0) {
+            self.progress(|p| {
+                p.responded = true;
+                p.pending_request = false;
+            });
         }
     }
 }
@@ -100,18 +181,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ClientIo<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut *self.lock()?).poll_write(cx, buf);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.progress(|p| {
-                p.responded = true;
-                p.pending_request = false;
-            });
-        }
-        result
+        let this = self.get_mut();
+        let result = Pin::new(&mut *this.lock()?).poll_write(cx, buf);
+        this.wrote(&result);
+        this.stall_check(cx, result)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.lock()?).poll_flush(cx)
+        let this = self.get_mut();
+        let result = Pin::new(&mut *this.lock()?).poll_flush(cx);
+        this.stall_check(cx, result)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -123,14 +202,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ClientIo<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut *self.lock()?).poll_write_vectored(cx, bufs);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.progress(|p| {
-                p.responded = true;
-                p.pending_request = false;
-            });
-        }
-        result
+        let this = self.get_mut();
+        let result = Pin::new(&mut *this.lock()?).poll_write_vectored(cx, bufs);
+        this.wrote(&result);
+        this.stall_check(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -87,7 +87,9 @@ where
     let tunnels: Tunnels = Arc::default();
     let max_header_size = usize::try_from(rt.config.global.max_header_size).unwrap_or(usize::MAX);
     let header_timeout = frontend.timeout_http_request;
-    let (for_hyper, kept) = ClientIo::pair(io);
+    // A client that stops reading is dropped after timeout.client, as in
+    // HAProxy (`timeout client` covers both directions).
+    let (for_hyper, kept) = ClientIo::pair(io, frontend.timeout_client);
     let service = {
         let rt = rt.clone();
         let frontend = frontend.clone();
@@ -119,6 +121,7 @@ where
     };
     // hyper's handle on the stream goes with the connection.
     drop(conn);
+    kept.end_write_stall();
     match result {
         Err(e) if e.is_timeout() => {
             tracing::debug!(client = %info.client, frontend = %frontend.name, "request head timeout (timeout.http_request)");
