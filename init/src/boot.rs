@@ -714,6 +714,7 @@ impl Appliance {
             if output_ready {
                 self.echo_service_output();
             }
+            self.echo_output_notes(now);
             if let Some((action, reason)) = power.take() {
                 self.shutdown(action, &reason);
             }
@@ -750,6 +751,7 @@ impl Appliance {
             .services
             .iter()
             .filter_map(Service::next_deadline)
+            .chain(self.services.iter().filter_map(Service::output_note_due))
             .chain(self.firewall_gate.next_deadline())
             .chain(self.network.next_deadline())
             .chain(self.vmware.as_ref().map(|(_, tools)| tools.next_deadline()))
@@ -959,6 +961,15 @@ impl Appliance {
         for s in &mut self.services {
             for line in s.read_output() {
                 self.consoles.line(&format!("{}: {line}", s.name));
+            }
+        }
+    }
+
+    /// A flood of output that stopped: say how much was not shown.
+    fn echo_output_notes(&mut self, now: Instant) {
+        for s in &mut self.services {
+            if let Some(note) = s.take_output_note(now) {
+                self.consoles.line(&format!("{}: {note}", s.name));
             }
         }
     }

@@ -7,17 +7,20 @@
 //! lbd stop serving. So init always drains the pipe, and passes lines on
 //! within a token bucket ([`RATE_PER_S`], bursts of [`BURST`]); the rest
 //! are dropped and counted, and the first line passed on after a drop is
-//! preceded by a note saying how many (a flood that just stops gets its
-//! note with the service's next line).
+//! preceded by a note saying how many; a flood that just stops gets its
+//! note on its own, [`QUIET`] after the last line dropped (init's loop
+//! wakes for it: [`OutputBudget::note_due`]).
 //!
 //! Plain data, `now` passed in.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Lines passed on per second, sustained.
 pub const RATE_PER_S: u32 = 50;
 /// Lines passed on at once after a quiet time (lbd's start, a reload).
 pub const BURST: u32 = 200;
+/// How long after the last dropped line the note comes by itself.
+pub const QUIET: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct OutputBudget {
@@ -27,6 +30,8 @@ pub struct OutputBudget {
     dropped: u64,
     /// Dropped since start.
     dropped_total: u64,
+    /// When the last line was dropped.
+    last_drop: Option<Instant>,
 }
 
 impl Default for OutputBudget {
@@ -36,6 +41,7 @@ impl Default for OutputBudget {
             last: None,
             dropped: 0,
             dropped_total: 0,
+            last_drop: None,
         }
     }
 }
@@ -59,6 +65,7 @@ impl OutputBudget {
             if self.tokens < 1.0 {
                 self.dropped += 1;
                 self.dropped_total += 1;
+                self.last_drop = Some(now);
                 continue;
             }
             if self.dropped > 0 && self.tokens >= 2.0 {
@@ -70,6 +77,28 @@ impl OutputBudget {
             out.push(line);
         }
         out
+    }
+
+    /// When a note of dropped lines is due without a next line: [`QUIET`]
+    /// after the last drop; `None` when nothing waits to be told.
+    pub fn note_due(&self) -> Option<Instant> {
+        match (self.dropped, self.last_drop) {
+            (1.., Some(at)) => Some(at + QUIET),
+            _ => None,
+        }
+    }
+
+    /// The note of lines dropped, once it is due at `now` (then it counts
+    /// as a line passed on).
+    pub fn take_note(&mut self, now: Instant) -> Option<String> {
+        if self.note_due().is_none_or(|due| now < due) {
+            return None;
+        }
+        self.refill(now);
+        self.tokens = (self.tokens - 1.0).max(0.0);
+        let note = self.note();
+        self.dropped = 0;
+        Some(note)
     }
 
     /// Lines dropped since start.
@@ -119,6 +148,25 @@ mod tests {
         assert_eq!(out[1], "later");
         let out = b.pass(vec!["quiet".into()], t0 + Duration::from_secs(2));
         assert_eq!(out, ["quiet"], "one note per drop");
+    }
+
+    /// Input: a flood, then nothing.
+    /// Output: no note before QUIET has passed since the last drop, then
+    /// one note by itself, and none after it.
+    #[test]
+    fn a_flood_that_stops_gets_its_note_by_itself() {
+        let mut b = OutputBudget::default();
+        let t0 = Instant::now();
+        b.pass(lines(BURST as usize + 5), t0);
+        assert_eq!(b.note_due(), Some(t0 + QUIET));
+        assert_eq!(b.take_note(t0 + QUIET / 2), None);
+        let note = b.take_note(t0 + QUIET).expect("a note once quiet");
+        assert!(note.starts_with("(5 lines not shown"), "{note}");
+        assert_eq!(b.note_due(), None);
+        assert_eq!(b.take_note(t0 + QUIET * 2), None);
+        // The next line comes without a second note.
+        let out = b.pass(vec!["later".into()], t0 + QUIET * 3);
+        assert_eq!(out, ["later"]);
     }
 
     /// Input: a steady RATE_PER_S lines a second for 10 s.

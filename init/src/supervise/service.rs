@@ -200,6 +200,17 @@ impl Service {
         self.budget.pass(lines, Instant::now())
     }
 
+    /// When the note of output lines not shown is due (see
+    /// [`OutputBudget::note_due`]).
+    pub fn output_note_due(&self) -> Option<Instant> {
+        self.budget.note_due()
+    }
+
+    /// The note of output lines not shown, once due at `now`.
+    pub fn take_output_note(&mut self, now: Instant) -> Option<String> {
+        self.budget.take_note(now)
+    }
+
     /// Lines of output the consoles did not show, since start.
     pub fn output_dropped(&self) -> u64 {
         self.budget.dropped_total()
