@@ -340,3 +340,71 @@ fn split_brain_heals_with_gratuitous_arps() {
     b.terminate();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The stats page's `/metrics` of node `node`, fetched inside its namespace.
+fn metrics_of(net: &Net, node: &str) -> String {
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &net.ns(node),
+            "curl",
+            "-s",
+            "--max-time",
+            "2",
+        ])
+        .arg("http://127.0.0.1:8404/metrics")
+        .output()
+        .expect("run curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value of the sample line that starts with `series` (name and labels).
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+#[test]
+fn metrics_name_the_vrrp_state_and_count_transitions() {
+    if !root() {
+        return;
+    }
+    let net = Net::new("m");
+    let dir = std::env::temp_dir().join(format!("lbd-vrrp-m-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let stats = "[stats]\nbind = \"127.0.0.1:8404\"\n";
+    let a_cfg = config(&dir, "a", 150, "10.77.0.1", "10.77.0.2", stats);
+    let b_cfg = config(&dir, "b", 100, "10.77.0.2", "10.77.0.1", stats);
+    let mut a = Node::start(&net, "a", &a_cfg);
+    let _b = Node::start(&net, "b", &b_cfg);
+    net.wait("A master, B backup", |n| {
+        n.holds_vip("a") && !n.holds_vip("b")
+    });
+
+    let master = "lbd_vrrp_state{instance=\"vi\",state=\"MASTER\"}";
+    let backup = "lbd_vrrp_state{instance=\"vi\",state=\"BACKUP\"}";
+    net.wait("A's metrics say MASTER, B's BACKUP", |n| {
+        sample(&metrics_of(n, "a"), master) == Some(1.0)
+            && sample(&metrics_of(n, "b"), backup) == Some(1.0)
+    });
+    let b = metrics_of(&net, "b");
+    assert_eq!(sample(&b, master), Some(0.0), "{b}");
+    assert_eq!(
+        sample(&b, "lbd_vrrp_priority{instance=\"vi\"}"),
+        Some(100.0),
+        "{b}"
+    );
+    assert!(b.contains("lbd_node_info{hostname=\""), "{b}");
+    let transitions = "lbd_vrrp_transitions_total{instance=\"vi\"}";
+    let before = sample(&b, transitions).expect("B counts transitions");
+
+    a.kill9();
+    net.wait("B's metrics say MASTER after A is killed", |n| {
+        sample(&metrics_of(n, "b"), master) == Some(1.0)
+    });
+    let b = metrics_of(&net, "b");
+    assert_eq!(sample(&b, transitions), Some(before + 1.0), "{b}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

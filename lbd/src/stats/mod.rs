@@ -39,7 +39,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 
 use self::auth::{Auth, AuthError, User};
 use self::form::{field, parse_form};
-use self::render::Page;
+use self::render::{Node, Page};
 use self::slots::{Slots, MAX_CONNECTIONS, MAX_PER_SOURCE};
 use crate::config::Group;
 use crate::daemon::Daemon;
@@ -180,6 +180,12 @@ async fn handle(
     };
     let is_admin = user.as_ref().is_some_and(|u| u.group == Group::Admin);
     let snapshot = || report::stat(&rt, &daemon.listeners);
+    let hostname = hostname();
+    let vrrp = daemon.vrrp_status.rows();
+    let node = Node {
+        hostname: &hostname,
+        vrrp: &vrrp,
+    };
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/") => {
             let token = user
@@ -191,6 +197,7 @@ async fn handle(
                 csrf: token.as_deref(),
                 refresh_s: stats.refresh.0.as_secs().max(1),
                 message: None,
+                node: &node,
             };
             respond(
                 StatusCode::OK,
@@ -213,6 +220,7 @@ async fn handle(
             "text/plain; version=0.0.4; charset=utf-8",
             render::prometheus(
                 &snapshot(),
+                &node,
                 daemon.reloads.load(std::sync::atomic::Ordering::Relaxed),
                 daemon.current_connections(),
                 crate::log_queue::dropped(),
@@ -276,4 +284,12 @@ async fn action(
         }
         Err(e) => text(StatusCode::BAD_REQUEST, format!("{e}\n")),
     }
+}
+
+/// The node's name, read per page: init may change it live. procfs is in
+/// memory, so the read never waits on a disk.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "lbd".to_owned())
 }

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use crate::report::{ServerRow, Stat};
+use crate::vrrp::status::VrrpRow;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn html_escape(s: &str) -> String {
@@ -28,6 +29,38 @@ pub struct Page<'a> {
     pub csrf: Option<&'a str>,
     pub refresh_s: u64,
     pub message: Option<&'a str>,
+    /// This node: which of the pair an admin is looking at.
+    pub node: &'a Node<'a>,
+}
+
+/// The node's name and its VRRP instances, for the page and the metrics.
+pub struct Node<'a> {
+    pub hostname: &'a str,
+    pub vrrp: &'a [VrrpRow],
+}
+
+/// The VRRP states an instance can be in, as `show vrrp` names them.
+const VRRP_STATES: [&str; 4] = ["MASTER", "BACKUP", "FAULT", "INIT"];
+
+fn vrrp_table(out: &mut String, vrrp: &[VrrpRow]) {
+    if vrrp.is_empty() {
+        return;
+    }
+    out.push_str("<h2>VRRP</h2><div class=\"wrap\"><table><tr><th>instance</th><th>state</th><th>priority</th><th>virtual IPs</th><th>since</th><th>last change</th></tr>");
+    for v in vrrp {
+        let _ = write!(
+            out,
+            "<tr class=\"{st}\"><td>{}</td><td>{st}</td><td>{}/{}</td><td>{}</td><td>{} s</td><td>{}</td></tr>",
+            html_escape(&v.instance),
+            v.priority,
+            v.configured_priority,
+            html_escape(&v.virtual_ips.join(" ")),
+            v.for_s,
+            html_escape(&v.reason),
+            st = html_escape(&v.state),
+        );
+    }
+    out.push_str("</table></div>");
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0.5em}\
@@ -86,9 +119,10 @@ pub fn html(stat: &Stat, page: &Page<'_>) -> String {
         out,
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <meta http-equiv=\"refresh\" content=\"{}\"><title>lbd stats</title><style>{STYLE}</style></head><body>\
-         <h1>lbd</h1>",
-        page.refresh_s
+         <meta http-equiv=\"refresh\" content=\"{}\"><title>{host}: lbd stats</title><style>{STYLE}</style></head><body>\
+         <h1>{host}</h1>",
+        page.refresh_s,
+        host = html_escape(page.node.hostname),
     );
     if let Some(user) = page.user {
         let role = if page.csrf.is_some() {
@@ -101,6 +135,7 @@ pub fn html(stat: &Stat, page: &Page<'_>) -> String {
     if let Some(m) = page.message {
         let _ = write!(out, "<p><b>{}</b></p>", html_escape(m));
     }
+    vrrp_table(&mut out, page.node.vrrp);
     out.push_str("<h2>Frontends</h2><div class=\"wrap\"><table><tr><th>frontend</th><th>bind</th><th>mode</th><th>status</th><th>conns</th></tr>");
     for f in &stat.frontends {
         let _ = write!(
@@ -173,14 +208,76 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// The VRRP families: one series per state (1 for the current one, as
+/// Prometheus state sets do), the effective priority and the changes.
+fn vrrp_metrics(out: &mut String, vrrp: &[VrrpRow]) {
+    family(
+        out,
+        "lbd_vrrp_state",
+        "gauge",
+        "1 for the VRRP instance's current state (MASTER, BACKUP, FAULT, INIT), 0 for the others.",
+    );
+    for v in vrrp {
+        for state in VRRP_STATES {
+            let _ = writeln!(
+                out,
+                "lbd_vrrp_state{{instance=\"{}\",state=\"{state}\"}} {}",
+                label(&v.instance),
+                u8::from(v.state == state)
+            );
+        }
+    }
+    family(
+        out,
+        "lbd_vrrp_priority",
+        "gauge",
+        "Effective VRRP priority (after tracking) at the last state change.",
+    );
+    for v in vrrp {
+        let _ = writeln!(
+            out,
+            "lbd_vrrp_priority{{instance=\"{}\"}} {}",
+            label(&v.instance),
+            v.priority
+        );
+    }
+    family(
+        out,
+        "lbd_vrrp_transitions_total",
+        "counter",
+        "VRRP state changes since the instance started.",
+    );
+    for v in vrrp {
+        let _ = writeln!(
+            out,
+            "lbd_vrrp_transitions_total{{instance=\"{}\"}} {}",
+            label(&v.instance),
+            v.transitions
+        );
+    }
+}
+
 /// Prometheus text exposition format (version 0.0.4).
 pub fn prometheus(
     stat: &Stat,
+    node: &Node<'_>,
     reloads: u64,
     current_connections: u32,
     log_lines_dropped: u64,
 ) -> String {
     let mut out = String::new();
+    family(
+        &mut out,
+        "lbd_node_info",
+        "gauge",
+        "Always 1; the node's host name as a label, to tell the two nodes of a pair apart.",
+    );
+    let _ = writeln!(
+        out,
+        "lbd_node_info{{hostname=\"{}\"}} 1",
+        label(node.hostname)
+    );
+    vrrp_metrics(&mut out, node.vrrp);
     family(
         &mut out,
         "lbd_log_lines_dropped_total",
@@ -358,6 +455,26 @@ mod tests {
         }
     }
 
+    fn vrrp_row(state: &str) -> VrrpRow {
+        VrrpRow {
+            instance: "vi".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            state: state.into(),
+            priority: 101,
+            configured_priority: 101,
+            virtual_ips: vec!["10.0.0.100/24".into()],
+            reason: "MasterDown".into(),
+            for_s: 12,
+            transitions: 3,
+        }
+    }
+
+    const NO_NODE: Node<'static> = Node {
+        hostname: "lb-a",
+        vrrp: &[],
+    };
+
     #[test]
     fn html_escapes_and_shows_forms_only_to_admins() {
         let page = Page {
@@ -365,6 +482,7 @@ mod tests {
             csrf: None,
             refresh_s: 10,
             message: None,
+            node: &NO_NODE,
         };
         let ro = html(&sample(), &page);
         assert!(ro.contains("s&lt;1&gt;"));
@@ -379,6 +497,72 @@ mod tests {
             },
         );
         assert!(admin.contains("name=\"csrf\" value=\"abc\""));
+        assert!(!admin.contains("<h2>VRRP</h2>"), "no instance, no table");
+    }
+
+    /// Input: node lb-a<1> holding an instance as MASTER.
+    /// Output: the name heads the page (escaped) and the instance's state,
+    /// priority and virtual IPs are in a VRRP table.
+    #[test]
+    fn html_names_the_node_and_its_vrrp_state() {
+        let rows = [vrrp_row("MASTER")];
+        let node = Node {
+            hostname: "lb-a<1>",
+            vrrp: &rows,
+        };
+        let page = Page {
+            user: None,
+            csrf: None,
+            refresh_s: 10,
+            message: None,
+            node: &node,
+        };
+        let h = html(&sample(), &page);
+        assert!(h.contains("<h1>lb-a&lt;1&gt;</h1>"), "{h}");
+        assert!(h.contains("<title>lb-a&lt;1&gt;: lbd stats</title>"), "{h}");
+        assert!(h.contains("<h2>VRRP</h2>"), "{h}");
+        assert!(
+            h.contains("<td>vi</td><td>MASTER</td><td>101/101</td><td>10.0.0.100/24</td><td>12 s</td><td>MasterDown</td>"),
+            "{h}"
+        );
+    }
+
+    /// Input: one BACKUP instance with 3 transitions on node lb-b.
+    /// Output: a state set with BACKUP at 1 and the others at 0, the
+    /// priority, the transitions counter and the node's name.
+    #[test]
+    fn prometheus_has_the_node_and_vrrp_families() {
+        let rows = [vrrp_row("BACKUP")];
+        let node = Node {
+            hostname: "lb-b",
+            vrrp: &rows,
+        };
+        let p = prometheus(&sample(), &node, 0, 0, 0);
+        assert!(p.contains("lbd_node_info{hostname=\"lb-b\"} 1\n"), "{p}");
+        assert!(
+            p.contains("lbd_vrrp_state{instance=\"vi\",state=\"BACKUP\"} 1\n"),
+            "{p}"
+        );
+        for other in ["MASTER", "FAULT", "INIT"] {
+            assert!(
+                p.contains(&format!(
+                    "lbd_vrrp_state{{instance=\"vi\",state=\"{other}\"}} 0\n"
+                )),
+                "{p}"
+            );
+        }
+        assert!(
+            p.contains("lbd_vrrp_priority{instance=\"vi\"} 101\n"),
+            "{p}"
+        );
+        assert!(
+            p.contains("# TYPE lbd_vrrp_transitions_total counter\n"),
+            "{p}"
+        );
+        assert!(
+            p.contains("lbd_vrrp_transitions_total{instance=\"vi\"} 3\n"),
+            "{p}"
+        );
     }
 
     #[test]
@@ -393,7 +577,7 @@ mod tests {
 
     #[test]
     fn prometheus_lines_have_help_type_and_samples() {
-        let p = prometheus(&sample(), 2, 3, 5);
+        let p = prometheus(&sample(), &NO_NODE, 2, 3, 5);
         assert!(p.contains("\nlbd_log_lines_dropped_total 5\n"), "{p}");
         assert!(p.contains("lbd_reloads_total 2\n"));
         assert!(p.contains("lbd_server_up{backend=\"b\",server=\"s<1>\"} 1\n"));

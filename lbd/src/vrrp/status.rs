@@ -28,6 +28,9 @@ pub struct VrrpRow {
     pub reason: String,
     /// Seconds in this state.
     pub for_s: u64,
+    /// State changes since the instance started (or was last reloaded).
+    #[serde(default)]
+    pub transitions: u64,
 }
 
 #[derive(Debug)]
@@ -64,6 +67,7 @@ impl VrrpStatus {
             virtual_ips: cfg.virtual_ips.iter().map(ToString::to_string).collect(),
             reason: "starting".into(),
             for_s: 0,
+            transitions: 0,
         };
         if let Ok(mut e) = self.entries.lock() {
             e.insert(
@@ -102,6 +106,7 @@ impl VrrpStatus {
             entry.row.state = word(*to).into();
             entry.row.priority = *priority;
             entry.row.reason = format!("{reason:?}");
+            entry.row.transitions += 1;
             entry.since = Instant::now();
         }
     }
@@ -151,6 +156,9 @@ mod tests {
         assert_eq!(rows[0].configured_priority, 100);
         assert_eq!(rows[0].virtual_ips, ["10.0.0.1/24"]);
         assert_eq!(rows[0].reason, "MasterDown");
+        assert_eq!(rows[0].transitions, 1, "one change of a known instance");
+        status.on_event(&change("vi"));
+        assert_eq!(status.rows()[0].transitions, 2);
         status.removed("vi");
         assert!(status.rows().is_empty());
     }
