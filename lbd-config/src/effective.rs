@@ -21,12 +21,17 @@ pub struct VrrpAdverts {
 }
 
 impl Config {
-    /// TCP ports lbd listens on: every frontend bind and the stats page,
-    /// ascending, without repeats.
+    /// TCP ports lbd listens on: every frontend bind, the stats page and
+    /// the console, ascending, without repeats.
     pub fn listening_ports(&self) -> Vec<u16> {
         let binds = self.frontends.values().flat_map(|fe| fe.bind.iter());
         let stats = self.stats.iter().map(|s| &s.bind);
-        let mut ports: Vec<u16> = binds.chain(stats).map(|a| a.port()).collect();
+        let console = self.console.iter().map(|c| &c.bind);
+        let mut ports: Vec<u16> = binds
+            .chain(stats)
+            .chain(console)
+            .map(|a| a.port())
+            .collect();
         ports.sort_unstable();
         ports.dedup();
         ports
@@ -90,6 +95,30 @@ mod tests {
         assert_eq!(config.listening_ports(), [443, 8080, 8404]);
         let no_stats = load(&[("a.toml", BACKEND)]);
         assert!(no_stats.listening_ports().is_empty());
+    }
+
+    /// Input: a console given only its certificate and key, once alone and
+    /// once on the stats page's address. Output: the default :5480 joins
+    /// the ports; the shared address is refused naming `console.bind`.
+    #[test]
+    fn console_listens_on_5480_and_cannot_share_the_stats_address() {
+        let console = "[console]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n";
+        let config = load(&[("a.toml", BACKEND), ("c.toml", console)]);
+        assert_eq!(config.listening_ports(), [5480]);
+        let c = config.console.as_ref().expect("console");
+        assert_eq!(c.session_idle, crate::Dur::secs(1800));
+
+        let clash = format!("{console}bind = \"0.0.0.0:8404\"\n[stats]\n");
+        let err = load_texts(vec![
+            (PathBuf::from("a.toml"), BACKEND.to_string()),
+            (PathBuf::from("c.toml"), clash),
+        ])
+        .expect_err("console on the stats address");
+        let text = format!("{err:?}");
+        assert!(
+            text.contains("console.bind") && text.contains("also bound by stats"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct Config {
     pub backends: BTreeMap<String, Backend>,
     #[serde(default)]
     pub stats: Option<Stats>,
+    /// The appliance's web console and API (HTTPS, :5480).
+    #[serde(default)]
+    pub console: Option<Console>,
     /// VRRP instances (see [`crate::vrrp`]).
     #[serde(default)]
     pub vrrp: BTreeMap<String, crate::vrrp::Instance>,
@@ -416,6 +419,34 @@ fn default_stats_bind() -> SocketAddr {
 
 fn default_refresh() -> Dur {
     Dur::secs(10)
+}
+
+/// The web console and API: HTTPS only, users of `[stats.users]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Console {
+    /// Taken at start; not changed by reload. Plain HTTP on the same port
+    /// is answered with a redirect to HTTPS.
+    #[serde(default = "default_console_bind")]
+    pub bind: SocketAddr,
+    /// PEM certificate chain (the appliance makes one on first boot).
+    pub cert: PathBuf,
+    /// PEM private key of `cert`.
+    pub key: PathBuf,
+    /// A session without requests for this long is logged out.
+    #[serde(default = "default_session_idle")]
+    pub session_idle: Dur,
+}
+
+/// Default console listener, where vSphere admins find VAMI.
+pub const DEFAULT_CONSOLE_BIND: &str = "0.0.0.0:5480";
+
+fn default_console_bind() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 5480))
+}
+
+fn default_session_idle() -> Dur {
+    Dur::secs(30 * 60)
 }
 
 /// A stats page user; the password is stored only as a PHC hash

@@ -94,6 +94,20 @@ pub fn validate(config: &Config, checks: &Checks) -> Vec<Problem> {
             }
         }
     }
+    if let Some(console) = &config.console {
+        let stats = config.stats.as_ref().map(|s| s.bind);
+        if let Some(other) = binds.get(&console.bind) {
+            out.push(problem(
+                &["console", "bind"],
+                format!("{} is also bound by {other}", console.bind),
+            ));
+        } else if stats == Some(console.bind) {
+            out.push(problem(
+                &["console", "bind"],
+                format!("{} is also bound by stats", console.bind),
+            ));
+        }
+    }
     crate::vrrp::validate(config, &mut out);
     out
 }

@@ -24,7 +24,7 @@ mod proxy;
 pub use proxy::{BackendLayer, FrontendLayer, ServerLayer};
 
 use crate::duration::Dur;
-use crate::schema::{Config, Global, LogTarget, Stats, StatsUser};
+use crate::schema::{Config, Console, Global, LogTarget, Stats, StatsUser};
 use crate::vrrp::{AuthType, Cidr, Instance, Notify, Track};
 
 /// Why a layer could not be written as TOML.
@@ -48,6 +48,8 @@ pub struct Layer {
     pub backends: BTreeMap<String, BackendLayer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<StatsLayer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console: Option<ConsoleLayer>,
     /// `[vrrp.NAME]` tables, merged key by key into instances of that name.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub vrrp: BTreeMap<String, InstanceLayer>,
@@ -103,6 +105,19 @@ pub struct StatsLayer {
     pub refresh: Option<Dur>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub users: BTreeMap<String, StatsUser>,
+}
+
+/// `[console]` keys to set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ConsoleLayer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_idle: Option<Dur>,
 }
 
 /// `[vrrp.NAME]` keys to set. An instance that no other file defines needs
@@ -167,6 +182,7 @@ impl From<&Config> for Layer {
                 .map(|(name, be)| (name.clone(), BackendLayer::from(be)))
                 .collect(),
             stats: config.stats.as_ref().map(StatsLayer::from),
+            console: config.console.as_ref().map(ConsoleLayer::from),
             vrrp: config
                 .vrrp
                 .iter()
@@ -218,6 +234,24 @@ impl From<&Stats> for StatsLayer {
             bind: Some(bind),
             refresh: Some(refresh),
             users,
+        }
+    }
+}
+
+/// Every key of `[console]`.
+impl From<&Console> for ConsoleLayer {
+    fn from(console: &Console) -> Self {
+        let Console {
+            bind,
+            cert,
+            key,
+            session_idle,
+        } = console.clone();
+        Self {
+            bind: Some(bind),
+            cert: Some(cert),
+            key: Some(key),
+            session_idle: Some(session_idle),
         }
     }
 }
