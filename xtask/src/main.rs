@@ -11,6 +11,7 @@ mod licences;
 mod packages;
 
 const USAGE: &str = "usage: cargo xtask test          fmt, clippy, licences, unit and integration tests, build the images, QEMU tests
+       cargo xtask packages      install the Debian packages the tests need (as root, one apt transaction)
        cargo xtask licences      check that every linked crate's licence is compatible with Apache-2.0 OR MIT
        cargo xtask bench NAME    run a benchmark (see BENCHMARKS.md): lb, abuse, failover
        cargo xtask bench lb [--rounds N] [--duration 10s] [--idle N] [--lbd-before PATH] [--output FILE]
@@ -21,6 +22,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("bench") => bench::run(&args[1..]),
+        Some("packages") => Shell::new()
+            .map_err(Into::into)
+            .and_then(|sh| packages::ensure(&sh, packages::TEST_PACKAGES)),
         Some("licences") => licences::run(&workspace_root()).map_err(Into::into),
         _ => {
             eprintln!("{USAGE}");

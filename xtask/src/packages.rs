@@ -41,6 +41,9 @@ pub const TEST_PACKAGES: &[Need] = &[
     ("/usr/sbin/keepalived", "keepalived"),
     ("/usr/sbin/chronyd", "chrony"),
     ("/usr/bin/python3", "python3"),
+    // The web console's pages are tested in a real browser over WebDriver.
+    ("/usr/bin/chromium", "chromium"),
+    ("/usr/bin/chromedriver", "chromium-driver"),
 ];
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
