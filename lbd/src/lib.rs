@@ -31,6 +31,7 @@ pub mod check;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod history;
 pub mod log_queue;
 pub mod password;
 pub mod proxy;
