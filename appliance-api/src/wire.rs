@@ -29,6 +29,10 @@ pub enum Request {
         /// the server writes one when it is missing.
         #[serde(default)]
         summary: Option<String>,
+        /// Who asks, for the history ("admin (web console)"); the server
+        /// writes "api" when it is missing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        changed_by: Option<String>,
     },
     /// Revisions, newest first.
     History {
@@ -44,6 +48,10 @@ pub enum Request {
     Restore {
         revision: u64,
         base: u64,
+        /// Who asks, for the history; the server writes "restore" when
+        /// it is missing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        changed_by: Option<String>,
     },
     /// The stored desired state as one TOML document (password hashes,
     /// never clear text; the VRRP key only when asked).
@@ -55,6 +63,10 @@ pub enum Request {
     Import {
         base: u64,
         document: String,
+        /// Who asks, for the history ("admin (web console)"); the server
+        /// writes "api" when it is missing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        changed_by: Option<String>,
     },
     Reboot,
     PowerOff,
@@ -194,6 +206,7 @@ mod tests {
             base: 7,
             change,
             summary: None,
+            changed_by: None,
         };
         let line = serde_json::to_string(&req).unwrap();
         assert_eq!(

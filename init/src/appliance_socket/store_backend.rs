@@ -264,9 +264,13 @@ impl Desired for StoreBackend {
                 base,
                 change,
                 summary,
+                changed_by,
             } => match self.changed(change) {
                 Err(reply) => *reply,
-                Ok(doc) => self.commit(base, doc, summary, CHANGED_BY_API),
+                Ok(doc) => {
+                    let by = author_name(changed_by.as_deref(), CHANGED_BY_API);
+                    self.commit(base, doc, summary, &by)
+                }
             },
             Request::History { limit } => match self.store.history() {
                 Ok(metas) => ok(Payload::History(
@@ -282,9 +286,14 @@ impl Desired for StoreBackend {
                 Ok(diff) => ok(Payload::Diff(diff_lines(&diff))),
                 Err(e) => Reply::refused(e.to_string()),
             },
-            Request::Restore { revision, base } => {
+            Request::Restore {
+                revision,
+                base,
+                changed_by,
+            } => {
                 let before = self.store.current().document.clone();
-                let author = self.author(appliance_store::RESTORE_BY);
+                let by = author_name(changed_by.as_deref(), appliance_store::RESTORE_BY);
+                let author = self.author(&by);
                 match self.store.restore(revision, base, &self.rules, &author) {
                     Ok(c) => {
                         let after = self.store.current().document.clone();
@@ -296,12 +305,16 @@ impl Desired for StoreBackend {
             Request::Export { include_vrrp_key } => ok(Payload::Exported {
                 document: export(&self.store.current().document, include_vrrp_key),
             }),
-            Request::Import { base, document } => match import(&document) {
+            Request::Import {
+                base,
+                document,
+                changed_by,
+            } => match import(&document) {
                 Ok(doc) => self.commit(
                     base,
                     doc,
                     Some("imported a document".into()),
-                    CHANGED_BY_API,
+                    &author_name(changed_by.as_deref(), CHANGED_BY_API),
                 ),
                 Err(e) => Reply::refused(e),
             },
@@ -314,6 +327,28 @@ impl Desired for StoreBackend {
                 ok(Payload::Accepted)
             }
         }
+    }
+}
+
+/// Longest `changed_by` kept in the history.
+const MAX_AUTHOR: usize = 64;
+
+/// The history's `changed_by` for a client's claim: `fallback` when it
+/// gives none (or only blanks); control characters become spaces and the
+/// name is cut to [`MAX_AUTHOR`] characters, so a client cannot forge
+/// lines on the console or bloat the store.
+fn author_name(claimed: Option<&str>, fallback: &str) -> String {
+    let cleaned: String = claimed
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_AUTHOR)
+        .collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        fallback.to_owned()
+    } else {
+        cleaned.to_owned()
     }
 }
 

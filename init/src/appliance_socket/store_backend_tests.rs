@@ -114,6 +114,7 @@ fn a_commit_is_stored_applied_and_shown_with_its_source() {
         base: 0,
         change: set(&[("hostname", "lb-store")]),
         summary: None,
+        changed_by: None,
     });
     let Reply::Ok {
         result: Payload::Committed {
@@ -149,12 +150,14 @@ fn a_stale_base_is_refused() {
         base: 0,
         change: set(&[("hostname", "lb-a")]),
         summary: None,
+        changed_by: None,
     });
     assert!(matches!(first, Reply::Ok { .. }), "{first:?}");
     let Reply::Refused { error, .. } = b.handle(Request::Commit {
         base: 0,
         change: set(&[("hostname", "lb-b")]),
         summary: None,
+        changed_by: None,
     }) else {
         panic!("stale base accepted")
     };
@@ -176,6 +179,7 @@ fn bad_values_change_nothing() {
         base: 0,
         change: set(&[("network.dns", "10.0.0.300")]),
         summary: None,
+        changed_by: None,
     }) else {
         panic!("bad address accepted")
     };
@@ -209,6 +213,7 @@ fn a_revision_that_cannot_be_applied_is_rolled_back() {
             ..Change::default()
         },
         summary: None,
+        changed_by: None,
     }) else {
         panic!("an unappliable revision was accepted")
     };
@@ -238,6 +243,7 @@ fn history_diff_and_restore() {
             base,
             change: set(&[("hostname", name)]),
             summary: None,
+            changed_by: None,
         });
         assert!(matches!(r, Reply::Ok { .. }), "{r:?}");
     }
@@ -252,6 +258,7 @@ fn history_diff_and_restore() {
     let r = b.handle(Request::Restore {
         revision: 1,
         base: 2,
+        changed_by: None,
     });
     assert!(matches!(r, Reply::Ok { .. }), "{r:?}");
     assert_eq!(value(&mut b, "hostname").0, "lb-1");
@@ -275,6 +282,7 @@ fn exports_carry_password_hashes_and_the_vrrp_key_only_when_asked() {
             ("hostname", "lb-x"),
         ]),
         summary: None,
+        changed_by: None,
     });
     assert!(matches!(r, Reply::Ok { .. }), "{r:?}");
     let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$wp-terces-yrev";
@@ -302,6 +310,7 @@ fn exports_carry_password_hashes_and_the_vrrp_key_only_when_asked() {
     let r = b.handle(Request::Import {
         base: 1,
         document: plain,
+        changed_by: None,
     });
     assert!(matches!(r, Reply::Ok { .. }), "{r:?}");
     assert_eq!(value(&mut b, "hostname").0, "lb-x");
@@ -319,6 +328,7 @@ fn a_bad_password_is_refused_before_hashing() {
         base: 0,
         change: set(&[("admin.password", "bad\u{7}pw")]),
         summary: None,
+        changed_by: None,
     });
     let Reply::Refused { error, problems } = r else {
         panic!("{r:?}")
@@ -335,4 +345,50 @@ fn reboot_and_power_off_are_handed_on() {
     let mut b = backend(dir.path(), &rec);
     assert!(matches!(b.handle(Request::PowerOff), Reply::Ok { .. }));
     assert_eq!(*rec.power.lock().unwrap(), [Power::Off]);
+}
+
+/// Input: a commit whose client names itself with a newline and 200
+/// characters, one that gives no name, then a restore of the first
+/// naming "admin (web console)".
+/// Output: the history keeps a one-line name of at most 64 characters,
+/// "api" for the nameless one, and the restore's own name.
+#[test]
+fn the_client_names_who_changed_it_in_one_short_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::default();
+    let mut b = backend(dir.path(), &rec);
+    let claim = format!("ops\nFAKE LINE{}", "x".repeat(200));
+    let r = b.handle(Request::Commit {
+        base: 0,
+        change: set(&[("hostname", "lb-named")]),
+        summary: None,
+        changed_by: Some(claim),
+    });
+    assert!(matches!(r, Reply::Ok { .. }), "{r:?}");
+    let r = b.handle(Request::Commit {
+        base: 1,
+        change: set(&[("hostname", "lb-two")]),
+        summary: None,
+        changed_by: None,
+    });
+    assert!(matches!(r, Reply::Ok { .. }), "{r:?}");
+    let r = b.handle(Request::Restore {
+        revision: 1,
+        base: 2,
+        changed_by: Some("admin (web console)".into()),
+    });
+    let Reply::Ok {
+        result: Payload::History(h),
+    } = b.handle(Request::History { limit: None })
+    else {
+        panic!("{r:?}")
+    };
+    assert_eq!(h[0].changed_by, "admin (web console)", "{h:?}");
+    assert_eq!(h[1].changed_by, CHANGED_BY_API, "{h:?}");
+    let named = &h[2].changed_by;
+    assert!(named.starts_with("ops FAKE LINE"), "{named}");
+    assert!(
+        !named.contains('\n') && named.chars().count() == 64,
+        "{named}"
+    );
 }

@@ -69,6 +69,7 @@ pub fn run(socket: &Path, words: &[String]) -> Result<ExitCode, ConfigCliError> 
             [revision] => Request::Restore {
                 revision: number(revision)?,
                 base: current_revision(socket)?,
+                changed_by: None,
             },
             _ => return Err(ConfigCliError::Usage),
         },
@@ -82,6 +83,7 @@ pub fn run(socket: &Path, words: &[String]) -> Result<ExitCode, ConfigCliError> 
                     path: (*path).to_string(),
                     source,
                 })?,
+                changed_by: None,
             },
             _ => return Err(ConfigCliError::Usage),
         },
@@ -124,6 +126,7 @@ fn change(socket: &Path, verb: &str, args: &[&str]) -> Result<ExitCode, ConfigCl
         base,
         change,
         summary,
+        changed_by: None,
     };
     Ok(show(call(socket, &request, TIMEOUT)?, None))
 }
