@@ -26,6 +26,7 @@
 //!   `Runtime::events` / the control socket's `events` stream.
 
 pub mod admin;
+pub mod appliance_bridge;
 pub mod balance;
 pub mod check;
 pub mod config;
