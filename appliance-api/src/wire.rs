@@ -68,6 +68,14 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         changed_by: Option<String>,
     },
+    /// The newest lines of the appliance log (what the consoles showed),
+    /// oldest first, with `filter` in them when given (ignoring case).
+    Logs {
+        #[serde(default)]
+        lines: Option<usize>,
+        #[serde(default)]
+        filter: Option<String>,
+    },
     Reboot,
     PowerOff,
 }
@@ -124,6 +132,7 @@ pub enum Payload {
     Exported {
         document: String,
     },
+    Logs(Vec<String>),
     /// Reboot or power off has begun.
     Accepted,
 }

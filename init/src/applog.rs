@@ -102,6 +102,43 @@ fn open_private(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Most lines [`tail`] returns (the web console's log view).
+pub const MAX_TAIL: usize = 2000;
+
+/// The newest `lines` lines (at most [`MAX_TAIL`]) of the log in `dir`,
+/// oldest first, across rotated files, keeping only those that contain
+/// `filter` (ignoring case; empty keeps all). Missing files are no lines;
+/// bytes that are not UTF-8 are shown replaced.
+pub fn tail(dir: &Path, lines: usize, filter: &str) -> io::Result<Vec<String>> {
+    let wanted = lines.min(MAX_TAIL);
+    let needle = filter.to_lowercase();
+    let mut newest_first: Vec<String> = Vec::new();
+    let names =
+        std::iter::once(LOG_FILE.to_owned()).chain((1..=KEEP).map(|n| format!("{LOG_FILE}.{n}")));
+    for name in names {
+        if newest_first.len() >= wanted {
+            break;
+        }
+        let bytes = match std::fs::read(dir.join(&name)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let matching = text
+            .lines()
+            .rev()
+            .filter(|l| needle.is_empty() || l.to_lowercase().contains(&needle));
+        newest_first.extend(
+            matching
+                .take(wanted - newest_first.len())
+                .map(str::to_owned),
+        );
+    }
+    newest_first.reverse();
+    Ok(newest_first)
+}
+
 /// What the boot-time check of the previous logs found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct LogCheck {
@@ -186,6 +223,31 @@ mod tests {
         assert_eq!(check.files, 3, "{check:?}");
         assert!(check.problems.is_empty(), "{check:?}");
         assert_eq!(check.last_line.as_deref(), Some("last\\u{1b}[2J"));
+    }
+
+    /// Input: a rotated file with lines 1-3 and the current one with 4-6
+    /// ("lbd" on the even ones). Output: the last four lines across both
+    /// files, oldest first; a filter that ignores case; no log is no lines.
+    #[test]
+    fn tail_reads_across_rotation_newest_last() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(format!("{LOG_FILE}.1")),
+            "1 init\n2 lbd\n3 init\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(LOG_FILE), "4 LBD\n5 init\n6 lbd\n").unwrap();
+        assert_eq!(
+            tail(dir.path(), 4, "").unwrap(),
+            ["3 init", "4 LBD", "5 init", "6 lbd"]
+        );
+        assert_eq!(
+            tail(dir.path(), 10, "lbd").unwrap(),
+            ["2 lbd", "4 LBD", "6 lbd"]
+        );
+        assert_eq!(tail(dir.path(), usize::MAX, "").unwrap().len(), 6);
+        let empty = tempfile::tempdir().unwrap();
+        assert!(tail(empty.path(), 10, "").unwrap().is_empty());
     }
 
     /// Input: a log left mode 0644 by an older image, then enough lines

@@ -198,6 +198,12 @@ impl Apply for LiveApply {
             ));
         }
     }
+
+    fn log_tail(&mut self, lines: usize, filter: &str) -> Result<Vec<String>, String> {
+        let dir = std::path::Path::new(crate::applog::LOG_DIR);
+        crate::applog::tail(dir, lines, filter)
+            .map_err(|e| format!("reading the appliance log in {}: {e}", dir.display()))
+    }
 }
 
 /// Keys whose stored value differs between two documents.

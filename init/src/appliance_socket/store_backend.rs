@@ -41,7 +41,13 @@ pub trait Apply: Send {
     /// text password.
     fn hash_password(&mut self, password: &str) -> Result<String, String>;
     fn power(&mut self, action: Power);
+    /// The newest `lines` lines of the appliance log with `filter` in
+    /// them, oldest first (the web console's log view).
+    fn log_tail(&mut self, lines: usize, filter: &str) -> Result<Vec<String>, String>;
 }
+
+/// Lines a log request gets when it names no number.
+pub const DEFAULT_LOG_LINES: usize = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Power {
@@ -318,6 +324,16 @@ impl Desired for StoreBackend {
                 ),
                 Err(e) => Reply::refused(e),
             },
+            Request::Logs { lines, filter } => {
+                let lines = lines.unwrap_or(DEFAULT_LOG_LINES);
+                match self
+                    .apply
+                    .log_tail(lines, filter.as_deref().unwrap_or_default())
+                {
+                    Ok(lines) => ok(Payload::Logs(lines)),
+                    Err(e) => Reply::refused(e),
+                }
+            }
             Request::Reboot => {
                 self.apply.power(Power::Reboot);
                 ok(Payload::Accepted)

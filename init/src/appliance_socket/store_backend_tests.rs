@@ -44,6 +44,15 @@ impl Apply for Recorder {
     fn power(&mut self, action: Power) {
         self.power.lock().unwrap().push(action);
     }
+
+    /// Lines "line 1" .. "line 5", filtered and cut as the log would be.
+    fn log_tail(&mut self, lines: usize, filter: &str) -> Result<Vec<String>, String> {
+        let all: Vec<String> = (1..=5)
+            .map(|n| format!("line {n}"))
+            .filter(|l| l.contains(filter))
+            .collect();
+        Ok(all[all.len().saturating_sub(lines)..].to_vec())
+    }
 }
 
 const BASE: &str = "[global]\nmaxconn = 100\n[stats]\nbind = \"127.0.0.1:8404\"\n";
@@ -391,4 +400,24 @@ fn the_client_names_who_changed_it_in_one_short_line() {
         !named.contains('\n') && named.chars().count() == 64,
         "{named}"
     );
+}
+
+/// Input: a log request for 2 lines, and one filtered to "3".
+/// Output: the newest two lines, oldest first; the one matching line.
+#[test]
+fn logs_are_answered_from_the_appliance_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::default();
+    let mut b = backend(dir.path(), &rec);
+    let logs = |b: &mut StoreBackend, lines, filter: Option<&str>| match b.handle(Request::Logs {
+        lines,
+        filter: filter.map(str::to_owned),
+    }) {
+        Reply::Ok {
+            result: Payload::Logs(l),
+        } => l,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(logs(&mut b, Some(2), None), ["line 4", "line 5"]);
+    assert_eq!(logs(&mut b, None, Some("3")), ["line 3"]);
 }

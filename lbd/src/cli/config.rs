@@ -24,7 +24,7 @@ use appliance_api::{Change, Payload, Reply, Request};
 /// Applying a change may reload lbd and wait for it: allow for that.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-const USAGE: &str = "usage: lbd ctl config get [KEY] | set KEY=VALUE... [--summary TEXT] | unset KEY... | history [N] | diff FROM TO | restore REVISION | export [--include-vrrp-key] | import FILE";
+const USAGE: &str = "usage: lbd ctl config get [KEY] | set KEY=VALUE... [--summary TEXT] | unset KEY... | history [N] | diff FROM TO | restore REVISION | export [--include-vrrp-key] | import FILE | logs [N] [FILTER]";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigCliError {
@@ -70,6 +70,17 @@ pub fn run(socket: &Path, words: &[String]) -> Result<ExitCode, ConfigCliError> 
                 revision: number(revision)?,
                 base: current_revision(socket)?,
                 changed_by: None,
+            },
+            _ => return Err(ConfigCliError::Usage),
+        },
+        "logs" => match args {
+            [] | [_] | [_, _] => Request::Logs {
+                lines: args
+                    .first()
+                    .map(|n| number(n))
+                    .transpose()?
+                    .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+                filter: args.get(1).map(|f| (*f).to_owned()),
             },
             _ => return Err(ConfigCliError::Usage),
         },
@@ -220,6 +231,11 @@ fn show(reply: Reply, key: Option<&str>) -> ExitCode {
             }
         }
         Payload::Valid => println!("valid"),
+        Payload::Logs(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+        }
         Payload::Committed {
             revision,
             applied,
