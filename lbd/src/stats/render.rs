@@ -227,32 +227,37 @@ fn vrrp_metrics(out: &mut String, vrrp: &[VrrpRow]) {
             );
         }
     }
-    family(
+    per_instance(
         out,
-        "lbd_vrrp_priority",
-        "gauge",
+        vrrp,
+        ("lbd_vrrp_priority", "gauge"),
         "Effective VRRP priority (after tracking) at the last state change.",
+        |v| u64::from(v.priority),
     );
-    for v in vrrp {
-        let _ = writeln!(
-            out,
-            "lbd_vrrp_priority{{instance=\"{}\"}} {}",
-            label(&v.instance),
-            v.priority
-        );
-    }
-    family(
+    per_instance(
         out,
-        "lbd_vrrp_transitions_total",
-        "counter",
+        vrrp,
+        ("lbd_vrrp_transitions_total", "counter"),
         "VRRP state changes since the instance started.",
+        |v| v.transitions,
     );
+}
+
+/// One family with a sample per VRRP instance.
+fn per_instance(
+    out: &mut String,
+    vrrp: &[VrrpRow],
+    (name, kind): (&str, &str),
+    help: &str,
+    value: impl Fn(&VrrpRow) -> u64,
+) {
+    family(out, name, kind, help);
     for v in vrrp {
         let _ = writeln!(
             out,
-            "lbd_vrrp_transitions_total{{instance=\"{}\"}} {}",
+            "{name}{{instance=\"{}\"}} {}",
             label(&v.instance),
-            v.transitions
+            value(v)
         );
     }
 }
