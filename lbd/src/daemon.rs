@@ -43,6 +43,8 @@ pub enum DaemonError {
     Signal(std::io::Error),
     #[error("{0}")]
     Stats(#[from] crate::stats::StatsError),
+    #[error("stats and console auth: {0}")]
+    Auth(#[from] crate::web::auth::AuthError),
     #[error("control socket: {0}")]
     Control(#[from] crate::control::server::ControlError),
 }
@@ -240,9 +242,11 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
         vrrp: tokio::sync::Mutex::new(None),
     });
     daemon.bind_new(&runtime)?;
+    // One password gate for the stats page and the console.
+    let auth = Arc::new(crate::web::auth::Auth::new()?);
     let _control = crate::control::server::start(&socket_path, daemon.clone())?;
     if let Some(stats) = &runtime.config.stats {
-        crate::stats::start(stats.bind, daemon.clone())?;
+        crate::stats::start(stats.bind, daemon.clone(), auth.clone())?;
     }
     crate::resolve::spawn_all(&runtime);
     crate::check::driver::spawn_all(&runtime);

@@ -1,4 +1,5 @@
-//! Basic auth for the stats page and CSRF tokens for its admin actions.
+//! Password checks for the stats page and the console (Basic auth, the
+//! console's login form) and CSRF tokens for the stats page's forms.
 //!
 //! Passwords are argon2id hashes in the config. Verifying one costs tens of
 //! milliseconds by design, so it goes through the [`LoginGate`] (off the
@@ -32,7 +33,7 @@ pub struct User {
     pub group: Group,
 }
 
-/// Auth state of one stats server.
+/// Auth state shared by the stats page and the console.
 pub struct Auth {
     cache: Mutex<HashMap<Vec<u8>, User>>,
     csrf_key: hmac::Key,
@@ -72,31 +73,23 @@ impl Auth {
         let (name, password) = text.split_once(':')?;
         let Some(user) = stats.users.get(name) else {
             // Same cost as a known name: timing must not tell which exist.
-            self.gate.verify(source, password.to_string(), None).await;
-            return None;
+            return self.login(stats, source, name, password).await;
         };
         let mut ctx = digest::Context::new(&digest::SHA256);
         ctx.update(header.as_bytes());
         ctx.update(&[0]);
         ctx.update(user.password_hash.as_bytes());
         let key = ctx.finish().as_ref().to_vec();
-        let found = User {
+        let cached = User {
             name: name.to_string(),
             group: user.group,
         };
         if let Ok(cache) = self.cache.lock() {
-            if cache.get(&key) == Some(&found) {
-                return Some(found);
+            if cache.get(&key) == Some(&cached) {
+                return Some(cached);
             }
         }
-        let hash = user.password_hash.clone();
-        if !self
-            .gate
-            .verify(source, password.to_string(), Some(hash))
-            .await
-        {
-            return None;
-        }
+        let found = self.login(stats, source, name, password).await?;
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
@@ -104,6 +97,27 @@ impl Auth {
             cache.insert(key, found.clone());
         }
         Some(found)
+    }
+
+    /// Checks `name` and `password` (a login form) through the gate, never
+    /// cached: off the runtime's threads, slowed per source after failures,
+    /// an unknown name costing the same as a known one.
+    pub async fn login(
+        &self,
+        stats: &Stats,
+        source: IpAddr,
+        name: &str,
+        password: &str,
+    ) -> Option<User> {
+        let hash = stats.users.get(name).map(|u| u.password_hash.clone());
+        let group = stats.users.get(name).map(|u| u.group);
+        if !self.gate.verify(source, password.to_string(), hash).await {
+            return None;
+        }
+        Some(User {
+            name: name.to_string(),
+            group: group?,
+        })
     }
 
     /// The CSRF token for `user`'s forms.
