@@ -17,7 +17,8 @@
 //!   agent, tasks; [`resolve`]: servers given by name.
 //! - [`control`]: Unix socket server and `lbd ctl` client; [`stats`]: the
 //!   stats/admin page; [`report`]: the snapshot both show; [`web`]: what
-//!   the stats page and the console share (password gate, slots, headers).
+//!   the stats page and the console share (password gate, slots, headers);
+//!   [`console`]: the web console and API on HTTPS :5480.
 //! - [`password`], [`syslog`], [`rlimit`]: small helpers; [`log_queue`]:
 //!   log lines written off the serving threads, dropped and counted when
 //!   the log's reader falls behind.
@@ -30,6 +31,7 @@ pub mod admin;
 pub mod balance;
 pub mod check;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod daemon;
 pub mod log_queue;

@@ -128,7 +128,7 @@ async fn handle(
             .headers()
             .get(AUTHORIZATION)
             .and_then(|h| h.to_str().ok());
-        match auth.check(&stats, source, header).await {
+        match auth.check(&stats.users, source, header).await {
             Some(u) => Some(u),
             None => {
                 let mut r = text(StatusCode::UNAUTHORIZED, "login required\n");
