@@ -43,6 +43,12 @@ pub enum DaemonError {
     Signal(std::io::Error),
     #[error("{0}")]
     Stats(#[from] crate::stats::StatsError),
+    #[error("{0}")]
+    Console(#[from] crate::console::ConsoleError),
+    #[error("{0}")]
+    ConsoleTls(#[from] crate::console::tls::ConsoleTlsError),
+    #[error("stats and console auth: {0}")]
+    Auth(#[from] crate::web::auth::AuthError),
     #[error("control socket: {0}")]
     Control(#[from] crate::control::server::ControlError),
 }
@@ -71,6 +77,8 @@ pub struct Daemon {
     reload_lock: tokio::sync::Mutex<()>,
     /// VRRP instances, brought in line with the config on reload.
     vrrp: tokio::sync::Mutex<Option<Service>>,
+    /// The console's certificate, when it runs: replaced at reload.
+    console_tls: Mutex<Option<crate::console::tls::TlsHandle>>,
 }
 
 impl Daemon {
@@ -150,6 +158,7 @@ impl Daemon {
 
     fn try_reload(&self) -> Result<String, DaemonError> {
         let config = load_files(&self.paths)?;
+        let console_tls = self.console_certificate(&config)?;
         let old = self.runtime();
         let deadline = config.global.reload_deadline.0;
         let next = Arc::new(Runtime::next(
@@ -164,6 +173,9 @@ impl Daemon {
         crate::check::driver::spawn_all(&next);
         let _ = old.superseded.send(true);
         self.runtime_tx.send_replace(next);
+        if let Some((handle, tls)) = console_tls {
+            handle.replace(tls);
+        }
         self.reloads.fetch_add(1, Ordering::Relaxed);
         // Old connections (long Horizon tunnels) may finish up to the deadline.
         tokio::spawn(async move {
@@ -174,6 +186,32 @@ impl Daemon {
             "new config applied; old connections may run up to {}s",
             deadline.as_secs()
         ))
+    }
+}
+
+impl Daemon {
+    /// The console's certificate of a new config, read before the swap so
+    /// a bad one rejects the reload. The listener itself starts only with
+    /// lbd: a `[console]` added or moved by a reload waits for a restart.
+    #[allow(clippy::type_complexity)]
+    fn console_certificate(
+        &self,
+        config: &crate::config::Config,
+    ) -> Result<Option<(crate::console::tls::TlsHandle, Arc<rustls::ServerConfig>)>, DaemonError>
+    {
+        let Some(console) = &config.console else {
+            return Ok(None);
+        };
+        let running = self.console_tls.lock().ok().and_then(|h| h.clone());
+        let Some(handle) = running else {
+            tracing::warn!("[console] was added by a reload: restart lbd to start it");
+            return Ok(None);
+        };
+        let old_bind = self.runtime().config.console.as_ref().map(|c| c.bind);
+        if old_bind.is_some_and(|b| b != console.bind) {
+            tracing::warn!(bind = %console.bind, "console.bind is taken at start: restart lbd to move it");
+        }
+        Ok(Some((handle, crate::console::tls::load(console)?)))
     }
 }
 
@@ -238,11 +276,20 @@ pub async fn run(paths: Vec<PathBuf>) -> Result<(), DaemonError> {
         bound: Mutex::new(BTreeMap::new()),
         reload_lock: tokio::sync::Mutex::new(()),
         vrrp: tokio::sync::Mutex::new(None),
+        console_tls: Mutex::new(None),
     });
     daemon.bind_new(&runtime)?;
+    // One password gate for the stats page and the console.
+    let auth = Arc::new(crate::web::auth::Auth::new()?);
     let _control = crate::control::server::start(&socket_path, daemon.clone())?;
     if let Some(stats) = &runtime.config.stats {
-        crate::stats::start(stats.bind, daemon.clone())?;
+        crate::stats::start(stats.bind, daemon.clone(), auth.clone())?;
+    }
+    if let Some(console) = &runtime.config.console {
+        let tls = crate::console::start(console, daemon.clone(), auth.clone())?;
+        if let Ok(mut slot) = daemon.console_tls.lock() {
+            *slot = Some(tls);
+        }
     }
     crate::resolve::spawn_all(&runtime);
     crate::check::driver::spawn_all(&runtime);

@@ -16,7 +16,9 @@
 //! - [`balance`]: algorithms, pure; [`check`]: health FSM (pure), probes,
 //!   agent, tasks; [`resolve`]: servers given by name.
 //! - [`control`]: Unix socket server and `lbd ctl` client; [`stats`]: the
-//!   stats/admin page; [`report`]: the snapshot both show.
+//!   stats/admin page; [`report`]: the snapshot both show; [`web`]: what
+//!   the stats page and the console share (password gate, slots, headers);
+//!   [`console`]: the web console and API on HTTPS :5480.
 //! - [`password`], [`syslog`], [`rlimit`]: small helpers; [`log_queue`]:
 //!   log lines written off the serving threads, dropped and counted when
 //!   the log's reader falls behind.
@@ -30,6 +32,7 @@ pub mod appliance_bridge;
 pub mod balance;
 pub mod check;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod daemon;
 pub mod history;
@@ -44,3 +47,4 @@ pub mod state;
 pub mod stats;
 pub mod syslog;
 pub mod vrrp;
+pub mod web;

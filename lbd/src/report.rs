@@ -28,6 +28,9 @@ pub struct ServerRow {
     pub bytes_out: u64,
     pub connect_errors: u64,
     pub last_check: String,
+    /// Seconds since health or an admin state last changed.
+    #[serde(default)]
+    pub for_s: u64,
 }
 
 /// One frontend row.
@@ -130,6 +133,7 @@ pub fn stat(rt: &Runtime, listeners: &Listeners) -> Stat {
                 bytes_out: s.bytes_out.load(Ordering::Relaxed),
                 connect_errors: s.connect_errors.load(Ordering::Relaxed),
                 last_check: s.last_check(),
+                for_s: s.changed().elapsed().as_secs(),
             }
         })
         .collect();

@@ -74,6 +74,6 @@ proptest! {
         }];
         let _ = lbd::proxy::route::route(&routes, Some("d"), Some(&host), &path);
         let _ = lbd::proxy::route::host_only(&host);
-        let _ = lbd::stats::form::parse_form(&body);
+        let _ = lbd::web::form::parse_form(&body);
     }
 }

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +94,9 @@ pub struct ServerRt {
     pub connect_errors: AtomicU64,
     /// Last check result in words, for stats.
     pub last_check: Mutex<String>,
+    /// When health or an admin state last changed (the console's "time in
+    /// state"); carried over a reload like health.
+    changed: Mutex<Instant>,
 }
 
 impl ServerRt {
@@ -121,6 +125,9 @@ impl ServerRt {
             }
             server.set_last_check(p.last_check());
             server.set_agent_admin(p.agent_admin());
+            if let Ok(mut g) = server.changed.lock() {
+                *g = p.changed();
+            }
         }
         server
     }
@@ -159,6 +166,7 @@ impl ServerRt {
             } else {
                 "no check".into()
             }),
+            changed: Mutex::new(Instant::now()),
         }
     }
 
@@ -187,7 +195,20 @@ impl ServerRt {
     }
 
     pub fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::Relaxed);
+        if self.up.swap(up, Ordering::Relaxed) != up {
+            self.touch();
+        }
+    }
+
+    /// The last change of health or admin state.
+    pub fn changed(&self) -> Instant {
+        self.changed.lock().map_or_else(|_| Instant::now(), |g| *g)
+    }
+
+    fn touch(&self) {
+        if let Ok(mut g) = self.changed.lock() {
+            *g = Instant::now();
+        }
     }
 
     pub fn admin(&self) -> AdminState {
@@ -195,7 +216,9 @@ impl ServerRt {
     }
 
     pub fn set_admin(&self, s: AdminState) {
-        self.admin.store(s.to_u8(), Ordering::Relaxed);
+        if self.admin.swap(s.to_u8(), Ordering::Relaxed) != s.to_u8() {
+            self.touch();
+        }
     }
 
     pub fn agent_admin(&self) -> AdminState {
@@ -203,7 +226,9 @@ impl ServerRt {
     }
 
     pub fn set_agent_admin(&self, s: AdminState) {
-        self.agent_admin.store(s.to_u8(), Ordering::Relaxed);
+        if self.agent_admin.swap(s.to_u8(), Ordering::Relaxed) != s.to_u8() {
+            self.touch();
+        }
     }
 
     /// The stricter of the operator's and the agent's admin state.

@@ -17,11 +17,7 @@
 //! headers that forbid framing, sniffing, caching and referrers, and a
 //! CSP that allows the page's inline style and its forms, nothing else.
 
-pub mod auth;
-pub mod form;
-pub mod login_gate;
 pub mod render;
-pub mod slots;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,27 +26,22 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{
-    HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION,
-    REFERRER_POLICY, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
-};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 
-use self::auth::{Auth, AuthError, User};
-use self::form::{field, parse_form};
 use self::render::{Node, Page};
-use self::slots::{Slots, MAX_CONNECTIONS, MAX_PER_SOURCE};
 use crate::config::Group;
 use crate::daemon::Daemon;
 use crate::proxy::listen::{bind, ListenError};
 use crate::report;
 use crate::runtime::AdminState;
+use crate::web::auth::{Auth, User};
+use crate::web::form::{field, parse_form};
+use crate::web::hostname;
+use crate::web::slots::{Slots, MAX_CONNECTIONS, MAX_PER_SOURCE};
 
 /// Largest admin form body.
 const MAX_FORM: usize = 4096;
-/// Time allowed for a client to send its request headers (slowloris guard).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The page is one document with an inline `<style>` and forms posting
 /// to itself: no scripts, images, fonts or frames from anywhere.
 const CONTENT_SECURITY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
@@ -61,8 +52,6 @@ const CONTENT_SECURITY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
 pub enum StatsError {
     #[error("stats listener: {0}")]
     Listen(#[from] ListenError),
-    #[error("stats auth: {0}")]
-    Auth(#[from] AuthError),
 }
 
 type Body = Full<Bytes>;
@@ -76,16 +65,7 @@ fn respond(
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    let headers = r.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // Clickjacking: an admin's click on a framed page could drain servers.
-    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY),
-    );
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    crate::web::headers::secure(r.headers_mut(), CONTENT_SECURITY);
     r
 }
 
@@ -93,10 +73,10 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
     respond(status, "text/plain; charset=utf-8", body.into())
 }
 
-/// Binds `addr` and serves the page in the background.
-pub fn start(addr: SocketAddr, daemon: Arc<Daemon>) -> Result<(), StatsError> {
+/// Binds `addr` and serves the page in the background; `auth` is the
+/// daemon's, shared with the console.
+pub fn start(addr: SocketAddr, daemon: Arc<Daemon>, auth: Arc<Auth>) -> Result<(), StatsError> {
     let listener = bind(addr)?;
-    let auth = Arc::new(Auth::new()?);
     let slots = Slots::new(MAX_CONNECTIONS, MAX_PER_SOURCE);
     tokio::spawn(async move {
         loop {
@@ -109,7 +89,7 @@ pub fn start(addr: SocketAddr, daemon: Arc<Daemon>) -> Result<(), StatsError> {
                 }
             };
             let slot = match slots.admit(peer.ip(), Instant::now()) {
-                Ok(slot) => Arc::new(slot),
+                Ok(slot) => slot,
                 Err(e) => {
                     tracing::debug!(%peer, error = %e, "stats connection refused");
                     continue;
@@ -117,32 +97,14 @@ pub fn start(addr: SocketAddr, daemon: Arc<Daemon>) -> Result<(), StatsError> {
             };
             let daemon = daemon.clone();
             let auth = auth.clone();
-            tokio::spawn(async move {
-                let close = slot.close.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let daemon = daemon.clone();
-                    let auth = auth.clone();
-                    let slot = slot.clone();
-                    async move {
-                        slot.busy();
-                        let response = handle(req, peer.ip(), &daemon, &auth).await;
-                        slot.idle(Instant::now());
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service);
-                tokio::select! {
-                    ended = conn => if let Err(e) = ended {
-                        tracing::debug!(error = %e, "stats connection ended");
-                    },
-                    () = close.notified() => {
-                        tracing::debug!(%peer, "idle stats connection closed to make room");
-                    }
-                }
-            });
+            let handler = move |req| {
+                let daemon = daemon.clone();
+                let auth = auth.clone();
+                async move { handle(req, peer.ip(), &daemon, &auth).await }
+            };
+            tokio::spawn(crate::web::serve::connection(
+                stream, peer, slot, "stats", handler,
+            ));
         }
     });
     tracing::info!(%addr, "stats page listening");
@@ -166,7 +128,7 @@ async fn handle(
             .headers()
             .get(AUTHORIZATION)
             .and_then(|h| h.to_str().ok());
-        match auth.check(&stats, source, header).await {
+        match auth.check(&stats.users, source, header).await {
             Some(u) => Some(u),
             None => {
                 let mut r = text(StatusCode::UNAUTHORIZED, "login required\n");
@@ -284,12 +246,4 @@ async fn action(
         }
         Err(e) => text(StatusCode::BAD_REQUEST, format!("{e}\n")),
     }
-}
-
-/// The node's name, read per page: init may change it live. procfs is in
-/// memory, so the read never waits on a disk.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "lbd".to_owned())
 }

@@ -456,6 +456,7 @@ mod tests {
                 bytes_out: 20,
                 connect_errors: 0,
                 last_check: "L7STS: 503, \"x\"".into(),
+                for_s: 0,
             }],
         }
     }

@@ -1,4 +1,5 @@
-//! Who may hold one of the stats listener's connections.
+//! Who may hold one of an admin listener's connections (the stats page,
+//! the console).
 //!
 //! The page had 64 slots taken first come, first served: 64 sockets that
 //! connect and send nothing locked every admin out (each idle one for as
@@ -25,7 +26,7 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
-/// Connections to the stats page at once.
+/// Connections to one admin listener at once.
 pub const MAX_CONNECTIONS: usize = 64;
 /// Connections from one source address at once.
 pub const MAX_PER_SOURCE: usize = 16;
@@ -33,9 +34,9 @@ pub const MAX_PER_SOURCE: usize = 16;
 /// Why a connection gets no slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
-    #[error("all {0} stats connections are busy answering requests")]
+    #[error("all {0} connections are busy answering requests")]
     Full(usize),
-    #[error("all {max} stats connections of {peer} are busy answering requests")]
+    #[error("all {max} connections of {peer} are busy answering requests")]
     SourceFull { peer: IpAddr, max: usize },
 }
 

@@ -83,7 +83,9 @@ impl Slowdown {
     }
 }
 
-/// The gate every password check of one stats server goes through.
+/// The gate every password check goes through (one per daemon: the stats
+/// page and the console share it, so a flood on both still hashes on at
+/// most [`MAX_CONCURRENT`] cores and failures slow a source on both).
 pub struct LoginGate {
     permits: Arc<Semaphore>,
     slowdown: Mutex<Slowdown>,

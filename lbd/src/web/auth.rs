@@ -1,4 +1,5 @@
-//! Basic auth for the stats page and CSRF tokens for its admin actions.
+//! Password checks for the stats page and the console (Basic auth, the
+//! console's login form) and CSRF tokens for the stats page's forms.
 //!
 //! Passwords are argon2id hashes in the config. Verifying one costs tens of
 //! milliseconds by design, so it goes through the [`LoginGate`] (off the
@@ -20,7 +21,10 @@ use base64::Engine;
 use ring::{digest, hmac, rand};
 
 use super::login_gate::LoginGate;
-use crate::config::{Group, Stats};
+use crate::config::{Group, StatsUser};
+
+/// `[stats.users]`: the users of the stats page and the console.
+pub type Users = std::collections::BTreeMap<String, StatsUser>;
 
 /// Cached successful logins kept at most.
 const CACHE_LIMIT: usize = 64;
@@ -32,7 +36,7 @@ pub struct User {
     pub group: Group,
 }
 
-/// Auth state of one stats server.
+/// Auth state shared by the stats page and the console.
 pub struct Auth {
     cache: Mutex<HashMap<Vec<u8>, User>>,
     csrf_key: hmac::Key,
@@ -60,7 +64,7 @@ impl Auth {
 
     /// Checks an `Authorization` header value from `source` against the
     /// configured users. `None`: missing, malformed or wrong credentials.
-    pub async fn check(&self, stats: &Stats, source: IpAddr, header: Option<&str>) -> Option<User> {
+    pub async fn check(&self, users: &Users, source: IpAddr, header: Option<&str>) -> Option<User> {
         let header = header?;
         let encoded = header
             .strip_prefix("Basic ")
@@ -70,33 +74,25 @@ impl Auth {
             .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (name, password) = text.split_once(':')?;
-        let Some(user) = stats.users.get(name) else {
+        let Some(user) = users.get(name) else {
             // Same cost as a known name: timing must not tell which exist.
-            self.gate.verify(source, password.to_string(), None).await;
-            return None;
+            return self.login(users, source, name, password).await;
         };
         let mut ctx = digest::Context::new(&digest::SHA256);
         ctx.update(header.as_bytes());
         ctx.update(&[0]);
         ctx.update(user.password_hash.as_bytes());
         let key = ctx.finish().as_ref().to_vec();
-        let found = User {
+        let cached = User {
             name: name.to_string(),
             group: user.group,
         };
         if let Ok(cache) = self.cache.lock() {
-            if cache.get(&key) == Some(&found) {
-                return Some(found);
+            if cache.get(&key) == Some(&cached) {
+                return Some(cached);
             }
         }
-        let hash = user.password_hash.clone();
-        if !self
-            .gate
-            .verify(source, password.to_string(), Some(hash))
-            .await
-        {
-            return None;
-        }
+        let found = self.login(users, source, name, password).await?;
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
@@ -104,6 +100,27 @@ impl Auth {
             cache.insert(key, found.clone());
         }
         Some(found)
+    }
+
+    /// Checks `name` and `password` (a login form) through the gate, never
+    /// cached: off the runtime's threads, slowed per source after failures,
+    /// an unknown name costing the same as a known one.
+    pub async fn login(
+        &self,
+        users: &Users,
+        source: IpAddr,
+        name: &str,
+        password: &str,
+    ) -> Option<User> {
+        let hash = users.get(name).map(|u| u.password_hash.clone());
+        let group = users.get(name).map(|u| u.group);
+        if !self.gate.verify(source, password.to_string(), hash).await {
+            return None;
+        }
+        Some(User {
+            name: name.to_string(),
+            group: group?,
+        })
     }
 
     /// The CSRF token for `user`'s forms.
@@ -134,7 +151,7 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StatsUser;
+    use crate::config::{Stats, StatsUser};
 
     fn stats(hash: &str) -> Stats {
         let mut s: Stats = toml::from_str("").expect("defaults");
@@ -167,31 +184,37 @@ mod tests {
         let s = stats(&hash);
         let auth = Auth::new().expect("auth");
         assert_eq!(
-            auth.check(&s, from(1), Some(&basic("ops", "pw")))
+            auth.check(&s.users, from(1), Some(&basic("ops", "pw")))
                 .await
                 .map(|u| u.group),
             Some(Group::Admin)
         );
         // Cached path gives the same answer.
         assert!(auth
-            .check(&s, from(1), Some(&basic("ops", "pw")))
+            .check(&s.users, from(1), Some(&basic("ops", "pw")))
             .await
             .is_some());
         assert!(auth
-            .check(&s, from(2), Some(&basic("ops", "wrong")))
+            .check(&s.users, from(2), Some(&basic("ops", "wrong")))
             .await
             .is_none());
         assert!(auth
-            .check(&s, from(3), Some(&basic("nobody", "pw")))
+            .check(&s.users, from(3), Some(&basic("nobody", "pw")))
             .await
             .is_none());
-        assert!(auth.check(&s, from(4), Some("Basic !!!")).await.is_none());
-        assert!(auth.check(&s, from(4), Some("Bearer x")).await.is_none());
-        assert!(auth.check(&s, from(4), None).await.is_none());
+        assert!(auth
+            .check(&s.users, from(4), Some("Basic !!!"))
+            .await
+            .is_none());
+        assert!(auth
+            .check(&s.users, from(4), Some("Bearer x"))
+            .await
+            .is_none());
+        assert!(auth.check(&s.users, from(4), None).await.is_none());
         // A new hash for the same user invalidates the cached login.
         let other = stats(&crate::password::hash_password("new").expect("hash"));
         assert!(auth
-            .check(&other, from(5), Some(&basic("ops", "pw")))
+            .check(&other.users, from(5), Some(&basic("ops", "pw")))
             .await
             .is_none());
     }
