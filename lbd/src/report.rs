@@ -33,6 +33,33 @@ pub struct ServerRow {
     pub for_s: u64,
 }
 
+#[cfg(test)]
+impl ServerRow {
+    /// An UP server of `backend` with no traffic, for tests to adjust.
+    pub fn example(backend: &str, server: &str) -> Self {
+        Self {
+            backend: backend.into(),
+            server: server.into(),
+            address: "192.0.2.1:443".into(),
+            status: "UP".into(),
+            health_up: true,
+            admin: "ready".into(),
+            agent_admin: "ready".into(),
+            weight: 1,
+            config_weight: 1,
+            backup: false,
+            active: 0,
+            maxconn: None,
+            total: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            connect_errors: 0,
+            last_check: String::new(),
+            for_s: 0,
+        }
+    }
+}
+
 /// One frontend row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrontendRow {

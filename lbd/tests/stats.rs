@@ -326,7 +326,7 @@ async fn every_answer_carries_security_headers() {
         for needle in [
             "x-frame-options: deny",
             "x-content-type-options: nosniff",
-            "referrer-policy: no-referrer",
+            "referrer-policy: same-origin",
             "cache-control: no-store",
             "content-security-policy: default-src 'none'; style-src 'unsafe-inline'; \
              form-action 'self'; frame-ancestors 'none'",

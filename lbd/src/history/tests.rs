@@ -3,23 +3,14 @@ use crate::report::{BackendRow, ServerRow};
 
 fn server(backend: &str, name: &str, status: &str, total: u64, bytes: u64) -> ServerRow {
     ServerRow {
-        backend: backend.into(),
-        server: name.into(),
-        address: "10.0.0.1:80".into(),
         status: status.into(),
         health_up: status != "DOWN",
-        admin: "ready".into(),
-        agent_admin: "ready".into(),
-        weight: 1,
-        config_weight: 1,
-        backup: false,
         active: 2,
-        maxconn: None,
         total,
         bytes_in: bytes,
         bytes_out: 2 * bytes,
         connect_errors: total / 10,
-        last_check: String::new(),
+        ..ServerRow::example(backend, name)
     }
 }
 

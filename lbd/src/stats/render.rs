@@ -439,24 +439,12 @@ mod tests {
                 usable: 1,
             }],
             servers: vec![ServerRow {
-                backend: "b".into(),
-                server: "s<1>".into(),
-                address: "192.0.2.1:443".into(),
-                status: "UP".into(),
-                health_up: true,
-                admin: "ready".into(),
-                agent_admin: "ready".into(),
-                weight: 1,
-                config_weight: 1,
-                backup: false,
                 active: 2,
-                maxconn: None,
                 total: 9,
                 bytes_in: 10,
                 bytes_out: 20,
-                connect_errors: 0,
                 last_check: "L7STS: 503, \"x\"".into(),
-                for_s: 0,
+                ..ServerRow::example("b", "s<1>")
             }],
         }
     }

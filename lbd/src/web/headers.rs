@@ -13,5 +13,8 @@ pub fn secure(headers: &mut HeaderMap, csp: &'static str) {
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Nothing to other sites; but same-origin, not no-referrer: under
+    // no-referrer browsers send `Origin: null` on form posts, and the
+    // console's login checks that the Origin is the console itself.
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
 }

@@ -179,6 +179,9 @@ impl Browser {
             .screenshot()
             .await
             .unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
+        // Made again here: an image build between start and now may have
+        // cleared out/test.
+        std::fs::create_dir_all(&self.shots).expect("create out/test/screenshots");
         let file = self.shots.join(format!("{name}.png"));
         std::fs::write(&file, png).expect("write screenshot");
         file
