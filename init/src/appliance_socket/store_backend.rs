@@ -147,11 +147,13 @@ impl StoreBackend {
         Ok(doc)
     }
 
-    /// `admin.password` typed in clear becomes lbd's hash of it (checked
-    /// first, so a refused password is not hashed). The VRRP key stays as
-    /// given: both nodes key their adverts with it.
+    /// A login password (`admin.password`, `admin.readonly_password`)
+    /// typed in clear becomes lbd's hash of it (checked first, so a
+    /// refused password is not hashed). Other secrets stay as given: both
+    /// nodes key their VRRP adverts with the VRRP key, lbd serves TLS with
+    /// `console.key`.
     fn stored_form(&mut self, key: &str, value: String) -> Result<String, Box<Reply>> {
-        let hashed = settings::find(key).is_some_and(|p| p.password) && key != VRRP_KEY;
+        let hashed = settings::find(key).is_some_and(|p| p.hashed);
         if !hashed || value.trim().is_empty() || settings::value::is_password_hash(&value) {
             return Ok(value);
         }

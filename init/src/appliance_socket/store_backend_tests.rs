@@ -336,3 +336,33 @@ fn reboot_and_power_off_are_handed_on() {
     assert!(matches!(b.handle(Request::PowerOff), Reply::Ok { .. }));
     assert_eq!(*rec.power.lock().unwrap(), [Power::Off]);
 }
+
+/// Input: a read-only password and a console key committed in clear.
+/// Output: the password is stored as lbd's hash, the key as given (lbd
+/// serves TLS with it, a hash would be useless); both masked in the view.
+#[test]
+fn only_login_passwords_are_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = backend(dir.path(), &Recorder::default());
+    let key = rcgen::KeyPair::generate().expect("key").serialize_pem();
+    let r = b.handle(Request::Commit {
+        base: 0,
+        change: set(&[
+            ("admin.readonly_password", "look-dont-touch"),
+            ("console.key", &key),
+        ]),
+        summary: None,
+    });
+    assert!(matches!(r, Reply::Ok { .. }), "{r:?}");
+    let current = std::fs::read_to_string(dir.path().join("current.toml")).unwrap();
+    assert!(!current.contains("look-dont-touch"), "{current}");
+    assert!(current.contains("$argon2id$"), "{current}");
+    let stored: toml::Table = toml::from_str(&current).unwrap();
+    let text = toml::to_string(&stored).unwrap();
+    assert!(
+        text.contains("BEGIN PRIVATE KEY"),
+        "the key as given: {text}"
+    );
+    assert_eq!(value(&mut b, "admin.readonly_password").0, settings::MASK);
+    assert_eq!(value(&mut b, "console.key").0, settings::MASK);
+}
