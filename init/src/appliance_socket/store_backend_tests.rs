@@ -344,11 +344,18 @@ fn reboot_and_power_off_are_handed_on() {
 fn only_login_passwords_are_hashed() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = backend(dir.path(), &Recorder::default());
-    let key = rcgen::KeyPair::generate().expect("key").serialize_pem();
+    let pair = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["lb".to_string()])
+        .expect("params")
+        .self_signed(&pair)
+        .expect("cert")
+        .pem();
+    let key = pair.serialize_pem();
     let r = b.handle(Request::Commit {
         base: 0,
         change: set(&[
             ("admin.readonly_password", "look-dont-touch"),
+            ("console.certificate", &cert),
             ("console.key", &key),
         ]),
         summary: None,
@@ -365,4 +372,47 @@ fn only_login_passwords_are_hashed() {
     );
     assert_eq!(value(&mut b, "admin.readonly_password").0, settings::MASK);
     assert_eq!(value(&mut b, "console.key").0, settings::MASK);
+}
+
+/// Input: a console certificate with another pair's key, then the
+/// certificate alone. Output: both refused naming the settings, nothing
+/// committed; the matching pair is committed.
+#[test]
+fn a_console_pair_that_does_not_match_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = backend(dir.path(), &Recorder::default());
+    let pair = || {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["lb".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        (cert.pem(), key.serialize_pem())
+    };
+    let ((cert, key), (_, other)) = (pair(), pair());
+    for change in [
+        vec![
+            ("console.certificate", cert.as_str()),
+            ("console.key", &other),
+        ],
+        vec![("console.certificate", cert.as_str())],
+    ] {
+        let r = b.handle(Request::Commit {
+            base: 0,
+            change: set(&change),
+            summary: None,
+        });
+        let Reply::Refused { error, problems } = r else {
+            panic!("{r:?}")
+        };
+        assert!(error.contains("console.key"), "{error}");
+        assert_eq!(problems[0].value, settings::MASK);
+        assert_eq!(revision(&mut b), 0);
+    }
+    let r = b.handle(Request::Commit {
+        base: 0,
+        change: set(&[("console.certificate", &cert), ("console.key", &key)]),
+        summary: None,
+    });
+    assert!(matches!(r, Reply::Ok { .. }), "{r:?}");
 }

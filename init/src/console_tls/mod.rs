@@ -171,6 +171,13 @@ pub fn prepare(settings: &Settings, paths: &Paths, now_unix: i64) -> (Option<InU
     (in_use, lines)
 }
 
+/// Whether the settings' `console.*` would be served (both or neither
+/// set, and a matching pair): the store refuses a change that would not,
+/// instead of a boot falling back to the self-signed certificate.
+pub fn check_settings(settings: &Settings) -> Result<(), String> {
+    admin_pair(settings).transpose().map(|_| ())
+}
+
 /// The admin's pair when one is set: `Err` says what is wrong and how to
 /// fix it, naming the settings.
 fn admin_pair(settings: &Settings) -> Option<Result<InUse, String>> {
