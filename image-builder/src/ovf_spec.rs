@@ -219,7 +219,13 @@ mod tests {
                 "appliance.service.{n}.redirect_http (boolean) = \"false\""
             ));
         }
-        assert!(find("  [Advanced]") > last, "{report}");
+        // The web console's certificate after the slots, the key masked;
+        // the read-only password with the admin's.
+        let console = find("  [Web console]\n    appliance.console.certificate (string)");
+        assert!(console > last, "{report}");
+        find("appliance.console.key (string) = \"\" [password]");
+        find("appliance.admin.readonly_password (string) = \"\" [password, MinLen(0),MaxLen(128)]");
+        assert!(find("  [Advanced]") > console, "{report}");
 
         // The descriptor the OVA carries, by the same writer, for xmllint.
         let disk = ova::ovf::DiskRef {
@@ -241,8 +247,8 @@ mod tests {
         );
     }
 
-    /// Input: appliance.toml baking admin.password, vrrp.auth (as a
-    /// sub-table) or lbd.config. Output: each fails the build naming the
+    /// Input: appliance.toml baking admin.password, the read-only
+    /// password, vrrp.auth or console.key (as sub-tables) or lbd.config. Output: each fails the build naming the
     /// key and the fix, with the value nowhere in the message; an empty
     /// password (not set) passes.
     #[test]
@@ -254,6 +260,14 @@ mod tests {
                 "vrrp.auth",
             ),
             ("lbd.config = \"W3N0YXRzXQo=\"", "lbd.config"),
+            (
+                "admin.readonly_password = \"hunter2-secret\"",
+                "admin.readonly_password",
+            ),
+            (
+                "[settings.console]\nkey = \"-----BEGIN PRIVATE KEY-----hunter2-----END PRIVATE KEY-----\"",
+                "console.key",
+            ),
         ] {
             let err = baked_settings(&config(toml), Path::new("a.toml"))
                 .expect_err(key)

@@ -40,8 +40,8 @@ use crate::supervise::{Credentials, RestartPolicy, Service, ServiceEvent};
 use crate::syslog::SyslogSink;
 use crate::vmware::{Tools, ToolsAction, VmwareBackdoor};
 use crate::{
-    appliance_socket, evdev, firewall, kmod, last_good, lbd_boot_files, lbd_config, lbd_files,
-    lbd_owner, line_relay, mount, network, reap, sources, store, store_services, time,
+    appliance_socket, console_tls, evdev, firewall, kmod, last_good, lbd_boot_files, lbd_config,
+    lbd_files, lbd_owner, line_relay, mount, network, reap, sources, store, store_services, time,
     vrrp_warning,
 };
 
@@ -150,11 +150,26 @@ pub fn run() -> ! {
         ));
     }
 
-    let admin_hash = admin_password_hash(&mut consoles, settings);
+    // lbd's directories first: the console's certificate is copied there.
+    for problem in lbd_owner::prepare_dirs() {
+        consoles.line(&format!("init: error: {problem}"));
+    }
+    let console = console_certificate(&mut consoles, settings);
+    let overlay = lbd_config::OverlayInputs {
+        admin_hash: password_hash(&mut consoles, "admin.password", &settings.admin_password),
+        readonly_hash: password_hash(
+            &mut consoles,
+            "admin.readonly_password",
+            &settings.readonly_password,
+        ),
+        console: console
+            .as_ref()
+            .map(|_| console_tls::Paths::appliance(Path::new(DATA_MOUNT)).layer()),
+    };
     // lbd's files before the store's services: what they must fit on.
     let bare = lbd_files::compose(&lbd_files::Inputs {
         settings,
-        admin_hash: admin_hash.clone(),
+        overlay: overlay.clone(),
         store_services: &toml::Table::new(),
         primary: None,
     });
@@ -165,7 +180,7 @@ pub fn run() -> ! {
     let mut firewall = None;
     let early = lbd_files::compose(&lbd_files::Inputs {
         settings,
-        admin_hash: admin_hash.clone(),
+        overlay: overlay.clone(),
         store_services: &store_services,
         primary: None,
     });
@@ -191,7 +206,7 @@ pub fn run() -> ! {
     }
     let composed = lbd_files::compose(&lbd_files::Inputs {
         settings,
-        admin_hash: admin_hash.clone(),
+        overlay: overlay.clone(),
         store_services: &store_services,
         primary: primary.as_ref(),
     });
@@ -199,9 +214,6 @@ pub fn run() -> ! {
         consoles.line(&format!("init: error: {problem}"));
     }
     let (texts, effective) = lbd_boot_files::choose(&mut consoles, settings, composed.texts);
-    for problem in lbd_owner::prepare_dirs() {
-        consoles.line(&format!("init: error: {problem}"));
-    }
     if let Err(e) = texts.write() {
         consoles.line(&format!("init: error: lbd's files: {e}"));
     }
@@ -213,6 +225,15 @@ pub fn run() -> ! {
     }
     let mut firewall_gate = firewall::Gate::new(ruleset);
     vrrp_warning::report(&mut consoles, &effective);
+    if let Some(in_use) = &console {
+        announce_console(
+            &mut consoles,
+            settings,
+            in_use,
+            &effective,
+            primary.as_ref(),
+        );
+    }
     // Its own uid with three network capabilities: lbd parses untrusted
     // HTTP, TLS, PROXY and VRRP.
     let mut lbd = Service::new(
@@ -252,11 +273,24 @@ pub fn run() -> ! {
             firewall: firewall.clone(),
             last_good: Path::new(last_good::PATH).to_path_buf(),
             report: relay,
-            admin_hash: settings
-                .admin_password
-                .as_ref()
-                .zip(admin_hash)
-                .map(|(p, h)| (p.expose().to_owned(), h)),
+            hashes: [
+                (
+                    "admin.password",
+                    &settings.admin_password,
+                    &overlay.admin_hash,
+                ),
+                (
+                    "admin.readonly_password",
+                    &settings.readonly_password,
+                    &overlay.readonly_hash,
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(key, password, hash)| {
+                Some((key, (password.as_ref()?.expose().to_owned(), hash.clone()?)))
+            })
+            .collect(),
+            console: overlay.console.clone(),
             board: Arc::clone(&board),
             to_loop,
         };
@@ -307,19 +341,71 @@ pub fn run() -> ! {
     appliance.event_loop()
 }
 
-/// The stats admin user's hash for `admin.password` (hashed by lbd
-/// itself); `None` without one, or with a problem on the console.
-fn admin_password_hash(consoles: &mut Consoles, settings: &settings::Settings) -> Option<String> {
-    let password = settings.admin_password.as_ref()?;
+/// lbd's hash of the login password `key` holds (hashed by lbd itself);
+/// `None` without one, or with a problem on the console.
+fn password_hash(
+    consoles: &mut Consoles,
+    key: &str,
+    password: &Option<settings::value::Secret>,
+) -> Option<String> {
+    let password = password.as_ref()?;
     if password.is_hash() {
         return Some(password.expose().to_owned());
     }
     match lbd_config::hash_password(password.expose()) {
         Ok(hash) => Some(hash),
         Err(e) => {
-            consoles.line(&format!("init: error: admin.password not applied: {e}"));
+            consoles.line(&format!("init: error: {key} not applied: {e}"));
             None
         }
+    }
+}
+
+/// The web console's certificate for this boot, copied for lbd; `None`
+/// (said on the console) when none could be made.
+fn console_certificate(
+    consoles: &mut Consoles,
+    settings: &settings::Settings,
+) -> Option<console_tls::InUse> {
+    let paths = console_tls::Paths::appliance(Path::new(DATA_MOUNT));
+    let now = i64::try_from(store::unix_time()).unwrap_or(i64::MAX);
+    let (in_use, lines) = console_tls::prepare(settings, &paths, now);
+    for line in lines {
+        consoles.line(&line);
+    }
+    in_use
+}
+
+/// The URL and fingerprint to check at the first connection, on the
+/// console and the status screen. The port is lbd's (an admin's
+/// `lbd.config` may move it); the address this node's own once known.
+fn announce_console(
+    consoles: &mut Consoles,
+    settings: &settings::Settings,
+    in_use: &console_tls::InUse,
+    effective: &lbd_config::Effective,
+    primary: Option<&lbd_files::Primary>,
+) {
+    let Some(bind) = effective
+        .as_ref()
+        .ok()
+        .and_then(|c| c.console.as_ref())
+        .map(|c| c.bind)
+    else {
+        return;
+    };
+    let host = match (bind.ip().is_unspecified(), primary.and_then(|(_, ip)| *ip)) {
+        (true, Some(ip)) => ip.to_string(),
+        (true, None) => settings.hostname.clone(),
+        (false, _) => bind.ip().to_string(),
+    };
+    consoles.line(&console_tls::announce(in_use, &host, bind.port()));
+    if let Some(board) = consoles.board() {
+        board.set_console(status::ConsoleView {
+            bind: bind.to_string(),
+            fingerprint: in_use.fingerprint,
+            origin: in_use.origin,
+        });
     }
 }
 

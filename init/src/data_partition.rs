@@ -18,8 +18,9 @@ use rootfs::paths::{DATA_MOUNT, DATA_PARTLABEL};
 const DEVICE_WAIT: Duration = Duration::from_secs(10);
 /// The directories under the mount that hold secrets: the log (`log/`),
 /// the appliance store with password hashes, the VRRP key and
-/// `lbd.config` (`config/`), lbd's state and last good config (`lbd/`).
-pub const PRIVATE_DIRS: [&str; 3] = ["log", "config", "lbd"];
+/// `lbd.config` (`config/`), lbd's state and last good config (`lbd/`),
+/// the web console's self-signed certificate and key (`tls/`).
+pub const PRIVATE_DIRS: [&str; 4] = ["log", "config", "lbd", crate::console_tls::DATA_SUBDIR];
 /// Root only.
 pub const PRIVATE_DIR_MODE: u32 = 0o700;
 

@@ -98,7 +98,7 @@ mod tests {
     fn texts(s: &Settings) -> Texts {
         compose(&Inputs {
             settings: s,
-            admin_hash: None,
+            overlay: Default::default(),
             store_services: &toml::Table::new(),
             primary: None,
         })

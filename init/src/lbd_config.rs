@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use lbd_config::layer::{GlobalLayer, InstanceLayer, StatsLayer};
+use lbd_config::layer::{ConsoleLayer, GlobalLayer, InstanceLayer, StatsLayer};
 use lbd_config::vrrp::{AuthType, Cidr, MIN_AUTH_KEY_LEN};
 use lbd_config::{Config, ConfigErrors, Dur, Group, Layer, StatsUser, DEFAULT_CONTROL_SOCKET};
 use rootfs::paths::LBD;
@@ -34,6 +34,8 @@ pub const STATE_DIR: &str = "/var/lib/appliance/lbd";
 pub const VRRP_INSTANCE: &str = "appliance";
 /// The stats user the deploy wizard's admin password is for.
 pub const ADMIN_USER: &str = "admin";
+/// The user `admin.readonly_password` is for: sees, changes nothing.
+pub const READONLY_USER: &str = "readonly";
 
 /// argon2 takes well under a second; a hung child must not hold boot.
 const HASH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -42,26 +44,49 @@ const KEEPALIVED_PASS_LEN: usize = 8;
 /// Both peer kinds advertise once a second, Keepalived's default.
 const ADVERT_INT: Dur = Dur::secs(1);
 
-/// The overlay: state on the data partition, and the stats admin user when
-/// an admin password was set.
-pub fn overlay(admin_password_hash: Option<String>) -> Layer {
+/// What the overlay carries besides the state file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OverlayInputs {
+    /// lbd's hash of `admin.password`: the `admin` user.
+    pub admin_hash: Option<String>,
+    /// lbd's hash of `admin.readonly_password`: the `readonly` user.
+    pub readonly_hash: Option<String>,
+    /// The web console's certificate files (`None`: no console this boot,
+    /// init could not make or copy a certificate).
+    pub console: Option<ConsoleLayer>,
+}
+
+/// The overlay: state on the data partition, the stats and console users
+/// whose passwords were set, and the console's certificate.
+pub fn overlay(inputs: &OverlayInputs) -> Layer {
     let global = GlobalLayer {
         state_file: Some(PathBuf::from(format!("{STATE_DIR}/server-state.json"))),
         ..GlobalLayer::default()
     };
-    let stats = admin_password_hash.map(|password_hash| StatsLayer {
-        users: BTreeMap::from([(
-            ADMIN_USER.to_string(),
+    let users: BTreeMap<String, StatsUser> = [
+        (ADMIN_USER, &inputs.admin_hash, Group::Admin),
+        (READONLY_USER, &inputs.readonly_hash, Group::ReadOnly),
+    ]
+    .into_iter()
+    .filter_map(|(name, hash, group)| {
+        let password_hash = hash.clone()?;
+        Some((
+            name.to_string(),
             StatsUser {
                 password_hash,
-                group: Group::Admin,
+                group,
             },
-        )]),
+        ))
+    })
+    .collect();
+    let stats = (!users.is_empty()).then(|| StatsLayer {
+        users,
         ..StatsLayer::default()
     });
     Layer {
         global: Some(global),
         stats,
+        console: inputs.console.clone(),
         ..Layer::default()
     }
 }
@@ -323,9 +348,16 @@ mod tests {
         assert_eq!(config.listening_ports(), [443, 8080, 8404]);
     }
 
+    fn admin_only(hash: &str) -> OverlayInputs {
+        OverlayInputs {
+            admin_hash: Some(hash.into()),
+            ..OverlayInputs::default()
+        }
+    }
+
     #[test]
     fn overlay_is_valid_toml_with_escaped_hash() {
-        let text = overlay(Some("$argon2id$v=19$\"x\\".into()))
+        let text = overlay(&admin_only("$argon2id$v=19$\"x\\"))
             .to_toml(OVERLAY_HEADER)
             .unwrap();
         assert!(text.starts_with("# Written by init"), "{text}");
@@ -342,7 +374,8 @@ mod tests {
             t["global"]["state_file"].as_str(),
             Some("/var/lib/appliance/lbd/server-state.json")
         );
-        let plain: toml::Table = toml::from_str(&overlay(None).to_toml("").unwrap()).unwrap();
+        let plain: toml::Table =
+            toml::from_str(&overlay(&OverlayInputs::default()).to_toml("").unwrap()).unwrap();
         assert!(plain.get("stats").is_none());
     }
 
@@ -378,7 +411,7 @@ mod tests {
             write_overlay(
                 &over.display().to_string(),
                 OVERLAY_HEADER,
-                &overlay(Some(HASH.into())),
+                &overlay(&admin_only(HASH)),
             )
             .unwrap();
             let layer = vrrp_overlay(&settings, "eth0", Some(own)).unwrap().unwrap();
@@ -420,5 +453,59 @@ mod tests {
             };
             assert_eq!(adverts[0].source, expected, "{case}");
         }
+    }
+
+    /// Input: both passwords' hashes and the console's files, over the
+    /// baked config. Output: lbd's loader gives an `admin` admin and a
+    /// `readonly` read-only user, the console on the copies, and :5480
+    /// among the ports the firewall opens.
+    #[test]
+    fn overlay_with_readonly_user_and_console_loads() {
+        let inputs = OverlayInputs {
+            admin_hash: Some(HASH.into()),
+            readonly_hash: Some(HASH.replace("c2Fsd", "b3RoZ")),
+            console: Some(ConsoleLayer {
+                cert: Some("/run/lbd/console.crt".into()),
+                key: Some("/run/lbd/console.key".into()),
+                ..ConsoleLayer::default()
+            }),
+        };
+        let text = overlay(&inputs).to_toml(OVERLAY_HEADER).unwrap();
+        let t: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(
+            t["stats"]["users"]["readonly"]["group"].as_str(),
+            Some("read-only")
+        );
+        assert_eq!(
+            t["console"]["cert"].as_str(),
+            Some("/run/lbd/console.crt"),
+            "{text}"
+        );
+        assert!(t["console"].get("bind").is_none(), "lbd's default: {text}");
+        let dir = tempfile::tempdir().unwrap();
+        let over = dir.path().join("overlay.toml");
+        write_overlay(
+            &over.display().to_string(),
+            OVERLAY_HEADER,
+            &overlay(&inputs),
+        )
+        .unwrap();
+        let config = effective(&[BAKED.to_string(), over.display().to_string()])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let users = &config.stats.as_ref().expect("stats").users;
+        assert_eq!(users[ADMIN_USER].group, Group::Admin);
+        assert_eq!(users[READONLY_USER].group, Group::ReadOnly);
+        let console = config.console.as_ref().expect("console");
+        assert_eq!(console.key, Path::new("/run/lbd/console.key"));
+        assert_eq!(config.listening_ports(), [5480, 8404]);
+
+        // Only the read-only password: no admin user is invented.
+        let readonly_only = OverlayInputs {
+            admin_hash: None,
+            ..inputs
+        };
+        let t: toml::Table = toml::from_str(&overlay(&readonly_only).to_toml("").unwrap()).unwrap();
+        let users = t["stats"]["users"].as_table().unwrap();
+        assert_eq!(users.keys().collect::<Vec<_>>(), ["readonly"]);
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! base.toml       the admin's lbd.config, else the image's baked config
-//! overlay.toml    state file, the stats admin user (admin.password)
+//! overlay.toml    state file, the users (admin.*), the console's certificate
 //! services.toml   the deploy wizard's service slots (service.N.*)
 //! store.toml      the appliance store's [services]
 //! vrrp.toml       the vrrp.* settings (needs the NIC and this node's address)
@@ -26,7 +26,7 @@ use lbd_config::{Config, ConfigErrors, Layer};
 use rootfs::paths::LBD_CONFIG;
 use settings::Settings;
 
-use crate::lbd_config::{overlay, vrrp_overlay, RUN_DIR};
+use crate::lbd_config::{overlay, vrrp_overlay, OverlayInputs, RUN_DIR};
 use crate::lbd_services::services_layer;
 
 pub const BASE: &str = "/run/lbd/base.toml";
@@ -52,8 +52,8 @@ pub type Primary = (String, Option<IpAddr>);
 /// What goes into the files besides the settings.
 pub struct Inputs<'a> {
     pub settings: &'a Settings,
-    /// The stats admin user's hash, from `admin.password`.
-    pub admin_hash: Option<String>,
+    /// The users' hashes and the console's certificate files.
+    pub overlay: OverlayInputs,
     /// The store's services layer (empty: none).
     pub store_services: &'a toml::Table,
     pub primary: Option<&'a Primary>,
@@ -76,7 +76,7 @@ pub fn compose(inputs: &Inputs<'_>) -> Composed {
         Some(text) => text.clone(),
         None => std::fs::read_to_string(LBD_CONFIG).unwrap_or_default(),
     };
-    let overlay_text = render(&overlay(inputs.admin_hash.clone()), OVERLAY_HEADER);
+    let overlay_text = render(&overlay(&inputs.overlay), OVERLAY_HEADER);
     let slots = services_layer(&inputs.settings.services).map_or_else(
         || header_only(SLOTS_HEADER),
         |layer| render(&layer, SLOTS_HEADER),
@@ -248,7 +248,7 @@ mod tests {
         let s = settings(&[("lbd.config", "")]);
         let composed = compose(&Inputs {
             settings: &s,
-            admin_hash: None,
+            overlay: OverlayInputs::default(),
             store_services: &toml::Table::new(),
             primary: None,
         });
@@ -274,7 +274,7 @@ mod tests {
             toml::from_str("[backends.extra.servers.x]\naddress = \"192.0.2.13:80\"\n").unwrap();
         let composed = compose(&Inputs {
             settings: &s,
-            admin_hash: None,
+            overlay: OverlayInputs::default(),
             store_services: &store,
             primary: None,
         });

@@ -8,6 +8,7 @@ pub mod appliance_socket;
 pub mod applog;
 pub mod boot;
 pub mod console;
+pub mod console_tls;
 pub mod data_partition;
 /// Test images only (`--features debug-port`, `image-builder build --debug-port`).
 #[cfg(feature = "debug-port")]

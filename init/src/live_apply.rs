@@ -23,7 +23,7 @@ use settings::{Layer, Settings};
 
 use crate::appliance_socket::store_backend::{Apply, Effect, Power};
 use crate::firewall;
-use crate::lbd_config::hash_password;
+use crate::lbd_config::{hash_password, OverlayInputs};
 use crate::lbd_files::{compose, Inputs, Primary, Texts};
 use crate::line_relay::LineSender;
 
@@ -41,6 +41,7 @@ fn live(key: &str) -> bool {
         || matches!(
             key,
             "admin.password"
+                | "admin.readonly_password"
                 | "lbd.config"
                 | "firewall.ports"
                 | "hostname"
@@ -60,9 +61,13 @@ pub struct LiveApply {
     /// Where the last good set of lbd files is saved.
     pub last_good: PathBuf,
     pub report: LineSender,
-    /// The admin password last hashed and its hash: hashing again would
+    /// The passwords last hashed and their hashes, by key
+    /// (`admin.password`, `admin.readonly_password`): hashing again would
     /// rewrite lbd's overlay (a new salt) for nothing.
-    pub admin_hash: Option<(String, String)>,
+    pub hashes: std::collections::BTreeMap<&'static str, (String, String)>,
+    /// The console's certificate files chosen at boot (a changed
+    /// `console.*` takes effect at the next boot, which checks it).
+    pub console: Option<lbd_config::layer::ConsoleLayer>,
     /// The status screen's settings line follows every change.
     pub board: std::sync::Arc<crate::status::Board>,
     /// The settings in force after each change, for PID 1's loop (DNS,
@@ -81,22 +86,38 @@ impl LiveApply {
         self.merged(doc).settings
     }
 
-    fn hash(&mut self, settings: &Settings) -> Result<Option<String>, String> {
-        let Some(password) = settings
-            .admin_password
-            .as_ref()
-            .map(|p| p.expose().to_owned())
-        else {
+    /// lbd's hash of the password `key` holds (a stored hash as it is).
+    fn hash(
+        &mut self,
+        key: &'static str,
+        password: Option<&settings::value::Secret>,
+    ) -> Result<Option<String>, String> {
+        let Some(password) = password else {
             return Ok(None);
         };
-        if let Some((known, hash)) = &self.admin_hash {
+        if password.is_hash() {
+            return Ok(Some(password.expose().to_owned()));
+        }
+        let password = password.expose().to_owned();
+        if let Some((known, hash)) = self.hashes.get(key) {
             if *known == password {
                 return Ok(Some(hash.clone()));
             }
         }
-        let hash = hash_password(&password).map_err(|e| format!("admin.password: {e}"))?;
-        self.admin_hash = Some((password, hash.clone()));
+        let hash = hash_password(&password).map_err(|e| format!("{key}: {e}"))?;
+        self.hashes.insert(key, (password, hash.clone()));
         Ok(Some(hash))
+    }
+
+    fn overlay(&mut self, settings: &Settings) -> Result<OverlayInputs, String> {
+        Ok(OverlayInputs {
+            admin_hash: self.hash("admin.password", settings.admin_password.as_ref())?,
+            readonly_hash: self.hash(
+                "admin.readonly_password",
+                settings.readonly_password.as_ref(),
+            )?,
+            console: self.console.clone(),
+        })
     }
 
     fn firewall(&mut self, settings: &Settings, config: &lbd_config::Config) -> Result<(), String> {
@@ -118,10 +139,10 @@ impl Apply for LiveApply {
     fn apply(&mut self, before: &Document, after: &Document) -> Result<Effect, String> {
         let old = self.settings(before);
         let new = self.settings(after);
-        let admin_hash = self.hash(&new)?;
+        let overlay = self.overlay(&new)?;
         let composed = compose(&Inputs {
             settings: &new,
-            admin_hash,
+            overlay,
             store_services: &after.services,
             primary: self.primary.as_ref(),
         });

@@ -153,6 +153,11 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
         "tcp dport 443 accept",
         "tcp dport 8404 accept",
         "tcp dport 9100 accept",
+        // The web console: its port opened, and its certificate made for
+        // the hostname and the static address, announced on that address.
+        "tcp dport 5480 accept",
+        "self-signed, for lb-static, 192.0.2.10, valid 10 years",
+        "init: web console https://192.0.2.10:5480/ certificate (self-signed) SHA-256 ",
         "firewall applied",
         // lbd runs as its own uid with CAP_NET_BIND_SERVICE, CAP_NET_ADMIN
         // and CAP_NET_RAW only, and still serves :80, :443 and the VIP.
@@ -261,6 +266,9 @@ fn status_screen_shows_the_node(vm: &Vm) {
         "from ovf-env; the rest defaults",
         "MASTER 192.0.2.100/24 priority",
         "stats and admin page http://192.0.2.10:8404/",
+        // The web console and the fingerprint to check at the first visit.
+        "Console   https://192.0.2.10:5480/ (self-signed)",
+        "SHA-256 ",
         // The slot's service, its redirect, and its one server up.
         "web OPEN",
         "web-http OPEN",

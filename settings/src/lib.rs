@@ -47,6 +47,7 @@ mod merge;
 mod model;
 pub mod ovfenv;
 mod ovfenv_write;
+pub mod pem;
 pub mod service;
 mod service_check;
 pub mod service_layer;
@@ -56,7 +57,10 @@ mod table;
 pub mod value;
 
 pub use merge::{merge, Merged, Origin, SettingError, MASK};
-pub use model::{Network, PeerSoftware, Settings, Vrrp, DEFAULT_NTP_MAX_STEP_S, SECRET_MAX_LEN};
+pub use model::{
+    ConsoleCertificate, Network, PeerSoftware, Settings, Vrrp, DEFAULT_NTP_MAX_STEP_S,
+    SECRET_MAX_LEN,
+};
 pub use ovfenv::{OvfEnvError, OvfEnvironment};
 pub use ovfenv_write::environment_xml;
 pub use service::{HealthCheck, Listener, ServerItem, Service, ServiceSlot, SERVICE_SLOTS};

@@ -262,6 +262,10 @@ impl Merged {
 fn shown(prop: &Property, raw: &str) -> String {
     if prop.masked() {
         MASK.to_owned()
+    } else if raw.contains("-----BEGIN ") {
+        // A certificate chain is kilobytes of base64: one console line
+        // says it is there, the boot's certificate line says which.
+        format!("(PEM, {} bytes)", raw.trim().len())
     } else {
         raw.trim().replace(['\n', '\r'], " ")
     }

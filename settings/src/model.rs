@@ -39,6 +39,12 @@ pub struct Settings {
     pub vrrp: Vrrp,
     /// Password of lbd's stats/admin user (`admin.password`).
     pub admin_password: Option<Secret>,
+    /// Password of the read-only user of the web console and stats page
+    /// (`admin.readonly_password`).
+    pub readonly_password: Option<Secret>,
+    /// The admin's own certificate for the web console (`console.*`);
+    /// without one the appliance makes its own.
+    pub console: ConsoleCertificate,
     /// A whole lbd TOML config, decoded from base64 (`lbd.config`).
     pub lbd_config: Option<String>,
     /// Extra sysctls, applied after the built-in set (`sysctl`).
@@ -52,6 +58,17 @@ pub struct Settings {
     /// The slots in use that passed the checks across fields and slots,
     /// in slot order (filled by the merge; empty before it).
     pub services: Vec<Service>,
+}
+
+/// `console.certificate` and `console.key`, as canonical PEM (newlines
+/// lost in the wizard repaired). Checked against each other by init,
+/// which has the TLS stack.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConsoleCertificate {
+    /// The server's certificate, then its chain.
+    pub certificate: Option<String>,
+    /// Its private key.
+    pub key: Option<Secret>,
 }
 
 /// The primary NIC's configuration.
@@ -144,6 +161,8 @@ impl Settings {
                 peer_software: PeerSoftware::Lbd,
             },
             admin_password: None,
+            readonly_password: None,
+            console: ConsoleCertificate::default(),
             lbd_config: None,
             sysctls: Vec::new(),
             syslog: None,
@@ -261,21 +280,35 @@ pub(crate) fn set_peer_software(s: &mut Settings, raw: &str) -> Result<(), Strin
     Ok(())
 }
 pub(crate) fn set_admin_password(s: &mut Settings, raw: &str) -> Result<(), String> {
-    s.admin_password = opt(raw, parse_admin_password)?;
+    s.admin_password = opt(raw, |r| parse_login_password(r, "disable the admin page"))?;
+    Ok(())
+}
+pub(crate) fn set_readonly_password(s: &mut Settings, raw: &str) -> Result<(), String> {
+    s.readonly_password = opt(raw, |r| parse_login_password(r, "have no read-only user"))?;
+    Ok(())
+}
+pub(crate) fn set_console_certificate(s: &mut Settings, raw: &str) -> Result<(), String> {
+    s.console.certificate = opt(raw, crate::pem::parse_certificate_chain)?;
+    Ok(())
+}
+pub(crate) fn set_console_key(s: &mut Settings, raw: &str) -> Result<(), String> {
+    s.console.key = opt(raw, |r| {
+        crate::pem::parse_private_key(r).map(Secret::checked_elsewhere)
+    })?;
     Ok(())
 }
 
 /// A password in clear must be long enough to survive guessing at the
 /// login (a one-character password fell to the first few tries); lbd's
 /// hash of one (an export, the store's copy) was checked when it was set.
-fn parse_admin_password(raw: &str) -> Result<Secret, String> {
+/// `empty_does` says what leaving it empty does instead.
+fn parse_login_password(raw: &str, empty_does: &str) -> Result<Secret, String> {
     let secret = parse_secret(raw, SECRET_MAX_LEN)?;
     let length = raw.chars().count();
     if !secret.is_hash() && length < ADMIN_PASSWORD_MIN_LEN {
         return Err(format!(
             "is {length} characters: use at least {ADMIN_PASSWORD_MIN_LEN} (a passphrase \
-             or the output of `openssl rand -base64 12`), or leave it empty to disable the \
-             admin page"
+             or the output of `openssl rand -base64 12`), or leave it empty to {empty_does}"
         ));
     }
     Ok(secret)

@@ -93,6 +93,10 @@ pub struct Property {
     pub qualifiers: &'static [Qualifier],
     /// `ovf:password="true"`: a secret, masked in the wizard and on the console.
     pub password: bool,
+    /// A login password: the appliance store keeps only lbd's argon2id
+    /// hash of it (a TLS key or the VRRP key must stay usable, so they are
+    /// secrets without this).
+    pub hashed: bool,
     /// The value may hold secrets without being one (`lbd.config` can carry
     /// TLS keys and password hashes): a clear text field in the wizard, but
     /// masked wherever the appliance prints it (see [`Property::masked`]).
@@ -161,6 +165,7 @@ pub fn find(key: &str) -> Option<&'static Property> {
 const CAT_SYSTEM: &str = "System";
 const CAT_NETWORK: &str = "Network";
 const CAT_VRRP: &str = "High availability (VRRP)";
+const CAT_CONSOLE: &str = "Web console";
 const CAT_ADVANCED: &str = "Advanced";
 
 /// A property with the common flags: string, user configurable, no
@@ -183,6 +188,7 @@ pub(crate) const fn prop(
         default,
         qualifiers: &[],
         password: false,
+        hashed: false,
         holds_secrets: false,
         ip: false,
         user_configurable: true,
@@ -228,14 +234,29 @@ const BASE: &[Property] = &[
     Property {
         qualifiers: &[Qualifier::MinLen(0), Qualifier::MaxLen(128)],
         password: true,
+        hashed: true,
         ..prop(
             "admin.password",
             CAT_SYSTEM,
             "Admin password",
-            "Password of the admin user of the load balancer's stats and admin page, \
-             at least 8 characters. Empty disables the admin page.",
+            "Password of the admin user of the web console (https://<address>:5480/) and \
+             the stats page, at least 8 characters. Empty disables the admin page.",
             "",
             model::set_admin_password,
+        )
+    },
+    Property {
+        qualifiers: &[Qualifier::MinLen(0), Qualifier::MaxLen(128)],
+        password: true,
+        hashed: true,
+        ..prop(
+            "admin.readonly_password",
+            CAT_SYSTEM,
+            "Read-only password",
+            "Password of the readonly user, who sees the web console and the stats page \
+             but changes nothing; at least 8 characters. Empty: no read-only user.",
+            "",
+            model::set_readonly_password,
         )
     },
     Property {
@@ -421,6 +442,29 @@ const BASE: &[Property] = &[
 ];
 
 const ADVANCED: &[Property] = &[
+    prop(
+        "console.certificate",
+        CAT_CONSOLE,
+        "Web console certificate (PEM)",
+        "Optional: your own certificate for the web console on port 5480, PEM \
+         (-----BEGIN CERTIFICATE-----...), the server's first, then its chain; pasting \
+         it on one line is fine. Empty: the appliance makes a self-signed one and shows \
+         its SHA-256 fingerprint on the VM console.",
+        "",
+        model::set_console_certificate,
+    ),
+    Property {
+        password: true,
+        ..prop(
+            "console.key",
+            CAT_CONSOLE,
+            "Web console private key (PEM)",
+            "The unencrypted private key of the certificate above, PEM \
+             (-----BEGIN PRIVATE KEY-----...); pasting it on one line is fine.",
+            "",
+            model::set_console_key,
+        )
+    },
     Property {
         // TLS keys, password hashes: shown masked, never baked.
         holds_secrets: true,

@@ -95,3 +95,90 @@ fn ntp_max_step_parses() {
     }
     assert_eq!(s.ntp_max_step, MaxStep::Any, "a bad value changes nothing");
 }
+
+/// The wizard's text of a PEM block: its newlines dropped.
+fn one_line(label: &str) -> String {
+    format!("-----BEGIN {label}-----MIIBAAAA-----END {label}-----")
+}
+
+fn ovf_env(pairs: &[(&str, &str)]) -> crate::Merged {
+    crate::merge([crate::Layer::new(
+        crate::Source::OvfEnv,
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )])
+}
+
+/// Input: a certificate and key pasted on one line each, from vSphere.
+/// Output: both repaired to PEM; the key is masked in the console lines
+/// and in its `Debug`, the certificate is not a secret.
+#[test]
+fn console_certificate_and_key_are_repaired_and_the_key_masked() {
+    let m = ovf_env(&[
+        ("console.certificate", &one_line("CERTIFICATE")),
+        ("console.key", &one_line("PRIVATE KEY")),
+    ]);
+    assert!(m.errors.is_empty(), "{:?}", m.errors);
+    let cert = m.settings.console.certificate.as_deref().expect("set");
+    assert_eq!(
+        cert,
+        "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n"
+    );
+    let key = m.settings.console.key.as_ref().expect("set");
+    assert!(key.expose().starts_with("-----BEGIN PRIVATE KEY-----\n"));
+    assert!(!format!("{:?}", m.settings).contains("MIIBAAAA\n-----END PRIVATE"));
+    let key_prop = find("console.key").expect("in the table");
+    assert!(key_prop.password && key_prop.masked() && !key_prop.hashed);
+    let lines = m.render();
+    assert!(
+        lines.contains(&"console.key = ******** (ovf-env)".to_owned()),
+        "{lines:#?}"
+    );
+}
+
+/// Input: garbage as the certificate, a certificate as the key.
+/// Output: errors naming each property and what to paste; nothing set.
+#[test]
+fn bad_console_pem_is_refused_naming_the_property_and_fix() {
+    let m = ovf_env(&[
+        ("console.certificate", "my cert"),
+        ("console.key", &one_line("CERTIFICATE")),
+    ]);
+    assert_eq!(m.settings.console, crate::ConsoleCertificate::default());
+    let text: Vec<String> = m.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(text.len(), 2, "{text:?}");
+    assert!(
+        text[0].contains("console.certificate") && text[0].contains("paste the PEM file"),
+        "{text:?}"
+    );
+    assert!(
+        text[1].contains("console.key") && text[1].contains("goes in console.certificate"),
+        "{text:?}"
+    );
+}
+
+/// Input: a read-only password, once long enough and once too short.
+/// Output: set and hashed like admin.password; the short one refused
+/// with the minimum and what empty does.
+#[test]
+fn readonly_password_follows_the_admin_password_rules() {
+    let p = find("admin.readonly_password").expect("in the table");
+    assert!(p.password && p.hashed);
+    assert_eq!(p.ovf_qualifiers().as_deref(), Some("MinLen(0),MaxLen(128)"));
+    let m = ovf_env(&[("admin.readonly_password", "look-dont-touch")]);
+    assert_eq!(
+        m.settings.readonly_password.as_ref().map(|s| s.expose()),
+        Some("look-dont-touch")
+    );
+    let m = ovf_env(&[("admin.readonly_password", "short")]);
+    assert!(m.settings.readonly_password.is_none());
+    let e = m.errors[0].to_string();
+    assert!(
+        e.contains("admin.readonly_password") && e.contains("at least 8"),
+        "{e}"
+    );
+    assert!(e.contains("no read-only user"), "{e}");
+    assert!(!e.contains("short"), "the value is masked: {e}");
+}

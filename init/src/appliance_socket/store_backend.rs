@@ -153,11 +153,13 @@ impl StoreBackend {
         Ok(doc)
     }
 
-    /// `admin.password` typed in clear becomes lbd's hash of it (checked
-    /// first, so a refused password is not hashed). The VRRP key stays as
-    /// given: both nodes key their adverts with it.
+    /// A login password (`admin.password`, `admin.readonly_password`)
+    /// typed in clear becomes lbd's hash of it (checked first, so a
+    /// refused password is not hashed). Other secrets stay as given: both
+    /// nodes key their VRRP adverts with the VRRP key, lbd serves TLS with
+    /// `console.key`.
     fn stored_form(&mut self, key: &str, value: String) -> Result<String, Box<Reply>> {
-        let hashed = settings::find(key).is_some_and(|p| p.password) && key != VRRP_KEY;
+        let hashed = settings::find(key).is_some_and(|p| p.hashed);
         if !hashed || value.trim().is_empty() || settings::value::is_password_hash(&value) {
             return Ok(value);
         }
@@ -187,6 +189,24 @@ impl StoreBackend {
         })
     }
 
+    /// The web console's pair as the document would have it: checked with
+    /// the TLS stack here, which the store's rules do not link.
+    fn check_console(&self, doc: &Document) -> Result<(), Box<Reply>> {
+        let mut layers = self.layers.clone();
+        layers.push(doc.settings_layer());
+        let merged = settings::merge(layers);
+        crate::console_tls::check_settings(&merged.settings).map_err(|message| {
+            Box::new(Reply::Refused {
+                error: format!("the change is refused, nothing was changed: {message}"),
+                problems: vec![Problem {
+                    key: "console.key".into(),
+                    value: MASK.into(),
+                    message,
+                }],
+            })
+        })
+    }
+
     /// Validates, commits on `base`, applies; rolls back when applying fails.
     fn commit(&mut self, base: u64, doc: Document, summary: Option<String>, by: &str) -> Reply {
         let before = self.store.current().document.clone();
@@ -194,6 +214,9 @@ impl StoreBackend {
             Ok(v) => v,
             Err(problems) => return refused_problems(problems),
         };
+        if let Err(refused) = self.check_console(valid.document()) {
+            return *refused;
+        }
         let summary =
             summary.unwrap_or_else(|| appliance_store::diff(&before, valid.document()).summary());
         let after = valid.document().clone();

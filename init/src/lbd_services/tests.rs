@@ -5,7 +5,7 @@ use lbd_config::{Balance, Config, Mode};
 use settings::{OvfEnvironment, Settings};
 
 use super::*;
-use crate::lbd_config::{overlay, vrrp_overlay};
+use crate::lbd_config::{overlay, vrrp_overlay, OverlayInputs};
 
 /// The config baked into the image (appliance.toml's `[lbd] config`).
 const BAKED: &str = include_str!("../../../lbd/examples/appliance-image.toml");
@@ -67,7 +67,12 @@ fn init_files(settings: &Settings) -> Vec<(PathBuf, String)> {
         ("appliance-image.toml".into(), BAKED.to_owned()),
         (
             "appliance-overlay.toml".into(),
-            overlay(Some(HASH.into())).to_toml("").expect("serialises"),
+            overlay(&OverlayInputs {
+                admin_hash: Some(HASH.into()),
+                ..OverlayInputs::default()
+            })
+            .to_toml("")
+            .expect("serialises"),
         ),
         (
             "appliance-services.toml".into(),

@@ -40,6 +40,17 @@ struct BoardState {
     /// Standing warnings about the config (VRRP without authentication):
     /// shown until the config changes, not pushed out by later lines.
     warnings: Vec<String>,
+    console: Option<ConsoleView>,
+}
+
+/// The web console as init set it up: where lbd binds it and the
+/// certificate it serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleView {
+    /// lbd's `console.bind`, e.g. `0.0.0.0:5480`.
+    pub bind: String,
+    pub fingerprint: crate::console_tls::Fingerprint,
+    pub origin: crate::console_tls::Origin,
 }
 
 /// What init knows and the screen shows; the event loop writes it.
@@ -61,6 +72,14 @@ impl Board {
     pub fn set_warnings(&self, warnings: Vec<String>) {
         if let Ok(mut s) = self.state.lock() {
             s.warnings = warnings;
+        }
+    }
+
+    /// The web console's address and certificate, once lbd's files are
+    /// written.
+    pub fn set_console(&self, console: ConsoleView) {
+        if let Ok(mut s) = self.state.lock() {
+            s.console = Some(console);
         }
     }
 
@@ -113,9 +132,16 @@ impl Board {
                 s.service.clone(),
                 s.settings.clone(),
                 s.recent.iter().cloned().collect::<Vec<_>>(),
+                s.console.clone(),
             )
         });
-        let (service, settings, recent) = state.unwrap_or_default();
+        let (service, settings, recent, console) = state.unwrap_or_default();
+        // The address follows a DHCP lease, as the stats page's does.
+        let console = console.map(|c| render::ConsoleRow {
+            url: format!("https://{}/", gather::reachable_stats(&c.bind, &addresses)),
+            origin: c.origin.to_string(),
+            fingerprint: c.fingerprint.halves(),
+        });
         Snapshot {
             version: crate::boot::VERSION.to_string(),
             hostname: nix::unistd::gethostname()
@@ -129,6 +155,7 @@ impl Board {
             problems,
             service,
             lbd,
+            console,
             recent,
         }
     }

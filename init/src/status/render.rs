@@ -45,6 +45,18 @@ pub enum LbdView {
     Unreachable(String),
 }
 
+/// The web console row: what to type and what the browser must show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleRow {
+    /// `https://192.0.2.10:5480/`.
+    pub url: String,
+    /// `self-signed` or `console.certificate`.
+    pub origin: String,
+    /// The SHA-256 fingerprint in two halves: whole it is 95 characters,
+    /// more than an 80-column console has after the labels.
+    pub fingerprint: (String, String),
+}
+
 /// Everything on the screen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
@@ -62,6 +74,8 @@ pub struct Snapshot {
     /// The supervisor's word on lbd: "running (pid 154)", "restarting...".
     pub service: String,
     pub lbd: LbdView,
+    /// The web console, once init set it up.
+    pub console: Option<ConsoleRow>,
     /// The last lines of the log.
     pub recent: Vec<String>,
 }
@@ -243,6 +257,11 @@ pub fn render(snapshot: &Snapshot, cols: usize, rows: usize) -> Vec<String> {
     }
     top.push(field("", &route));
     top.push(field("Settings", &snapshot.settings));
+    if let Some(c) = &snapshot.console {
+        top.push(field("Console", &format!("{} ({})", c.url, c.origin)));
+        top.push(field("", &format!("SHA-256 {}:", c.fingerprint.0)));
+        top.push(field("", &format!("        {}", c.fingerprint.1)));
+    }
     lbd_rows(snapshot, &mut top);
     let problems = if snapshot.problems.is_empty() {
         vec![field("Problems", "none")]

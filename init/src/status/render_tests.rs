@@ -44,6 +44,11 @@ fn snapshot() -> Snapshot {
                 for_s: 125,
             }],
         },
+        console: Some(ConsoleRow {
+            url: "https://192.0.2.10:5480/".into(),
+            origin: "self-signed".into(),
+            fingerprint: crate::console_tls::Fingerprint([0xa5; 32]).halves(),
+        }),
         recent: (1..=30).map(|i| format!("log line {i}")).collect(),
     }
 }
@@ -174,4 +179,26 @@ fn paint_colours_whole_words_only() {
     assert_eq!(paint("a MASTER b"), "a \x1b[1;32mMASTER\x1b[0m b");
     assert_eq!(paint("MASTERS DOWNLOAD"), "MASTERS DOWNLOAD");
     assert!(paint("web 0/1 up DOWN").contains("\x1b[1;31mDOWN"));
+}
+
+/// Input: the console set up with a self-signed certificate.
+/// Output: its URL and the whole fingerprint, split over two rows that
+/// fit 80 columns, joined they are the 95-character form browsers show.
+#[test]
+fn console_url_and_fingerprint_fit_80_columns() {
+    let screen = render(&snapshot(), 80, 25);
+    assert!(screen.iter().all(|l| l.chars().count() <= 80));
+    let at = screen
+        .iter()
+        .position(|l| l.starts_with(" Console   https://192.0.2.10:5480/ (self-signed)"))
+        .unwrap_or_else(|| panic!("no console row in:\n{}", screen.join("\n")));
+    let first = screen[at + 1]
+        .trim()
+        .strip_prefix("SHA-256 ")
+        .expect("fingerprint");
+    let joined = format!("{first}{}", screen[at + 2].trim());
+    assert_eq!(
+        joined,
+        crate::console_tls::Fingerprint([0xa5; 32]).to_string()
+    );
 }
