@@ -110,6 +110,7 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
     let _site = ns.spawn_web_server("192.0.2.1", BACKEND_PORT, BACKEND_BODY);
     let env = environment(&[
         ("hostname", "lb-static"),
+        ("admin.password", CONSOLE_PASSWORD),
         ("network.mode", "static"),
         ("network.ipv4", "192.0.2.10/24"),
         ("network.gateway", "192.0.2.1"),
@@ -214,12 +215,86 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
         vm.console()
     );
     service_from_the_slot_carries_traffic(&ns, &vm);
+    web_console_answers_with_the_announced_certificate(&ns, &vm);
     assert_eq!(
         ns.tcp_probe("192.0.2.10", 2222),
         Probe::Silent,
         "unlisted port must be dropped"
     );
     status_screen_shows_the_node(&vm);
+}
+
+/// The wizard's admin password: the web console's `admin` user.
+const CONSOLE_PASSWORD: &str = "console-admin-pw";
+
+/// The web console as an admin meets it: plain HTTP on :5480 is sent to
+/// HTTPS, the certificate presented is the one whose fingerprint the VM
+/// console announced, the login page answers, and a script with the
+/// wizard's admin password reads the node's status over the API.
+fn web_console_answers_with_the_announced_certificate(ns: &NetNs, vm: &Vm) {
+    let console = vm.console();
+    let marker = "init: web console https://192.0.2.10:5480/ certificate (self-signed) SHA-256 ";
+    let announced = console
+        .lines()
+        .find_map(|l| l.split_once(marker).map(|(_, f)| f.trim().to_string()))
+        .unwrap_or_else(|| panic!("no fingerprint line on the console:\n{console}"));
+    let curl = |args: &[&str]| {
+        let out = ns.exec("curl", args);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // lbd binds the console a moment after "ready".
+    let mut redirect = String::new();
+    let up = (0..30).any(|_| {
+        redirect = curl(&[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "--max-time",
+            "5",
+            "http://192.0.2.10:5480/",
+        ]);
+        let ok = redirect == "301 https://192.0.2.10:5480/";
+        if !ok {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        ok
+    });
+    assert!(
+        up,
+        "plain HTTP on :5480 gave {redirect:?}:\n{}",
+        vm.console()
+    );
+    let shown = ns.exec(
+        "sh",
+        &[
+            "-c",
+            "openssl s_client -connect 192.0.2.10:5480 </dev/null 2>/dev/null \
+             | openssl x509 -noout -fingerprint -sha256",
+        ],
+    );
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    let presented = shown.trim().rsplit('=').next().unwrap_or_default();
+    assert!(
+        presented.eq_ignore_ascii_case(&announced),
+        "the console announced {announced}, :5480 presents {shown:?}"
+    );
+    let login = curl(&["-sk", "--max-time", "10", "https://192.0.2.10:5480/login"]);
+    assert!(login.contains("Log in"), "login page: {login}");
+    let user = format!("admin:{CONSOLE_PASSWORD}");
+    let status = curl(&[
+        "-sk",
+        "--max-time",
+        "30",
+        "-u",
+        &user,
+        "https://192.0.2.10:5480/api/v1/status",
+    ]);
+    assert!(
+        status.contains("lb-static") && status.contains("\"web\""),
+        "/api/v1/status with the wizard's admin password: {status}"
+    );
 }
 
 /// The test's web server behind the slot's service.

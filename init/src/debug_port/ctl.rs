@@ -95,6 +95,7 @@ fn commit_one(socket: &Path, i: u32) -> Result<u64, String> {
         base,
         change,
         summary: Some(format!("debug port commit {i}")),
+        changed_by: None,
     };
     match call(socket, &request, timeout).map_err(|e| e.to_string())? {
         Reply::Ok {
