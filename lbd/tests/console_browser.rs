@@ -17,6 +17,7 @@ struct Console {
     _a: EchoBackend,
     _b: EchoBackend,
     port: u16,
+    frontend: u16,
     dir: std::path::PathBuf,
 }
 
@@ -30,6 +31,7 @@ async fn start(tag: &str) -> Console {
     let admin = lbd::password::hash_password("admin-password").expect("hash");
     let viewer = lbd::password::hash_password("viewer-password").expect("hash");
     let port = free_port();
+    let frontend = free_port();
     let cfg = format!(
         "{}[frontends.web]\nbind = [\"127.0.0.1:{}\"]\ndefault_backend = \"web\"\n\
          [backends.web.servers.a]\naddress = \"{}\"\n\
@@ -39,7 +41,7 @@ async fn start(tag: &str) -> Console {
          [stats.users.viewer]\ngroup = \"read-only\"\npassword_hash = \"{viewer}\"\n\
          [console]\nbind = \"127.0.0.1:{port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
         global(&dir),
-        free_port(),
+        frontend,
         a.addr,
         b.addr,
         free_port(),
@@ -52,6 +54,7 @@ async fn start(tag: &str) -> Console {
         _a: a,
         _b: b,
         port,
+        frontend,
         dir,
     }
 }
@@ -119,6 +122,35 @@ async fn admin_logs_in_sees_the_node_and_puts_a_server_in_maintenance() {
     let b_state = browser.text_of("tr[data-server=\"web/b\"] .state").await;
     assert!(b_state.contains("UP"), "web/b untouched: {b_state}");
     browser.screenshot("console-server-in-maintenance").await;
+
+    // The charts: lbd samples every 10 s, so the first point of the
+    // backend's line comes within two steps of the start.
+    for _ in 0..5 {
+        let _ = tokio::net::TcpStream::connect(("127.0.0.1", c.frontend)).await;
+    }
+    let chart = "section.chart-card[data-backend=\"web\"] svg.chart path.series";
+    let start = std::time::Instant::now();
+    while !browser.has(chart).await {
+        if start.elapsed() > std::time::Duration::from_secs(40) {
+            browser.screenshot("timeout-console-charts").await;
+            let charts = browser.text_of("#charts").await;
+            panic!("no chart line for backend web; the charts show {charts:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(
+        browser
+            .has("section.chart-card[data-backend=\"web\"] svg.timeline rect.band.maint")
+            .await
+            || browser
+                .has("section.chart-card[data-backend=\"web\"] svg.timeline rect.band.up")
+                .await
+    );
+    let _ = browser
+        .client
+        .execute("document.getElementById('charts').scrollIntoView()", vec![])
+        .await;
+    browser.screenshot("console-charts").await;
 
     browser.click("#logout").await;
     browser.find("#login-user").await;

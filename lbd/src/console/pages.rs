@@ -10,6 +10,8 @@ pub const LOGIN: &str = include_str!("assets/login.html");
 pub const DASHBOARD: &str = include_str!("assets/dashboard.html");
 pub const SCRIPT: &str = include_str!("assets/console.js");
 pub const STYLE: &str = include_str!("assets/console.css");
+pub const CHARTS_SCRIPT: &str = include_str!("assets/charts.js");
+pub const CHARTS_STYLE: &str = include_str!("assets/charts.css");
 pub const OPENAPI: &str = include_str!("assets/openapi.json");
 
 /// `template` with each `{{key}}` replaced by the escaped value of `key`

@@ -51,11 +51,14 @@ pub struct Console {
     pub auth: Arc<Auth>,
     sessions: Mutex<Sessions>,
     rng: SystemRandom,
+    /// The charts' last hours, sampled on a task of its own.
+    history: Arc<Mutex<crate::history::History>>,
 }
 
 impl Console {
     pub fn new(daemon: Arc<Daemon>, auth: Arc<Auth>) -> Self {
         Self {
+            history: crate::history::start(daemon.clone()),
             daemon,
             auth,
             sessions: Mutex::new(Sessions::default()),
@@ -93,6 +96,20 @@ pub async fn handle(
         }
         (&Method::GET, "/console.css") => {
             return respond(StatusCode::OK, "text/css; charset=utf-8", pages::STYLE)
+        }
+        (&Method::GET, "/charts.js") => {
+            return respond(
+                StatusCode::OK,
+                "text/javascript; charset=utf-8",
+                pages::CHARTS_SCRIPT,
+            )
+        }
+        (&Method::GET, "/charts.css") => {
+            return respond(
+                StatusCode::OK,
+                "text/css; charset=utf-8",
+                pages::CHARTS_STYLE,
+            )
         }
         (&Method::GET, "/api/v1/openapi.json") => {
             return respond(StatusCode::OK, "application/json", pages::OPENAPI)
@@ -134,7 +151,7 @@ pub async fn handle(
         }
     };
     if method == Method::GET || method == Method::HEAD {
-        return read(&console, &caller, &path);
+        return read(&console, &caller, &path, parts.uri.query());
     }
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
@@ -153,7 +170,7 @@ pub async fn handle(
 }
 
 /// GET requests of a logged-in caller.
-fn read(console: &Console, caller: &Caller, path: &str) -> Response<Body> {
+fn read(console: &Console, caller: &Caller, path: &str, query: Option<&str>) -> Response<Body> {
     match path {
         "/" => {
             let csrf = match &caller.via {
@@ -178,13 +195,39 @@ fn read(console: &Console, caller: &Caller, path: &str) -> Response<Body> {
             )
         }
         "/api/v1/status" => json(StatusCode::OK, &status::status(&console.daemon)),
+        "/api/v1/history" => history(console, query),
         _ => not_found(path),
+    }
+}
+
+/// `GET /api/v1/history[?since=UNIX_SECONDS]`: the charts' points.
+fn history(console: &Console, query: Option<&str>) -> Response<Body> {
+    let since = match query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("since="))) {
+        None => 0,
+        Some(n) => match n.parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "since is not a number of seconds",
+                    "give since=UNIX_SECONDS, or leave it out for the whole history",
+                )
+            }
+        },
+    };
+    match console.history.lock() {
+        Ok(h) => json(StatusCode::OK, &h.view(since)),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the history is being rebuilt",
+            "try again in a few seconds",
+        ),
     }
 }
 
 fn not_found(path: &str) -> Response<Body> {
     match path {
-        "/" | "/api/v1/status" | "/logout" | "/api/v1/servers" => error(
+        "/" | "/api/v1/status" | "/api/v1/history" | "/logout" | "/api/v1/servers" => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed here",
             "see /api/v1/openapi.json",

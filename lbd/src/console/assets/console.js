@@ -196,6 +196,17 @@ async function act(server, action) {
   refresh();
 }
 
+// The charts change every 10 s (lbd's history step): fetched that often.
+async function refreshCharts() {
+  try {
+    const r = await fetch("/api/v1/history", { headers: { "Accept": "application/json" } });
+    if (!r.ok) return;
+    drawCharts(document.getElementById("charts"), await r.json(), Date.now() / 1000);
+  } catch (_) { /* the status line already says when lbd cannot be reached */ }
+}
+
 if (!isAdmin) document.body.classList.add("read-only");
 refresh();
 setInterval(refresh, REFRESH_MS);
+refreshCharts();
+setInterval(refreshCharts, 10000);

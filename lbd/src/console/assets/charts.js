@@ -1,7 +1,10 @@
 // Charts of the console's dashboard, drawn as SVG from /api/v1/history
 // (lbd's in-memory history: one point per backend every step_s seconds,
 // server state changes, VRRP state changes). No libraries, no inline
-// script or style, so the page's CSP stays strict.
+// script or style, so the page's CSP stays strict. Everything but
+// drawCharts stays inside this function: the dashboard's own script has
+// helpers of the same names.
+(function () {
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -43,8 +46,9 @@ function frame(title, from, to, max, marks) {
   top.textContent = short(max);
   const zero = el("text", { x: PAD.left - 4, y: y(0), class: "label end" }, svg);
   zero.textContent = "0";
-  for (const t of [from, (from + to) / 2, to]) {
-    const label = el("text", { x: x(t), y: HEIGHT - 4, class: "label mid" }, svg);
+  // The edge labels are anchored inside the chart, not cut at its sides.
+  for (const [t, anchor] of [[from, "start"], [(from + to) / 2, "mid"], [to, "end"]]) {
+    const label = el("text", { x: x(t), y: HEIGHT - 4, class: `label ${anchor}` }, svg);
     label.textContent = clock(t);
   }
   for (const m of marks) {
@@ -85,7 +89,7 @@ function timeline(name, changes, from, to) {
 }
 
 // Draws every backend's charts into `container` (emptied first).
-function drawCharts(container, view, now) {
+window.drawCharts = function (container, view, now) {
   container.replaceChildren();
   const marks = view.vrrp || [];
   let from = now;
@@ -114,4 +118,5 @@ function drawCharts(container, view, now) {
     p.textContent = "No history yet: the first points come 10 seconds after lbd starts.";
     container.appendChild(p);
   }
-}
+};
+})();
