@@ -371,8 +371,10 @@ fn metrics_name_the_vrrp_state_and_count_transitions() {
     if !root() {
         return;
     }
-    let net = Net::new("m");
-    let dir = std::env::temp_dir().join(format!("lbd-vrrp-m-{}", std::process::id()));
+    // Each test of this binary needs its own tag: the namespaces are
+    // named by tag and process id.
+    let net = Net::new("me");
+    let dir = std::env::temp_dir().join(format!("lbd-vrrp-me-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let stats = "[stats]\nbind = \"127.0.0.1:8404\"\n";
     let a_cfg = config(&dir, "a", 150, "10.77.0.1", "10.77.0.2", stats);
