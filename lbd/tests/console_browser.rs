@@ -25,30 +25,9 @@ async fn start(tag: &str) -> Console {
     let a = EchoBackend::start("a").await;
     let b = EchoBackend::start("b").await;
     let dir = temp_dir(tag);
-    let (cert, key, _) = self_signed();
-    std::fs::write(dir.join("cert.pem"), cert).expect("write cert");
-    std::fs::write(dir.join("key.pem"), key).expect("write key");
-    let admin = lbd::password::hash_password("admin-password").expect("hash");
-    let viewer = lbd::password::hash_password("viewer-password").expect("hash");
-    let port = free_port();
-    let frontend = free_port();
-    let cfg = format!(
-        "{}[frontends.web]\nbind = [\"127.0.0.1:{}\"]\ndefault_backend = \"web\"\n\
-         [backends.web.servers.a]\naddress = \"{}\"\n\
-         [backends.web.servers.b]\naddress = \"{}\"\n\
-         [stats]\nbind = \"127.0.0.1:{}\"\n\
-         [stats.users.admin]\ngroup = \"admin\"\npassword_hash = \"{admin}\"\n\
-         [stats.users.viewer]\ngroup = \"read-only\"\npassword_hash = \"{viewer}\"\n\
-         [console]\nbind = \"127.0.0.1:{port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-        global(&dir),
-        frontend,
-        a.addr,
-        b.addr,
-        free_port(),
-        dir.join("cert.pem").display(),
-        dir.join("key.pem").display(),
-    );
-    let lbd = Lbd::start(&dir, &cfg);
+    let cfg = console_config(&dir, &[a.addr, b.addr]);
+    let (port, frontend) = (cfg.port, cfg.frontend);
+    let lbd = Lbd::start(&dir, &cfg.text);
     Console {
         _lbd: lbd,
         _a: a,

@@ -460,3 +460,43 @@ pub fn basic(user: &str, password: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
 }
+
+/// A console setup for the page and API tests: `lbd.toml` text with a
+/// frontend `web` on its own port over `servers` (named a, b, ...), users
+/// `admin` (admin-password) and `viewer` (viewer-password, read-only), and
+/// `[console]` on a free port with a self-signed pair written into `dir`.
+pub struct ConsoleConfig {
+    pub text: String,
+    pub port: u16,
+    pub frontend: u16,
+}
+
+pub fn console_config(dir: &std::path::Path, servers: &[SocketAddr]) -> ConsoleConfig {
+    let (cert, key, _) = self_signed();
+    std::fs::write(dir.join("cert.pem"), cert).expect("write cert");
+    std::fs::write(dir.join("key.pem"), key).expect("write key");
+    let admin = lbd::password::hash_password("admin-password").expect("hash");
+    let viewer = lbd::password::hash_password("viewer-password").expect("hash");
+    let (port, frontend) = (free_port(), free_port());
+    let mut text = format!(
+        "{}[frontends.web]\nbind = [\"127.0.0.1:{frontend}\"]\ndefault_backend = \"web\"\n",
+        global(dir)
+    );
+    for (name, addr) in ('a'..).zip(servers) {
+        text += &format!("[backends.web.servers.{name}]\naddress = \"{addr}\"\n");
+    }
+    text += &format!(
+        "[stats]\nbind = \"127.0.0.1:{}\"\n\
+         [stats.users.admin]\ngroup = \"admin\"\npassword_hash = \"{admin}\"\n\
+         [stats.users.viewer]\ngroup = \"read-only\"\npassword_hash = \"{viewer}\"\n\
+         [console]\nbind = \"127.0.0.1:{port}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        free_port(),
+        dir.join("cert.pem").display(),
+        dir.join("key.pem").display(),
+    );
+    ConsoleConfig {
+        text,
+        port,
+        frontend,
+    }
+}
