@@ -413,6 +413,11 @@ pub async fn http(
     req.push_str("\r\n");
     req.push_str(body);
     s.write_all(req.as_bytes()).await.expect("send");
+    read_response(&mut s).await
+}
+
+/// Reads a whole `Connection: close` response: (status, head, body).
+pub async fn read_response<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> (u16, String, String) {
     let mut raw = Vec::new();
     let _ = tokio::time::timeout(PATIENCE, s.read_to_end(&mut raw)).await;
     let text = String::from_utf8_lossy(&raw).to_string();
@@ -523,16 +528,8 @@ pub async fn https(
     req.push_str("\r\n");
     req.push_str(body);
     s.write_all(req.as_bytes()).await.expect("send");
-    let mut raw = Vec::new();
-    let _ = tokio::time::timeout(PATIENCE, s.read_to_end(&mut raw)).await;
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_string(), body.to_string(), leaf)
+    let (status, head, body) = read_response(&mut s).await;
+    (status, head, body, leaf)
 }
 
 /// The value of header `name` in a response head (first match).
