@@ -5,10 +5,8 @@
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -109,21 +107,10 @@ async fn terminates_tls_from_pem_files() {
         backend.addr
     );
     let _lbd = Lbd::start(&dir, &cfg);
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("pem"))
-        .expect("root");
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect(local(port))
         .await
         .expect("connect");
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+    let mut tls = tls_client(&[&cert_pem])
         .connect(ServerName::try_from("localhost").expect("name"), tcp)
         .await
         .expect("TLS handshake with lbd");

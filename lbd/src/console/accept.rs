@@ -12,7 +12,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use hyper::header::{HeaderValue, HOST, LOCATION};
 use hyper::StatusCode;
@@ -32,24 +31,10 @@ const TLS_HANDSHAKE: u8 = 0x16;
 /// Accepts forever.
 pub async fn accept_loop(listener: TcpListener, console: Arc<Console>, tls: TlsHandle) {
     let slots = Slots::new(MAX_CONNECTIONS, MAX_PER_SOURCE);
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(ok) => ok,
-            Err(e) => {
-                tracing::warn!(error = %e, "console accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let slot = match slots.admit(peer.ip(), Instant::now()) {
-            Ok(slot) => slot,
-            Err(e) => {
-                tracing::debug!(%peer, error = %e, "console connection refused");
-                continue;
-            }
-        };
-        tokio::spawn(one(stream, peer, slot, console.clone(), tls.current()));
-    }
+    crate::web::serve::accept_loop(listener, slots, "console", move |stream, peer, slot| {
+        one(stream, peer, slot, console.clone(), tls.current())
+    })
+    .await;
 }
 
 async fn one(

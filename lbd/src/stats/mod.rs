@@ -21,7 +21,6 @@ pub mod render;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -78,35 +77,19 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
 pub fn start(addr: SocketAddr, daemon: Arc<Daemon>, auth: Arc<Auth>) -> Result<(), StatsError> {
     let listener = bind(addr)?;
     let slots = Slots::new(MAX_CONNECTIONS, MAX_PER_SOURCE);
-    tokio::spawn(async move {
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(ok) => ok,
-                Err(e) => {
-                    tracing::warn!(error = %e, "stats accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let slot = match slots.admit(peer.ip(), Instant::now()) {
-                Ok(slot) => slot,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "stats connection refused");
-                    continue;
-                }
-            };
+    let serve = move |stream, peer: SocketAddr, slot| {
+        let daemon = daemon.clone();
+        let auth = auth.clone();
+        let handler = move |req| {
             let daemon = daemon.clone();
             let auth = auth.clone();
-            let handler = move |req| {
-                let daemon = daemon.clone();
-                let auth = auth.clone();
-                async move { handle(req, peer.ip(), &daemon, &auth).await }
-            };
-            tokio::spawn(crate::web::serve::connection(
-                stream, peer, slot, "stats", handler,
-            ));
-        }
-    });
+            async move { handle(req, peer.ip(), &daemon, &auth).await }
+        };
+        crate::web::serve::connection(stream, peer, slot, "stats", handler)
+    };
+    tokio::spawn(crate::web::serve::accept_loop(
+        listener, slots, "stats", serve,
+    ));
     tracing::info!(%addr, "stats page listening");
     Ok(())
 }

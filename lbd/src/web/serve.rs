@@ -15,7 +15,39 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::slots::Slot;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::slots::{Slot, Slots};
+
+/// Accepts on `listener` forever, giving each connection a slot of
+/// `slots` (or dropping it when every slot is busy) and handing it to
+/// `serve`.
+pub async fn accept_loop<S, F>(
+    listener: TcpListener,
+    slots: Arc<Slots>,
+    what: &'static str,
+    serve: S,
+) where
+    S: Fn(TcpStream, SocketAddr, Slot) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::warn!(listener = what, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        match slots.admit(peer.ip(), Instant::now()) {
+            Ok(slot) => {
+                tokio::spawn(serve(stream, peer, slot));
+            }
+            Err(e) => tracing::debug!(listener = what, %peer, error = %e, "connection refused"),
+        }
+    }
+}
 
 /// Time allowed for a client to send its request headers (slowloris guard).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);

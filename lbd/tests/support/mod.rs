@@ -413,6 +413,11 @@ pub async fn http(
     req.push_str("\r\n");
     req.push_str(body);
     s.write_all(req.as_bytes()).await.expect("send");
+    read_response(&mut s).await
+}
+
+/// Reads a whole `Connection: close` response: (status, head, body).
+pub async fn read_response<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> (u16, String, String) {
     let mut raw = Vec::new();
     let _ = tokio::time::timeout(PATIENCE, s.read_to_end(&mut raw)).await;
     let text = String::from_utf8_lossy(&raw).to_string();
@@ -499,4 +504,80 @@ pub fn console_config(dir: &std::path::Path, servers: &[SocketAddr]) -> ConsoleC
         port,
         frontend,
     }
+}
+
+/// A TLS client that trusts only the PEM certificates in `certs`.
+pub fn tls_client(certs: &[&str]) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for pem in certs {
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+            .expect("certificate PEM");
+        roots.add(der).expect("trust anchor");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// One HTTPS/1.1 exchange with `Connection: close` through `tls`, to
+/// `localhost` at `to`; returns (status, head, body, the server's leaf
+/// certificate in DER).
+pub async fn https(
+    tls: &tokio_rustls::TlsConnector,
+    to: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String, Vec<u8>) {
+    let tcp = TcpStream::connect(to).await.expect("connect https");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut s = tokio::time::timeout(PATIENCE, tls.connect(name, tcp))
+        .await
+        .expect("handshake in time")
+        .expect("TLS handshake");
+    let leaf = s
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
+        .unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: localhost:{}\r\n", to.port()));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method != "GET" {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        }
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.expect("send");
+    let (status, head, body) = read_response(&mut s).await;
+    (status, head, body, leaf)
+}
+
+/// The value of header `name` in a response head (first match).
+pub fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
 }
