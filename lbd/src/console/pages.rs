@@ -60,6 +60,34 @@ pub fn role(group: Group) -> &'static str {
     }
 }
 
+/// What every page shows in its frame: the node, its VRRP role and who
+/// is logged in (with the CSRF token the page's changes carry).
+pub struct View<'a> {
+    pub node: &'a str,
+    pub vrrp: &'a str,
+    pub user: &'a str,
+    pub group: Group,
+    pub csrf: &'a str,
+}
+
+/// The console's pages, by path: each is HTML the script fills in from
+/// the API.
+pub const PAGES: &[&str] = &["/"];
+
+pub fn is_page(path: &str) -> bool {
+    PAGES.contains(&path)
+}
+
+/// The page at `path` for the caller in `view`.
+pub fn page(path: &str, view: &View) -> Option<String> {
+    match path {
+        "/" => Some(dashboard(
+            view.node, view.vrrp, view.user, view.group, view.csrf,
+        )),
+        _ => None,
+    }
+}
+
 /// The dashboard for `user`; the script fills in the rest from the API.
 pub fn dashboard(node: &str, vrrp: &str, user: &str, group: Group, csrf: &str) -> String {
     fill(

@@ -133,7 +133,7 @@ pub async fn handle(
     .await
     {
         Ok(Some(c)) => c,
-        Ok(None) if method == Method::GET && path == "/" => return see_other("/login"),
+        Ok(None) if method == Method::GET && pages::is_page(&path) => return see_other("/login"),
         Ok(None) if method == Method::POST && path == "/logout" => return see_other("/login"),
         Ok(None) => {
             return error(
@@ -172,7 +172,7 @@ pub async fn handle(
 /// GET requests of a logged-in caller.
 fn read(console: &Console, caller: &Caller, path: &str, query: Option<&str>) -> Response<Body> {
     match path {
-        "/" => {
+        page if pages::is_page(page) => {
             let csrf = match &caller.via {
                 Via::Session { csrf, .. } => csrf.as_str(),
                 Via::Basic => "",
@@ -183,16 +183,17 @@ fn read(console: &Console, caller: &Caller, path: &str, query: Option<&str>) -> 
                 .rows()
                 .first()
                 .map_or_else(|| "no VRRP".to_string(), |r| r.state.clone());
-            html(
-                StatusCode::OK,
-                pages::dashboard(
-                    &crate::web::hostname(),
-                    &vrrp,
-                    &caller.user,
-                    caller.group,
-                    csrf,
-                ),
-            )
+            let view = pages::View {
+                node: &crate::web::hostname(),
+                vrrp: &vrrp,
+                user: &caller.user,
+                group: caller.group,
+                csrf,
+            };
+            match pages::page(page, &view) {
+                Some(body) => html(StatusCode::OK, body),
+                None => not_found(page),
+            }
         }
         "/api/v1/status" => json(StatusCode::OK, &status::status(&console.daemon)),
         "/api/v1/history" => history(console, query),
