@@ -166,6 +166,19 @@ pub struct ValueView {
     /// "default", "appliance.toml", "ovf-env", "guestinfo", "appliance",
     /// "cmdline".
     pub source: String,
+    /// The deploy wizard's label, category and description of the key.
+    #[serde(default)]
+    pub label: String,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub description: String,
+    /// A change takes effect at once (else at the next boot).
+    #[serde(default)]
+    pub live: bool,
+    /// A secret: `value` is masked, and a new one is typed, never shown.
+    #[serde(default)]
+    pub secret: bool,
 }
 
 /// One revision's metadata.

@@ -34,7 +34,7 @@ const RELOAD_TIMEOUT: Duration = Duration::from_secs(20);
 /// /etc/hosts and the syslog server through PID 1's loop, which owns the
 /// network state and the consoles). Addresses, routes and NTP servers
 /// wait for the next boot.
-fn live(key: &str) -> bool {
+pub fn live(key: &str) -> bool {
     key.starts_with("service.")
         || key.starts_with("vrrp.")
         || key.starts_with("sysctl.")

@@ -436,6 +436,18 @@ pub struct Console {
     /// A session without requests for this long is logged out.
     #[serde(default = "default_session_idle")]
     pub session_idle: Dur,
+    /// init's appliance socket, where the console's configuration pages
+    /// read and change the appliance store. Where nothing listens (a plain
+    /// Linux host) those pages say the configuration is in lbd's files.
+    #[serde(default = "default_appliance_socket")]
+    pub appliance_socket: PathBuf,
+}
+
+/// Where init serves the appliance store (`appliance_api::SOCKET`).
+pub const DEFAULT_APPLIANCE_SOCKET: &str = "/run/appliance/appliance.sock";
+
+fn default_appliance_socket() -> PathBuf {
+    PathBuf::from(DEFAULT_APPLIANCE_SOCKET)
 }
 
 /// Default console listener, where vSphere admins find VAMI.

@@ -136,6 +136,12 @@ mod tests {
         }
     }
 
+    /// The console's default socket is where init serves the store.
+    #[test]
+    fn the_default_socket_is_inits() {
+        assert_eq!(lbd_config::DEFAULT_APPLIANCE_SOCKET, appliance_api::SOCKET);
+    }
+
     /// Input: a get, a refused validate, a call to a server that takes
     /// longer than the deadline, and a missing socket.
     /// Output: the payload; the refusal with its problem; a failure naming

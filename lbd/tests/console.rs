@@ -48,7 +48,7 @@ async fn setup(tag: &str, session_idle: &str) -> Setup {
          [backends.web.servers.b]\naddress = \"{}\"\n\
          [stats]\nbind = \"127.0.0.1:{}\"\n{}\
          [console]\nbind = \"127.0.0.1:{console_port}\"\ncert = \"{}\"\nkey = \"{}\"\n\
-         session_idle = \"{session_idle}\"\n",
+         session_idle = \"{session_idle}\"\nappliance_socket = \"{}\"\n",
         global(&dir),
         free_port(),
         a.addr,
@@ -57,6 +57,7 @@ async fn setup(tag: &str, session_idle: &str) -> Setup {
         users(),
         dir.join("console.crt").display(),
         dir.join("console.key").display(),
+        dir.join("no-appliance.sock").display(),
     );
     let mut lbd = Lbd::start(&dir, &cfg);
     lbd.seen_or_wait(&["console listening"]);
@@ -539,4 +540,63 @@ fn a_missing_certificate_stops_lbd_with_the_fix() {
     assert!(err.contains("console.cert"), "{err}");
     assert!(err.contains("missing.crt"), "{err}");
     assert!(err.contains("fix:"), "{err}");
+}
+
+/// Input: the configuration calls on a host without init's appliance
+/// socket, from an admin (Basic, JSON) and a read-only user.
+/// Output: 501 with an error saying the configuration is in lbd's files
+/// for the admin; the read-only user's change is 403 before any of it;
+/// a bad body is 400 naming the field; the status still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_appliance_store_the_configuration_calls_say_where_it_is() {
+    let s = setup("console-nostore", "30m").await;
+    let admin = basic("ops", "admin-pw");
+    let json_type = ("Content-Type", "application/json");
+    for path in [
+        "/api/v1/config",
+        "/api/v1/config/history",
+        "/api/v1/config/export",
+        "/api/v1/logs?lines=5",
+    ] {
+        let (code, _, body) = s.get(path, &[("Authorization", &admin)]).await;
+        assert_eq!(code, 501, "{path}: {body}");
+        let v = json(&body);
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("lbd ctl reload")),
+            "{path}: {body}"
+        );
+    }
+    let (code, _, body) = s
+        .post(
+            "/api/v1/config",
+            &[("Authorization", &admin), json_type],
+            r#"{"base": 1, "set": {"network.dns": "10.0.0.2"}}"#,
+        )
+        .await;
+    assert_eq!(code, 501, "{body}");
+    let (code, _, body) = s
+        .post(
+            "/api/v1/config",
+            &[("Authorization", &admin), json_type],
+            r#"{"bsae": 1}"#,
+        )
+        .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("bsae"), "{body}");
+    let (code, _, body) = s
+        .get("/api/v1/logs?level=debug", &[("Authorization", &admin)])
+        .await;
+    assert_eq!(code, 400, "{body}");
+    let viewer = basic("viewer", "view-pw");
+    let (code, _, body) = s
+        .post(
+            "/api/v1/power",
+            &[("Authorization", &viewer), json_type],
+            r#"{"action": "reboot"}"#,
+        )
+        .await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(s.status(&admin).await["backends"][0]["backend"], "web");
 }

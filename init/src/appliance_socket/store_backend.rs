@@ -104,7 +104,9 @@ impl StoreBackend {
             .map(|p| {
                 let origin = merged.origins.get(p.key);
                 let raw = origin.map(|o| o.raw.trim()).unwrap_or_default();
-                let value = match (raw.is_empty(), p.password) {
+                // lbd.config may carry TLS keys and hashes: never shown, as on
+                // the consoles.
+                let value = match (raw.is_empty(), p.masked()) {
                     (true, _) => String::new(),
                     (false, true) => MASK.to_owned(),
                     (false, false) => raw.to_owned(),
@@ -115,6 +117,11 @@ impl StoreBackend {
                     source: origin
                         .map(|o| o.source.to_string())
                         .unwrap_or_else(|| "default".into()),
+                    label: p.label.to_owned(),
+                    category: p.category.to_owned(),
+                    description: p.description.to_owned(),
+                    live: crate::live_apply::live(p.key),
+                    secret: p.masked(),
                 }
             })
             .collect();

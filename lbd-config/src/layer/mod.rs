@@ -118,6 +118,8 @@ pub struct ConsoleLayer {
     pub key: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_idle: Option<Dur>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appliance_socket: Option<PathBuf>,
 }
 
 /// `[vrrp.NAME]` keys to set. An instance that no other file defines needs
@@ -246,12 +248,14 @@ impl From<&Console> for ConsoleLayer {
             cert,
             key,
             session_idle,
+            appliance_socket,
         } = console.clone();
         Self {
             bind: Some(bind),
             cert: Some(cert),
             key: Some(key),
             session_idle: Some(session_idle),
+            appliance_socket: Some(appliance_socket),
         }
     }
 }

@@ -8,6 +8,8 @@
 //! - [`routes`]: requests, the CSRF and role rules; [`caller`]: session
 //!   cookie or Basic; [`session`]: the session store (pure);
 //! - [`status`] and [`api`]: `GET /api/v1/status`, server actions;
+//! - [`config_api`]: the appliance store (settings, services, history,
+//!   export/import, logs, power) through init's socket;
 //! - [`pages`]: HTML, CSS, script and OpenAPI from the binary;
 //!   [`respond`]: answers with the security headers.
 //!
@@ -18,6 +20,7 @@
 pub mod accept;
 pub mod api;
 pub mod caller;
+pub mod config_api;
 pub mod pages;
 pub mod redirect;
 pub mod respond;

@@ -10,6 +10,8 @@
 //! | `/logout`                         | POST   | session + CSRF   |
 //! | `/api/v1/status`                  | GET    | logged in/Basic  |
 //! | `/api/v1/servers[/{b}/{s}]`       | POST   | admin, CSRF      |
+//! | `/api/v1/config...`, `/logs`      | GET    | logged in/Basic  |
+//! | `/api/v1/config...`, `/power`     | POST   | admin, CSRF      |
 //!
 //! Every request other than GET and HEAD from a session must carry the
 //! session's CSRF token (`X-CSRF-Token` header or `csrf` form field);
@@ -31,7 +33,8 @@ use super::caller::{cookie, identify, Caller, Via, SESSION_COOKIE};
 use super::pages;
 use super::respond::{error, html, json, respond, see_other, Body};
 use super::session::{same, secret, tag, Session, Sessions};
-use super::{api, status};
+use super::{api, config_api, status};
+use crate::appliance_bridge::Bridge;
 use crate::config::Group;
 use crate::daemon::Daemon;
 use crate::web::auth::{Auth, Users};
@@ -53,11 +56,18 @@ pub struct Console {
     rng: SystemRandom,
     /// The charts' last hours, sampled on a task of its own.
     history: Arc<Mutex<crate::history::History>>,
+    /// init's appliance store (`console.appliance_socket`, taken at start).
+    bridge: Bridge,
 }
 
 impl Console {
     pub fn new(daemon: Arc<Daemon>, auth: Arc<Auth>) -> Self {
+        let socket = daemon.runtime().config.console.as_ref().map_or_else(
+            || std::path::PathBuf::from(lbd_config::DEFAULT_APPLIANCE_SOCKET),
+            |c| c.appliance_socket.clone(),
+        );
         Self {
+            bridge: Bridge::new(socket),
             history: crate::history::start(daemon.clone()),
             daemon,
             auth,
@@ -151,6 +161,9 @@ pub async fn handle(
         }
     };
     if method == Method::GET || method == Method::HEAD {
+        if let Some(r) = config_api::get(&console.bridge, &path, parts.uri.query()).await {
+            return r;
+        }
         return read(&console, &caller, &path, parts.uri.query());
     }
     let body = match Limited::new(body, MAX_BODY).collect().await {
@@ -233,6 +246,11 @@ fn not_found(path: &str) -> Response<Body> {
             "method not allowed here",
             "see /api/v1/openapi.json",
         ),
+        p if config_api::owns(p) => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed here",
+            "see /api/v1/openapi.json",
+        ),
         p if p.starts_with("/api/v1/servers/") => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed here",
@@ -311,6 +329,9 @@ async fn change(
     }
     if path == "/logout" {
         return logout(console, caller);
+    }
+    if let Some(r) = config_api::post(&console.bridge, caller, path, body).await {
+        return r;
     }
     let changes = if path == "/api/v1/servers" {
         api::batch(body)
