@@ -17,7 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::diff::{diff, Diff};
-use crate::document::{DocumentError, Meta, Revision};
+use crate::document::{Document, DocumentError, Meta, Revision};
 use crate::fs::{write_atomic, Fs, RealFs, TEMP_SUFFIX};
 use crate::validate::{validate, Problems, Rules, ValidDocument};
 use crate::vsphere::Seen;
@@ -274,7 +274,19 @@ impl<F: Fs> Store<F> {
         if revision == self.current.meta.revision {
             return Ok(self.current.clone());
         }
-        self.read_history(revision)
+        match self.read_history(revision) {
+            // Revision 0 is the store before its first change (never
+            // written): restoring it undoes every change made on the
+            // appliance, as an admin expects of "restore the first one".
+            Err(StoreError::NoSuchRevision { revision: 0 }) => Ok(Revision {
+                meta: Meta {
+                    summary: "as deployed, nothing stored on the appliance".into(),
+                    ..Meta::default()
+                },
+                document: Document::default(),
+            }),
+            other => other,
+        }
     }
 
     /// A new revision whose document is that of `revision`, checked

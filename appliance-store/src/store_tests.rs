@@ -163,6 +163,24 @@ fn history_is_newest_first_and_restore_makes_a_new_revision() {
 }
 
 #[test]
+fn restore_of_revision_zero_undoes_every_change() {
+    // Input: revisions 1..=2, then a restore of 0 (the store before its
+    // first change, never written). Output: revision 3 with an empty
+    // document, its summary saying so.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut store = store_with(tmp.path(), 2);
+    let done = store
+        .restore(0, 2, &Rules::default(), &author(RESTORE_BY, 3000))
+        .expect("restores");
+    assert_eq!(done.meta.revision, 3);
+    assert_eq!(
+        done.meta.summary,
+        "restored revision 0 (as deployed, nothing stored on the appliance)"
+    );
+    assert_eq!(store.current().document, Document::default());
+}
+
+#[test]
 fn restore_of_a_revision_that_no_longer_validates_is_refused() {
     // Input: revision 1 sets static networking; today's rules give no
     // address anywhere. Output: the restore is refused with the key, and

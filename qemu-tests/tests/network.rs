@@ -216,6 +216,7 @@ fn static_address_and_firewall(transport: Transport, transport_name: &str) {
     );
     service_from_the_slot_carries_traffic(&ns, &vm);
     web_console_answers_with_the_announced_certificate(&ns, &vm);
+    web_console_changes_and_restores_the_configuration(&ns, &vm);
     assert_eq!(
         ns.tcp_probe("192.0.2.10", 2222),
         Probe::Silent,
@@ -295,6 +296,100 @@ fn web_console_answers_with_the_announced_certificate(ns: &NetNs, vm: &Vm) {
         status.contains("lb-static") && status.contains("\"web\""),
         "/api/v1/status with the wizard's admin password: {status}"
     );
+}
+
+/// The configuration API against the real store in init: values with
+/// their sources, a preview, a commit that lbd applies, a stale base
+/// refused, a bad value refused naming its key, history naming the user,
+/// the log, export, and restore of the first revision.
+fn web_console_changes_and_restores_the_configuration(ns: &NetNs, vm: &Vm) {
+    let user = format!("admin:{CONSOLE_PASSWORD}");
+    let api = |method: &str, path: &str, body: &str| -> (u16, serde_json::Value, String) {
+        let url = format!("https://192.0.2.10:5480{path}");
+        let mut args = vec![
+            "-sk",
+            "--max-time",
+            "40",
+            "-u",
+            &user,
+            "-X",
+            method,
+            "-w",
+            "\n%{http_code}",
+        ];
+        if !body.is_empty() {
+            args.extend(["-H", "Content-Type: application/json", "-d", body]);
+        }
+        args.push(&url);
+        let out = ns.exec("curl", &args);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        let json = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+        (code.trim().parse().unwrap_or(0), json, body.to_string())
+    };
+    let (code, config, text) = api("GET", "/api/v1/config", "");
+    assert_eq!(code, 200, "GET /api/v1/config: {text}\n{}", vm.console());
+    let base = config["revision"].as_u64().expect("revision");
+    let dns = config["values"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["key"] == "network.dns"))
+        .unwrap_or_else(|| panic!("no network.dns in {text}"));
+    assert_eq!(dns["value"], "192.0.2.53");
+    assert_eq!(dns["source"], "ovf-env");
+    assert_eq!(dns["live"], true);
+    let two = r#"{"set":{"service.1.servers":"192.0.2.1:8080,192.0.2.1:8081"}}"#;
+    let (code, preview, text) = api("POST", "/api/v1/config/preview", two);
+    assert_eq!(code, 200, "preview: {text}");
+    assert_eq!(preview["diff"][0]["key"], "service.1.servers", "{text}");
+    assert_eq!(preview["diff"][0]["before"], "192.0.2.1:8080", "{text}");
+    let bad = format!(r#"{{"base":{base},"set":{{"service.1.ports":"99999"}}}}"#);
+    let (code, refused, text) = api("POST", "/api/v1/config", &bad);
+    assert_eq!(code, 400, "a bad port: {text}");
+    assert_eq!(refused["problems"][0]["key"], "service.1.ports", "{text}");
+    let commit = format!(
+        r#"{{"base":{base},"set":{{"service.1.servers":"192.0.2.1:8080,192.0.2.1:8081"}},"summary":"second web server"}}"#
+    );
+    let (code, committed, text) = api("POST", "/api/v1/config", &commit);
+    assert_eq!(code, 200, "commit: {text}\n{}", vm.console());
+    let revision = committed["revision"]["revision"]
+        .as_u64()
+        .expect("new revision");
+    let (_, status, text) = api("GET", "/api/v1/status", "");
+    assert!(
+        text.contains("192.0.2.1:8081"),
+        "lbd has the new server: {text}"
+    );
+    drop(status);
+    let (code, _, text) = api("POST", "/api/v1/config", &commit);
+    assert_eq!(code, 409, "the same base again: {text}");
+    let (_, history, text) = api("GET", "/api/v1/config/history?limit=5", "");
+    assert_eq!(
+        history["revisions"][0]["changed_by"], "admin (api)",
+        "{text}"
+    );
+    assert_eq!(
+        history["revisions"][0]["summary"], "second web server",
+        "{text}"
+    );
+    let (code, _, exported) = api("GET", "/api/v1/config/export", "");
+    assert_eq!(code, 200);
+    assert!(exported.contains("192.0.2.1:8081"), "export: {exported}");
+    let (code, logs, text) = api(
+        "GET",
+        "/api/v1/logs?lines=50&filter=configuration%20changed",
+        "",
+    );
+    assert_eq!(code, 200, "logs: {text}");
+    assert!(
+        logs["lines"].as_array().is_some_and(|l| !l.is_empty()),
+        "the log names the change: {text}"
+    );
+    let restore = format!(r#"{{"revision":{base},"base":{revision}}}"#);
+    let (code, _, text) = api("POST", "/api/v1/config/restore", &restore);
+    assert_eq!(code, 200, "restore: {text}\n{}", vm.console());
+    let (_, _, text) = api("GET", "/api/v1/status", "");
+    assert!(!text.contains("192.0.2.1:8081"), "restored: {text}");
+    service_from_the_slot_carries_traffic(ns, vm);
 }
 
 /// The test's web server behind the slot's service.

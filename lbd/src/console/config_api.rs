@@ -85,7 +85,7 @@ impl Bad {
 /// What a failed socket call means to a client of the API.
 fn bridge_error(e: BridgeError) -> Answer {
     let message = e.to_string();
-    match e {
+    match by_value_key(e) {
         BridgeError::NoStore(_) => refuse(
             StatusCode::NOT_IMPLEMENTED,
             &message,
@@ -116,6 +116,27 @@ fn bridge_error(e: BridgeError) -> Answer {
             "the appliance did not answer in time: look at the log, then try again",
             &[],
         ),
+    }
+}
+
+/// init names a refused setting `settings.KEY`; the API's values are
+/// `KEY`, so a page can put the message next to the field.
+fn by_value_key(e: BridgeError) -> BridgeError {
+    match e {
+        BridgeError::Refused { error, problems } => BridgeError::Refused {
+            error,
+            problems: problems
+                .into_iter()
+                .map(|p| Problem {
+                    key: p
+                        .key
+                        .strip_prefix("settings.")
+                        .map_or(p.key.clone(), str::to_owned),
+                    ..p
+                })
+                .collect(),
+        },
+        other => other,
     }
 }
 

@@ -153,5 +153,17 @@ fn socket_failures_map_to_statuses_a_client_can_act_on() {
         400
     );
     assert_eq!(status(BridgeError::Failed("timed out".into())), 502);
+    let named = by_value_key(BridgeError::Refused {
+        error: "bad".into(),
+        problems: vec![Problem {
+            key: "settings.service.1.ports".into(),
+            value: "99999".into(),
+            message: "out of range".into(),
+        }],
+    });
+    let BridgeError::Refused { problems, .. } = named else {
+        panic!("{named:?}")
+    };
+    assert_eq!(problems[0].key, "service.1.ports");
     assert_eq!(file_safe("lb1.example\"/..;x"), "lb1.example..x");
 }
