@@ -31,6 +31,12 @@ pub struct ServerRow {
     /// Seconds since health or an admin state last changed.
     #[serde(default)]
     pub for_s: u64,
+    /// "on", "off" (an admin turned them off) or "none" (not checked).
+    #[serde(default)]
+    pub checks: String,
+    /// The last check results, oldest first.
+    #[serde(default)]
+    pub check_log: Vec<crate::runtime::server::CheckRecord>,
 }
 
 #[cfg(test)]
@@ -55,6 +61,8 @@ impl ServerRow {
             bytes_out: 0,
             connect_errors: 0,
             last_check: String::new(),
+            checks: "on".into(),
+            check_log: Vec::new(),
             for_s: 0,
         }
     }
@@ -161,6 +169,13 @@ pub fn stat(rt: &Runtime, listeners: &Listeners) -> Stat {
                 connect_errors: s.connect_errors.load(Ordering::Relaxed),
                 last_check: s.last_check(),
                 for_s: s.changed().elapsed().as_secs(),
+                checks: match (s.checked, s.checks_off()) {
+                    (false, _) => "none",
+                    (true, true) => "off",
+                    (true, false) => "on",
+                }
+                .into(),
+                check_log: s.check_log(),
             }
         })
         .collect();

@@ -600,3 +600,133 @@ async fn without_an_appliance_store_the_configuration_calls_say_where_it_is() {
     assert_eq!(code, 403, "{body}");
     assert_eq!(s.status(&admin).await["backends"][0]["backend"], "web");
 }
+
+/// Input: a server whose health check fails (nothing listens on its
+/// port); an admin turns its checks off, then on again, with Basic.
+/// Output: DOWN with a check history of failures and their reasons; with
+/// checks off it counts as UP (HAProxy's `disable health`) and says
+/// "checks off"; on again it goes DOWN; a server without a check refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_turn_off_and_on_and_keep_their_history() {
+    let dir = temp_dir("console-checks");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let dead = closed.local_addr().expect("addr");
+    drop(closed);
+    let cfg = console_config(&dir, &[dead]);
+    let text = format!(
+        "{}[backends.web.check]\ntype = \"tcp\"\ninter = \"200ms\"\nrise = 1\nfall = 1\n\
+         [frontends.plain]\nbind = [\"127.0.0.1:{}\"]\ndefault_backend = \"plain\"\n\
+         [backends.plain.servers.p]\naddress = \"{dead}\"\n",
+        cfg.text,
+        free_port()
+    );
+    let mut lbd = Lbd::start(&dir, &text);
+    lbd.seen_or_wait(&["console listening"]);
+    lbd.wait_for("server is DOWN");
+    let cert = std::fs::read_to_string(dir.join("cert.pem")).expect("cert");
+    let tls = tls_client(&[&cert]);
+    let to = SocketAddr::from(([127, 0, 0, 1], cfg.port));
+    let admin = basic("admin", "admin-password");
+    let server_a = |status: &str| -> Value {
+        let v = json(status);
+        server(&v, "web", "a").clone()
+    };
+    let (_, _, body, _) = https(
+        &tls,
+        to,
+        "GET",
+        "/api/v1/status",
+        &[("Authorization", &admin)],
+        "",
+    )
+    .await;
+    let a = server_a(&body);
+    assert_eq!(a["status"], "DOWN", "{body}");
+    assert_eq!(a["checks"], "on");
+    let log = a["check_log"].as_array().expect("check history");
+    assert!(
+        !log.is_empty() && log.iter().all(|r| r["ok"] == false),
+        "{body}"
+    );
+    assert!(
+        log[0]["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
+    assert!(
+        log[0]["at"].as_u64().is_some_and(|t| t > 1_700_000_000),
+        "{body}"
+    );
+
+    let change = |on: bool| format!(r#"{{"check": {on}}}"#);
+    let json_type = ("Content-Type", "application/json");
+    let (code, _, body, _) = https(
+        &tls,
+        to,
+        "POST",
+        "/api/v1/servers/web/a",
+        &[("Authorization", &admin), json_type],
+        &change(false),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let status = || async {
+        let (_, _, body, _) = https(
+            &tls,
+            to,
+            "GET",
+            "/api/v1/status",
+            &[("Authorization", &admin)],
+            "",
+        )
+        .await;
+        (server_a(&body), body)
+    };
+    let mut seen = String::new();
+    let mut up = false;
+    for _ in 0..50 {
+        let (a, body) = status().await;
+        seen = body;
+        up = a["status"] == "UP"
+            && a["checks"] == "off"
+            && a["last_check"] == "not checked: checks off";
+        if up {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(up, "checks off: {seen}");
+
+    let (code, _, body, _) = https(
+        &tls,
+        to,
+        "POST",
+        "/api/v1/servers/web/a",
+        &[("Authorization", &admin), json_type],
+        &change(true),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let mut down = false;
+    for _ in 0..50 {
+        let (a, body) = status().await;
+        seen = body;
+        down = a["status"] == "DOWN";
+        if down {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(down, "checks on again: {seen}");
+
+    let (code, _, body, _) = https(
+        &tls,
+        to,
+        "POST",
+        "/api/v1/servers/plain/p",
+        &[("Authorization", &admin), json_type],
+        &change(false),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("no health check"), "{body}");
+}

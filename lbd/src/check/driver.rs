@@ -213,6 +213,18 @@ async fn check_loop(
         };
         let input = match (input, &spec) {
             (Some(forced), _) => forced,
+            (None, Some(_)) if server.checks_off() => {
+                server.set_last_check("not checked: checks off".into());
+                next = timing.inter;
+                if server.is_up() {
+                    continue;
+                }
+                // As HAProxy's `disable health`: an unchecked server is up.
+                Input::Forced {
+                    health: Health::Up,
+                    reason: "health checks turned off".into(),
+                }
+            }
             (None, Some(spec)) => {
                 if server.admin() == AdminState::Maint {
                     server.set_last_check("not checked: maint".into());
@@ -234,7 +246,7 @@ async fn check_loop(
                         reason: format!("unresolved: {}", server.address),
                     },
                 };
-                server.set_last_check(outcome.reason.clone());
+                server.record_check(outcome.ok, &outcome.reason);
                 tracing::debug!(server = %server.key(), ok = outcome.ok, reason = %outcome.reason, "check");
                 if outcome.ok {
                     Input::Passed {

@@ -46,6 +46,9 @@ impl From<Wanted> for AdminState {
 pub struct Change {
     pub state: Option<Wanted>,
     pub weight: Option<u32>,
+    /// Health checks on (`true`) or off (HAProxy's `disable health`:
+    /// no probes, the server counts as up) until turned on or a restart.
+    pub check: Option<bool>,
 }
 
 /// One change of a batch, naming its server as `backend/server`.
@@ -126,10 +129,16 @@ pub async fn apply(daemon: Arc<Daemon>, user: &str, changes: Vec<Named>) -> hype
                 "name it backend/server as GET /api/v1/status lists it",
             );
         }
-        if c.change.state.is_none() && c.change.weight.is_none() {
+        if c.change.state.is_none() && c.change.weight.is_none() && c.change.check.is_none() {
             return bad(
                 &format!("nothing to change for {}", c.server),
-                r#"give "state" (ready, drain or maint), "weight" or both"#,
+                r#"give "state" (ready, drain or maint), "weight", "check" (true or false), or several"#,
+            );
+        }
+        if c.change.check.is_some() && rt.server(&c.server).is_some_and(|(_, s)| !s.checked) {
+            return bad(
+                &format!("{} has no health check to turn on or off", c.server),
+                "give its backend a [backends.NAME.check] first",
             );
         }
         if let Some(w) = c.change.weight.filter(|w| *w > MAX_WEIGHT) {
@@ -148,6 +157,9 @@ pub async fn apply(daemon: Arc<Daemon>, user: &str, changes: Vec<Named>) -> hype
             }
             if let Some(weight) = c.change.weight {
                 worker.admin.set_weight(&rt, &c.server, weight)?;
+            }
+            if let (Some(on), Some((_, server))) = (c.change.check, rt.server(&c.server)) {
+                server.set_checks_off(!on);
             }
         }
         Ok::<_, crate::admin::AdminError>(())

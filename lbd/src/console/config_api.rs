@@ -587,15 +587,16 @@ impl Level {
         }
     }
 
-    /// lbd's lines carry tracing's `WARN`/`ERROR`; init's say
-    /// `warning:`/`error:` or "failed".
+    /// lbd's lines carry tracing's level word (`WARN`, `ERROR`); init's
+    /// say `error:` or `warning:` after its name. A field called "error"
+    /// in an info line is not an error.
     fn keeps(self, line: &str) -> bool {
-        let lower = line.to_ascii_lowercase();
-        let error = line.contains("ERROR") || lower.contains("error") || lower.contains("failed");
+        let error = line.contains(" ERROR ") || line.contains(" error: ");
+        let warning = line.contains(" WARN ") || line.contains(" warning: ");
         match self {
             Self::All => true,
             Self::Error => error,
-            Self::Warn => error || line.contains("WARN") || lower.contains("warning"),
+            Self::Warn => error || warning,
         }
     }
 }

@@ -119,11 +119,12 @@ fn levels_keep_warnings_and_errors_of_lbd_and_init() {
         "2026-12-03T10:00:00Z  INFO lbd: console listening",
         "2026-12-03T10:00:01Z  WARN lbd: server web/a is DOWN",
         "2026-12-03T10:00:02Z ERROR lbd: reload refused",
-        "appliance: warning: network.ntp is not reachable",
-        "appliance: lbd failed to start",
+        "init: warning: network.ntp is not reachable",
+        "init: error: lbd would refuse its configuration from lbd.config",
+        "2026-12-03T10:00:03Z  INFO lbd: check passed error=none",
     ];
     let kept = |level: Level| lines.iter().filter(|l| level.keeps(l)).count();
-    assert_eq!(kept(Level::All), 5);
+    assert_eq!(kept(Level::All), 6);
     assert_eq!(kept(Level::Warn), 4);
     assert_eq!(kept(Level::Error), 2);
     assert!(Level::parse(Some("debug")).is_err());

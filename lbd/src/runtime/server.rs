@@ -97,6 +97,22 @@ pub struct ServerRt {
     /// When health or an admin state last changed (the console's "time in
     /// state"); carried over a reload like health.
     changed: Mutex<Instant>,
+    /// An admin turned this server's health checks off (HAProxy's
+    /// `disable health`): no probes, and the server counts as up.
+    checks_off: AtomicBool,
+    /// The last [`CHECK_LOG`] check results, oldest first.
+    check_log: Mutex<std::collections::VecDeque<CheckRecord>>,
+}
+
+/// Check results a server remembers (the console's check history).
+pub const CHECK_LOG: usize = 10;
+
+/// One check result: when (Unix seconds), passed or not, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    pub at: u64,
+    pub ok: bool,
+    pub reason: String,
 }
 
 impl ServerRt {
@@ -125,6 +141,10 @@ impl ServerRt {
             }
             server.set_last_check(p.last_check());
             server.set_agent_admin(p.agent_admin());
+            server.set_checks_off(p.checks_off());
+            if let (Ok(mut new), Ok(old)) = (server.check_log.lock(), p.check_log.lock()) {
+                new.clone_from(&old);
+            }
             if let Ok(mut g) = server.changed.lock() {
                 *g = p.changed();
             }
@@ -167,6 +187,8 @@ impl ServerRt {
                 "no check".into()
             }),
             changed: Mutex::new(Instant::now()),
+            checks_off: AtomicBool::new(false),
+            check_log: Mutex::new(std::collections::VecDeque::new()),
         }
     }
 
@@ -258,6 +280,40 @@ impl ServerRt {
         if let Ok(mut g) = self.last_check.lock() {
             *g = text;
         }
+    }
+
+    /// Remembers a check's result (and shows it as the last check).
+    pub fn record_check(&self, ok: bool, reason: &str) {
+        self.set_last_check(reason.to_owned());
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Ok(mut log) = self.check_log.lock() {
+            if log.len() == CHECK_LOG {
+                log.pop_front();
+            }
+            log.push_back(CheckRecord {
+                at,
+                ok,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    /// The last check results, oldest first.
+    pub fn check_log(&self) -> Vec<CheckRecord> {
+        self.check_log
+            .lock()
+            .map(|g| g.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn checks_off(&self) -> bool {
+        self.checks_off.load(Ordering::Relaxed)
+    }
+
+    pub fn set_checks_off(&self, off: bool) {
+        self.checks_off.store(off, Ordering::Relaxed);
     }
 
     pub fn last_check(&self) -> String {
