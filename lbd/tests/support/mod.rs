@@ -1,6 +1,8 @@
 //! Test support: small real backends and an lbd process on loopback.
 #![allow(dead_code)]
 
+pub mod appliance;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -199,6 +201,12 @@ impl Lbd {
     /// Every line logged so far.
     pub fn log(&self) -> Vec<String> {
         self.lines.lock().expect("lines").clone()
+    }
+
+    /// The lines logged so far and from now on, shared (the appliance
+    /// harness serves them as the appliance log).
+    pub fn log_lines(&self) -> Arc<Mutex<Vec<String>>> {
+        self.lines.clone()
     }
 
     /// Sends SIGTERM and waits for the exit status.
