@@ -659,74 +659,58 @@ async fn health_checks_turn_off_and_on_and_keep_their_history() {
 
     let change = |on: bool| format!(r#"{{"check": {on}}}"#);
     let json_type = ("Content-Type", "application/json");
-    let (code, _, body, _) = https(
-        &tls,
-        to,
-        "POST",
-        "/api/v1/servers/web/a",
-        &[("Authorization", &admin), json_type],
-        &change(false),
-    )
-    .await;
-    assert_eq!(code, 200, "{body}");
-    let status = || async {
-        let (_, _, body, _) = https(
-            &tls,
-            to,
-            "GET",
-            "/api/v1/status",
-            &[("Authorization", &admin)],
-            "",
-        )
-        .await;
-        (server_a(&body), body)
-    };
-    let mut seen = String::new();
-    let mut up = false;
-    for _ in 0..50 {
-        let (a, body) = status().await;
-        seen = body;
-        up = a["status"] == "UP"
-            && a["checks"] == "off"
-            && a["last_check"] == "not checked: checks off";
-        if up {
-            break;
+    let post = |path: &'static str, on: bool| {
+        let (tls, admin) = (&tls, &admin);
+        async move {
+            let (code, _, body, _) = https(
+                tls,
+                to,
+                "POST",
+                path,
+                &[("Authorization", admin), json_type],
+                &change(on),
+            )
+            .await;
+            (code, body)
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    };
+    let until = |wanted: fn(&Value) -> bool| {
+        let (tls, admin) = (&tls, &admin);
+        async move {
+            let mut seen = String::new();
+            for _ in 0..50 {
+                let (_, _, body, _) = https(
+                    tls,
+                    to,
+                    "GET",
+                    "/api/v1/status",
+                    &[("Authorization", admin)],
+                    "",
+                )
+                .await;
+                if wanted(&server_a(&body)) {
+                    return (true, body);
+                }
+                seen = body;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            (false, seen)
+        }
+    };
+    let (code, body) = post("/api/v1/servers/web/a", false).await;
+    assert_eq!(code, 200, "{body}");
+    let (up, seen) = until(|a| {
+        a["status"] == "UP" && a["checks"] == "off" && a["last_check"] == "not checked: checks off"
+    })
+    .await;
     assert!(up, "checks off: {seen}");
 
-    let (code, _, body, _) = https(
-        &tls,
-        to,
-        "POST",
-        "/api/v1/servers/web/a",
-        &[("Authorization", &admin), json_type],
-        &change(true),
-    )
-    .await;
+    let (code, body) = post("/api/v1/servers/web/a", true).await;
     assert_eq!(code, 200, "{body}");
-    let mut down = false;
-    for _ in 0..50 {
-        let (a, body) = status().await;
-        seen = body;
-        down = a["status"] == "DOWN";
-        if down {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let (down, seen) = until(|a| a["status"] == "DOWN").await;
     assert!(down, "checks on again: {seen}");
 
-    let (code, _, body, _) = https(
-        &tls,
-        to,
-        "POST",
-        "/api/v1/servers/plain/p",
-        &[("Authorization", &admin), json_type],
-        &change(false),
-    )
-    .await;
+    let (code, body) = post("/api/v1/servers/plain/p", false).await;
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("no health check"), "{body}");
 }

@@ -201,50 +201,39 @@ pub async fn get(bridge: &Bridge, path: &str, query: Option<&str>) -> Option<Ans
 pub async fn post(bridge: &Bridge, caller: &Caller, path: &str, body: &[u8]) -> Option<Answer> {
     let by = changed_by(caller);
     let answer = match path {
-        "/api/v1/config" => match parse::<CommitBody>(body) {
-            Ok(b) => {
-                let request = Request::Commit {
-                    base: b.base,
-                    change: Change {
-                        set: b.set,
-                        unset: b.unset,
-                        services: b.services,
-                    },
-                    summary: b.summary.filter(|s| !s.trim().is_empty()),
-                    changed_by: Some(by),
-                };
-                committed(bridge.ask(request).await)
-            }
-            Err(bad) => bad.answer(),
-        },
+        "/api/v1/config" => {
+            commit_with(bridge, body, |b: CommitBody| Request::Commit {
+                base: b.base,
+                change: Change {
+                    set: b.set,
+                    unset: b.unset,
+                    services: b.services,
+                },
+                summary: b.summary.filter(|s| !s.trim().is_empty()),
+                changed_by: Some(by),
+            })
+            .await
+        }
         "/api/v1/config/preview" => match parse::<ChangeBody>(body) {
             Ok(b) => preview(bridge, b.into_change()).await,
             Err(bad) => bad.answer(),
         },
-        "/api/v1/config/restore" => match parse::<RestoreBody>(body) {
-            Ok(b) => committed(
-                bridge
-                    .ask(Request::Restore {
-                        revision: b.revision,
-                        base: b.base,
-                        changed_by: Some(by),
-                    })
-                    .await,
-            ),
-            Err(bad) => bad.answer(),
-        },
-        "/api/v1/config/import" => match parse::<ImportBody>(body) {
-            Ok(b) => committed(
-                bridge
-                    .ask(Request::Import {
-                        base: b.base,
-                        document: b.document,
-                        changed_by: Some(by),
-                    })
-                    .await,
-            ),
-            Err(bad) => bad.answer(),
-        },
+        "/api/v1/config/restore" => {
+            commit_with(bridge, body, |b: RestoreBody| Request::Restore {
+                revision: b.revision,
+                base: b.base,
+                changed_by: Some(by),
+            })
+            .await
+        }
+        "/api/v1/config/import" => {
+            commit_with(bridge, body, |b: ImportBody| Request::Import {
+                base: b.base,
+                document: b.document,
+                changed_by: Some(by),
+            })
+            .await
+        }
         "/api/v1/power" => match parse::<PowerBody>(body) {
             Ok(b) => power(bridge, caller, b.action).await,
             Err(bad) => bad.answer(),
@@ -252,6 +241,19 @@ pub async fn post(bridge: &Bridge, caller: &Caller, path: &str, body: &[u8]) -> 
         _ => return None,
     };
     Some(answer)
+}
+
+/// A commit, restore or import: `body` read as `T`, made into the
+/// request by `make`, and init's answer.
+async fn commit_with<T: serde::de::DeserializeOwned>(
+    bridge: &Bridge,
+    body: &[u8],
+    make: impl FnOnce(T) -> Request,
+) -> Answer {
+    match parse::<T>(body) {
+        Ok(b) => committed(bridge.ask(make(b)).await),
+        Err(bad) => bad.answer(),
+    }
 }
 
 /// Whether `path` is one of this module's.
